@@ -1,0 +1,271 @@
+"""One frozen object that describes a MAC array completely.
+
+Everything the generator builds is a function of an :class:`ArrayConfig`; saving it to TOML and
+loading it back reproduces the same hardware. All parameters are validated in ``__post_init__``,
+before any hardware exists, and every error names the parameter, its value and what is allowed.
+"""
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from golden.accumulator import accumulator_bits, guard_bits, operand_range
+from golden.rounding import ROUNDING_MODES
+
+__all__ = ["ArrayConfig", "DATAFLOWS", "REQUANT_ROUNDINGS", "WEIGHT_KINDS"]
+
+DATAFLOWS = ("output_stationary", "weight_stationary")
+_DATAFLOW_ALIASES = {"os": "output_stationary", "ws": "weight_stationary"}
+WEIGHT_KINDS = ("integer", "binary", "ternary")
+#: "double" and "single" are TFLite's two MultiplyByQuantizedMultiplier builds; the rest are
+#: single exact roundings of acc·M0 / 2^(31−shift) with the named tie rule (see golden.rounding).
+REQUANT_ROUNDINGS = ("double", "single", *ROUNDING_MODES)
+REQUANT_KINDS = ("multiplier", "shift")
+
+MAX_DIM = 256
+MAX_KMAX = 1 << 20
+
+
+def _check_int(name, value, lo, hi):
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], not {value}")
+
+
+def _check_bool(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """Parameters of a systolic MAC array with its requantizer.
+
+    Operands
+    --------
+    rows, cols : int
+        Array size, 1..256 each. Output-stationary: ``rows`` batch rows × ``cols`` output
+        channels per pass. Weight-stationary: ``rows`` is the reduction depth K of a pass.
+    act_bits, act_signed :
+        Activation width (2..16) and signedness.
+    weight_bits, weight_signed, weight_kind :
+        Weight width (1..8). ``weight_kind="binary"`` is 1 bit meaning {−1, +1} (bit 1 = +1);
+        ``"ternary"`` is 2-bit signed restricted to {−1, 0, +1}.
+    kmax : int or None
+        Deepest dot product one pass accumulates. Guard bits and the accumulator width come
+        from :func:`golden.accumulator.accumulator_bits`. Weight-stationary arrays reduce over
+        their rows, so there ``kmax`` is ``rows`` (deeper products are split into passes).
+    input_zero_point_in_hw, weight_zero_point_in_hw : bool
+        Subtract a run-time zero point from the operand at the array edge (one more operand
+        bit). When off, the host folds the input zero point into the bias (exact, see
+        :func:`hw.host.fold_input_zero_point`) and weights must be symmetric.
+
+    Requantizer
+    -----------
+    requant : ``"multiplier"`` or ``"shift"``
+        Multiply by an int32 M0 then shift (M = M0·2^(shift−31)), or shift only (power-of-two
+        scales, M = 2^shift).
+    rounding : one of :data:`REQUANT_ROUNDINGS`
+    per_channel : bool
+        One (M0, shift) per output column instead of one per array.
+    max_left_shift : int
+        Largest positive (left) shift supported, 0..30; TFLite's multipliers are below 1 for
+        almost every layer, so the default 0 keeps the datapath narrow.
+    out_bits, out_signed :
+        Output width (2..16) and signedness; the run-time clamp [act_min, act_max] lies inside.
+
+    Pipeline
+    --------
+    register_product : bool
+        Register the product inside each PE before accumulating (one more cycle of latency,
+        shorter critical path; maps onto DSP output registers).
+    fifo_depth : int or None
+        Result rows buffered at the output; default is enough to run at full rate.
+    """
+
+    rows: int = 4
+    cols: int = 4
+    act_bits: int = 8
+    act_signed: bool = True
+    weight_bits: int = 8
+    weight_signed: bool = True
+    weight_kind: str = "integer"
+    kmax: int | None = None
+    dataflow: str = "output_stationary"
+    input_zero_point_in_hw: bool = False
+    weight_zero_point_in_hw: bool = False
+    requant: str = "multiplier"
+    rounding: str = "double"
+    per_channel: bool = False
+    max_left_shift: int = 0
+    out_bits: int = 8
+    out_signed: bool = True
+    register_product: bool = True
+    fifo_depth: int | None = None
+    name: str = field(default="qmac_array")
+
+    def __post_init__(self):
+        _check_int("rows", self.rows, 1, MAX_DIM)
+        _check_int("cols", self.cols, 1, MAX_DIM)
+        _check_int("act_bits", self.act_bits, 2, 16)
+        _check_bool("act_signed", self.act_signed)
+        _check_choice("weight_kind", self.weight_kind, WEIGHT_KINDS)
+        _check_int("weight_bits", self.weight_bits, 1, 8)
+        _check_bool("weight_signed", self.weight_signed)
+        if self.weight_kind == "binary" and self.weight_bits != 1:
+            raise ValueError(f"weight_bits must be 1 for weight_kind='binary', not {self.weight_bits}")
+        if self.weight_kind == "ternary" and (self.weight_bits != 2 or not self.weight_signed):
+            raise ValueError(
+                f"weight_kind='ternary' needs weight_bits=2 and weight_signed=True, not "
+                f"weight_bits={self.weight_bits}, weight_signed={self.weight_signed}")
+        if self.weight_kind == "integer" and self.weight_bits < 2:
+            raise ValueError(
+                f"weight_bits must be in [2, 8] for weight_kind='integer', not {self.weight_bits} "
+                f"(use weight_kind='binary' for 1-bit weights)")
+        if self.dataflow in _DATAFLOW_ALIASES:
+            object.__setattr__(self, "dataflow", _DATAFLOW_ALIASES[self.dataflow])
+        _check_choice("dataflow", self.dataflow, DATAFLOWS)
+        if self.kmax is None:
+            object.__setattr__(self, "kmax", self.rows if self.weight_stationary else 256)
+        if self.weight_stationary:
+            _check_int("kmax", self.kmax, self.rows, self.rows)
+        else:
+            _check_int("kmax", self.kmax, 1, MAX_KMAX)
+        _check_bool("input_zero_point_in_hw", self.input_zero_point_in_hw)
+        _check_bool("weight_zero_point_in_hw", self.weight_zero_point_in_hw)
+        if self.weight_zero_point_in_hw and self.weight_kind != "integer":
+            raise ValueError(
+                f"weight_zero_point_in_hw must be False for weight_kind={self.weight_kind!r}: "
+                f"binary and ternary weights are symmetric")
+        _check_choice("requant", self.requant, REQUANT_KINDS)
+        _check_choice("rounding", self.rounding, REQUANT_ROUNDINGS)
+        if self.requant == "shift" and self.rounding == "double":
+            raise ValueError(
+                "rounding must not be 'double' with requant='shift': a shift-only requantizer "
+                f"rounds once; choose one of {', '.join(map(repr, REQUANT_ROUNDINGS[1:]))}")
+        _check_bool("per_channel", self.per_channel)
+        _check_int("max_left_shift", self.max_left_shift, 0, 30)
+        _check_int("out_bits", self.out_bits, 2, 16)
+        _check_bool("out_signed", self.out_signed)
+        _check_bool("register_product", self.register_product)
+        if self.fifo_depth is not None:
+            _check_int("fifo_depth", self.fifo_depth, self.min_fifo_depth, 1 << 16)
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"name must be a Verilog-safe identifier, not {self.name!r}")
+        if self.accumulator_bits > 32:
+            raise ValueError(
+                f"kmax={self.kmax} needs a {self.accumulator_bits}-bit accumulator, but the "
+                f"requantizer takes int32 (TFLite's accumulator); lower kmax or operand widths")
+
+    # -- derived quantities --------------------------------------------------------------------
+
+    @property
+    def weight_stationary(self):
+        return self.dataflow == "weight_stationary"
+
+    @property
+    def act_range(self):
+        """Range of the activation operand as it enters a multiplier (zero point subtracted)."""
+        lo, hi = operand_range(self.act_bits, self.act_signed)
+        if self.input_zero_point_in_hw:
+            return lo - hi, hi - lo
+        return lo, hi
+
+    @property
+    def weight_range(self):
+        """Range of the weight operand as it enters a multiplier (zero point subtracted)."""
+        lo, hi = operand_range(self.weight_bits, self.weight_signed, kind=self.weight_kind)
+        if self.weight_zero_point_in_hw:
+            return lo - hi, hi - lo
+        return lo, hi
+
+    @property
+    def guard_bits(self):
+        """M of the seeds' 2N+M: ceil(log2(kmax))."""
+        return guard_bits(self.kmax)
+
+    @property
+    def accumulator_bits(self):
+        """Exact minimal signed width of a depth-``kmax`` dot product of the operand ranges."""
+        return accumulator_bits(self.kmax, self.act_range, self.weight_range)
+
+    def partial_sum_bits(self, depth):
+        """Exact width of a partial sum over ``depth`` products (weight-stationary columns)."""
+        return accumulator_bits(depth, self.act_range, self.weight_range)
+
+    @property
+    def out_range(self):
+        return operand_range(self.out_bits, self.out_signed)
+
+    @property
+    def act_zero_point_range(self):
+        return operand_range(self.act_bits, self.act_signed)
+
+    @property
+    def weight_zero_point_range(self):
+        return operand_range(self.weight_bits, self.weight_signed)
+
+    @property
+    def requant_channels(self):
+        """Number of (M0, shift) pairs: one per column, or one."""
+        return self.cols if self.per_channel else 1
+
+    @property
+    def shift_range(self):
+        """Allowed run-time shift (TFLite convention, positive = left)."""
+        return -31, self.max_left_shift
+
+    @property
+    def min_fifo_depth(self):
+        return self.rows if not self.weight_stationary else 2
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown configuration parameter(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(names))}")
+        return cls(**values)
+
+    def to_toml(self):
+        lines = []
+        for key, value in self.to_dict().items():
+            if value is None:
+                continue  # TOML has no null: absent means default
+            lines.append(f"{key} = {json.dumps(value)}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, text):
+        return cls.from_dict(tomllib.loads(text))
+
+    def save(self, path):
+        Path(path).write_text(self.to_toml())
+
+    @classmethod
+    def load(cls, path):
+        return cls.from_toml(Path(path).read_text())
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def digest(self):
+        """Short stable hash of every parameter, used to cache builds."""
+        return hashlib.sha256(self.to_toml().encode()).hexdigest()[:12]

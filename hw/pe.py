@@ -1,0 +1,158 @@
+"""Processing elements: where activations and weights are multiplied and accumulated.
+
+Both PEs are free-running: operands move one PE per clock and carry their own ``valid`` flag, so
+the array never needs a global stall (bubbles are simply invalid beats). Flow control happens at
+the array boundary (see :mod:`hw.top`).
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.accumulator import signed_width
+
+__all__ = [
+    "PassFlags", "TileFlags", "operand_shape", "multiply",
+    "OutputStationaryPE", "WeightStationaryPE",
+]
+
+
+class PassFlags(data.Struct):
+    """Travels with an activation through an output-stationary row."""
+    valid: 1
+    first: 1  # first beat of a pass: the accumulator restarts
+    last: 1   # last beat of a pass: the sum is complete
+
+
+class TileFlags(data.Struct):
+    """Travels with an activation through a weight-stationary row."""
+    valid: 1
+    last: 1   # last activation of a weight tile
+    bank: 1   # which of the two weight banks this activation multiplies
+
+
+def operand_shape(lo, hi):
+    """Narrowest shape holding every integer in [lo, hi]."""
+    if lo >= 0:
+        return unsigned(max(hi.bit_length(), 1))
+    return signed(signed_width(lo, hi))
+
+
+def multiply(activation, weight, weight_kind):
+    """Product of an activation and a weight operand.
+
+    Binary weights are one bit (1 means +1, 0 means −1), so their "multiplier" is a negation.
+    """
+    if weight_kind == "binary":
+        return Mux(weight, activation, -activation)
+    return activation * weight
+
+
+class OutputStationaryPE(wiring.Component):
+    """A multiply-accumulate cell whose accumulator stays in place for a whole pass.
+
+    Activations (with :class:`PassFlags`) enter from the left and leave to the right one cycle
+    later; weights enter from the top and leave at the bottom one cycle later. On a ``first``
+    beat the accumulator restarts; on a ``last`` beat the finished sum is copied to ``result``
+    (so the next pass may start while the previous one is read out) and ``result_valid`` pulses.
+
+    Latency: ``result`` holds the sum 1 cycle after the ``last`` beat arrives
+    (2 with ``register_product``).
+    """
+
+    def __init__(self, *, act_shape, weight_shape, acc_bits, weight_kind="integer",
+                 register_product=True):
+        self._weight_kind = weight_kind
+        self._register_product = register_product
+        self._acc_shape = signed(acc_bits)
+        super().__init__({
+            "x_in": In(act_shape),
+            "w_in": In(weight_shape),
+            "flags_in": In(PassFlags),
+            "x_out": Out(act_shape),
+            "w_out": Out(weight_shape),
+            "flags_out": Out(PassFlags),
+            "result": Out(signed(acc_bits)),
+            "result_valid": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += [
+            self.x_out.eq(self.x_in),
+            self.w_out.eq(self.w_in),
+            self.flags_out.eq(self.flags_in),
+        ]
+
+        product = multiply(self.x_in, self.w_in, self._weight_kind)
+        flags = self.flags_in
+        if self._register_product:
+            product_reg = Signal.like(product, name="product")
+            flags_reg = Signal(PassFlags)
+            m.d.sync += [product_reg.eq(product), flags_reg.eq(self.flags_in)]
+            product, flags = product_reg, flags_reg
+
+        acc = Signal(self._acc_shape)
+        # The accumulator is exactly wide enough for kmax products (golden.accumulator), so this
+        # truncation to acc_bits never drops a significant bit for a legal pass.
+        total = Signal(self._acc_shape)
+        m.d.comb += total.eq(Mux(flags.first, 0, acc) + product)
+        m.d.sync += self.result_valid.eq(flags.valid & flags.last)
+        with m.If(flags.valid):
+            m.d.sync += acc.eq(total)
+            with m.If(flags.last):
+                m.d.sync += self.result.eq(total)
+        return m
+
+
+class WeightStationaryPE(wiring.Component):
+    """A multiply-add cell that holds two banks of weights and passes partial sums down.
+
+    Weights are loaded by shifting them down the column into one bank (``load`` with
+    ``load_bank``) while the other bank computes. Activations (with :class:`TileFlags`) enter
+    from the left; the ``bank`` flag travelling with each activation selects its weight, so a
+    bank switch ripples through the array in step with the data. The partial sum from above
+    plus this PE's product leaves at the bottom one cycle later (two with ``register_product``).
+    """
+
+    def __init__(self, *, act_shape, weight_shape, psum_in_bits, psum_out_bits,
+                 weight_kind="integer", register_product=True):
+        self._weight_kind = weight_kind
+        self._register_product = register_product
+        psum_in_shape = signed(psum_in_bits) if psum_in_bits else unsigned(0)
+        super().__init__({
+            "x_in": In(act_shape),
+            "flags_in": In(TileFlags),
+            "psum_in": In(psum_in_shape),
+            "x_out": Out(act_shape),
+            "flags_out": Out(TileFlags),
+            "psum_out": Out(signed(psum_out_bits)),
+            "w_load_in": In(weight_shape),
+            "w_load_out": Out(weight_shape),  # this PE's weight in the loading bank
+            "load": In(1),
+            "load_bank": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        weight_shape = self.w_load_in.shape()
+        banks = [Signal(weight_shape, name=f"weight_bank{i}") for i in range(2)]
+        for index, bank in enumerate(banks):
+            with m.If(self.load & (self.load_bank == index)):
+                m.d.sync += bank.eq(self.w_load_in)
+        m.d.comb += self.w_load_out.eq(Mux(self.load_bank, banks[1], banks[0]))
+
+        m.d.sync += [self.x_out.eq(self.x_in), self.flags_out.eq(self.flags_in)]
+        weight = Mux(self.flags_in.bank, banks[1], banks[0])
+        product = multiply(self.x_in, weight, self._weight_kind)
+        psum_in = self.psum_in
+        if self._register_product:
+            # Keep the partial sum aligned with the extra product register.
+            product_reg = Signal.like(product, name="product")
+            psum_reg = Signal.like(self.psum_in, name="psum_delayed")
+            m.d.sync += [product_reg.eq(product), psum_reg.eq(self.psum_in)]
+            product, psum_in = product_reg, psum_reg
+        if len(psum_in) == 0:
+            psum_in = Const(0, 1)
+        m.d.sync += self.psum_out.eq(psum_in + product)
+        return m

@@ -1,0 +1,173 @@
+"""The requantizer: where accumulators are scaled back to N-bit outputs.
+
+Integer-only inference (Jacob et al. 2018; TFLite's MultiplyByQuantizedMultiplier) computes
+
+    y = clamp(round((acc + bias) · M0 · 2^(shift − 31)) + Z_out, act_min, act_max)
+
+with an int32 M0 in [2^30, 2^31) (real multiplier M = M0·2^(shift−31)). Every rounding mode of
+:data:`hw.config.REQUANT_ROUNDINGS` is built exactly as :func:`golden.tflite.requantize` defines it.
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .pe import operand_shape
+from .systolic import AccumulatorRow
+
+__all__ = ["Requantizer", "ResultRow", "round_shift"]
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def ResultRow(out_shape, cols):
+    """Layout of one row of requantized outputs."""
+    return data.StructLayout({"y": data.ArrayLayout(out_shape, cols), "last": 1})
+
+
+def round_shift(value, amount, mode):
+    """``value`` / 2^``amount`` rounded with a :data:`golden.rounding.ROUNDING_MODES` rule.
+
+    ``value`` is signed, ``amount`` an unsigned run-time shift. The floor comes from an
+    arithmetic shift; the discarded bits decide the increment.
+    """
+    width = len(value)
+    floor = value >> amount
+    mask = ~(Const((1 << width) - 1, width) << amount)[:width]
+    remainder = value.as_unsigned() & mask
+    half = (Const(1, width + 1) << amount)[1:width + 1]
+    negative = value[-1]
+    above = remainder > half
+    tie = (remainder == half) & (amount != 0)
+    if mode == "floor":
+        increment = Const(0)
+    elif mode == "toward_zero":
+        increment = negative & (remainder != 0)
+    elif mode == "half_up":
+        increment = above | tie
+    elif mode == "half_away_from_zero":
+        increment = above | (tie & ~negative)
+    elif mode == "half_to_even":
+        increment = above | (tie & floor[0])
+    else:
+        raise ValueError(f"mode must be a golden.rounding mode, not {mode!r}")
+    return floor + increment
+
+
+def _saturate(value, lo, hi):
+    return Mux(value < lo, lo, Mux(value > hi, hi, value))
+
+
+class Requantizer(wiring.Component):
+    """Pipelined requantizer for one row of ``cols`` accumulators per beat.
+
+    Stages (each one register): bias add saturated to int32 → multiply by M0 (after the
+    left shift, in the "double" build) → rounding shift(s) → + output zero point and clamp.
+    ``requant="shift"`` drops the multiplier stage. :attr:`latency` is the number of stages;
+    throughput is one row per cycle. Backpressure on ``o`` stalls the whole pipeline, so no
+    row is dropped or duplicated.
+
+    ``bias``, ``multiplier``, ``shift``, ``output_zero_point``, ``act_min`` and ``act_max`` are
+    run-time parameters; change them only while no row is in flight. With ``per_channel`` there
+    is one (multiplier, shift) per column, otherwise one for all.
+    """
+
+    def __init__(self, config):
+        self._config = config
+        out_shape = operand_shape(*config.out_range)
+        channels = config.requant_channels
+        members = {
+            "i": In(stream.Signature(AccumulatorRow(config.accumulator_bits, config.cols))),
+            "o": Out(stream.Signature(ResultRow(out_shape, config.cols))),
+            "bias": In(data.ArrayLayout(signed(32), config.cols)),
+            "shift": In(data.ArrayLayout(signed(6), channels)),
+            "output_zero_point": In(out_shape),
+            "act_min": In(out_shape),
+            "act_max": In(out_shape),
+        }
+        if config.requant == "multiplier":
+            members["multiplier"] = In(data.ArrayLayout(unsigned(31), channels))
+        super().__init__(members)
+
+    @property
+    def latency(self):
+        cfg = self._config
+        if cfg.requant == "shift":
+            return 3
+        return 5 if cfg.rounding == "double" else 4
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        valid, last = self.i.valid, self.i.p.last
+        stages = 0
+
+        def next_stage():
+            nonlocal valid, last, stages
+            stages += 1
+            valid, last = self._stage(m, advance, [valid, last], unsigned(1), f"valid_last{stages}_")
+
+        def channel(lane):
+            return lane if cfg.per_channel else 0
+
+        # Stage 1: bias. TFLite's accumulator is int32; outside it TFLite is undefined and
+        # golden raises, so the hardware saturates rather than wraps.
+        lanes = [_saturate(self.i.p.acc[j] + self.bias[j], INT32_MIN, INT32_MAX)
+                 for j in range(cfg.cols)]
+        lanes = self._stage(m, advance, lanes, signed(32), "biased")
+        next_stage()
+
+        shift = [self.shift[channel(j)] for j in range(cfg.cols)]
+        left = [Mux(s > 0, s, 0)[:max(cfg.max_left_shift.bit_length(), 1)] for s in shift]
+        right = [Mux(s < 0, -s, 0)[:6] for s in shift]
+
+        if cfg.requant == "shift":
+            # Stage 2: a single rounding shift (power-of-two scale).
+            mode = "half_up" if cfg.rounding == "single" else cfg.rounding
+            if cfg.max_left_shift:
+                lanes = [lane << left[j] for j, lane in enumerate(lanes)]
+            lanes = [round_shift(lane, right[j], mode) for j, lane in enumerate(lanes)]
+            lanes = self._stage(m, advance, lanes, None, "rounded")
+            next_stage()
+        else:
+            multiplier = [self.multiplier[channel(j)] for j in range(cfg.cols)]
+            # Stage 2: the 32×31-bit product (after the left shift of the "double" build).
+            if cfg.rounding == "double" and cfg.max_left_shift:
+                lanes = [lane << left[j] for j, lane in enumerate(lanes)]
+            lanes = [lane * multiplier[j] for j, lane in enumerate(lanes)]
+            lanes = self._stage(m, advance, lanes, None, "product")
+            next_stage()
+            if cfg.rounding == "double":
+                # Stage 3: SaturatingRoundingDoublingHighMul = floor((x·M0 + 2^30) / 2^31);
+                # saturation needs M0 = −2^31, which an unsigned 31-bit M0 cannot be.
+                lanes = [(lane + (1 << 30)) >> 31 for lane in lanes]
+                lanes = self._stage(m, advance, lanes, None, "high")
+                next_stage()
+                # Stage 4: RoundingDivideByPOT rounds half away from zero.
+                lanes = [round_shift(lane, right[j], "half_away_from_zero")
+                         for j, lane in enumerate(lanes)]
+            else:
+                mode = "half_up" if cfg.rounding == "single" else cfg.rounding
+                total = [(31 - shift[j]).as_unsigned()[:6] for j in range(cfg.cols)]
+                lanes = [round_shift(lane, total[j], mode) for j, lane in enumerate(lanes)]
+            lanes = self._stage(m, advance, lanes, None, "scaled")
+            next_stage()
+
+        # Last stage: output zero point and the clamp (fused ReLU/ReLU6 are clamps).
+        out = [_saturate(lane + self.output_zero_point, self.act_min, self.act_max)
+               for lane in lanes]
+        with m.If(advance):
+            m.d.sync += [self.o.p.y[j].eq(out[j]) for j in range(cfg.cols)]
+            m.d.sync += [self.o.valid.eq(valid), self.o.p.last.eq(last)]
+        return m
+
+    @staticmethod
+    def _stage(m, advance, values, shape, name):
+        regs = [Signal(shape if shape is not None else value.shape(), name=f"{name}{lane}")
+                for lane, value in enumerate(values)]
+        with m.If(advance):
+            m.d.sync += [reg.eq(value) for reg, value in zip(regs, values)]
+        return regs

@@ -1,0 +1,226 @@
+"""Systolic grids of PEs with input skew and result readout, one class per dataflow.
+
+These cores are free-running pipelines without backpressure: a beat is presented with
+``flags.valid`` and travels through the grid on a fixed schedule. :class:`hw.top.MacArray` wraps
+them with stream flow control, the requantizer and the output buffer.
+"""
+
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .pe import OutputStationaryPE, PassFlags, TileFlags, WeightStationaryPE, operand_shape
+
+__all__ = ["OutputStationaryArray", "WeightStationaryArray", "AccumulatorRow"]
+
+
+def AccumulatorRow(acc_bits, cols):
+    """Layout of one row of accumulators leaving an array."""
+    return data.StructLayout({"acc": data.ArrayLayout(signed(acc_bits), cols), "last": 1})
+
+
+def _delay(m, value, cycles, name):
+    """``value`` delayed by ``cycles`` registers."""
+    for stage in range(cycles):
+        delayed = Signal.like(value, name=f"{name}_d{stage + 1}")
+        m.d.sync += delayed.eq(value)
+        value = delayed
+    return value
+
+
+class OutputStationaryArray(wiring.Component):
+    """R×C output-stationary grid: PE(i, j) accumulates Σ_k x[i, k]·w[j, k].
+
+    A pass is a run of beats from ``first`` to ``last``; beat k carries the column x[:, k] of
+    activations and the column w[:, k] of weights. Row i is skewed by i cycles and column j by
+    j cycles so that x[i, k] and w[j, k] meet in PE(i, j). Row i's sums are complete when its
+    rightmost PE finishes, which is one cycle after row i−1's, so the rows leave on ``rows`` in
+    order, one per cycle (``last`` marks row R−1), while the next pass already computes.
+
+    Timing (cycles after the ``last`` beat is presented):
+
+    * row i of the result is valid at :attr:`readout_latency` + i;
+    * the next ``last`` beat may be presented :attr:`pass_interval` cycles after this one at
+      the earliest (its sums overwrite the result registers being read).
+    """
+
+    def __init__(self, config):
+        self._config = config
+        self._act_shape = _operand_shape(config.act_range)
+        self._weight_shape = _weight_shape(config)
+        super().__init__({
+            "x": In(data.ArrayLayout(self._act_shape, config.rows)),
+            "w": In(data.ArrayLayout(self._weight_shape, config.cols)),
+            "flags": In(PassFlags),
+            "rows": Out(AccumulatorRow(config.accumulator_bits, config.cols)),
+            "rows_valid": Out(1),
+        })
+
+    @property
+    def pe_latency(self):
+        return 2 if self._config.register_product else 1
+
+    @property
+    def readout_latency(self):
+        # skew to the rightmost PE + PE result latency + readout register
+        return (self._config.cols - 1) + self.pe_latency + 1
+
+    @property
+    def pass_interval(self):
+        # ≥ cols: the next sums must not overwrite result registers still to be read;
+        # ≥ rows: the readout port carries one row per cycle.
+        return max(self._config.rows, self._config.cols)
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        pes = [[OutputStationaryPE(act_shape=self._act_shape, weight_shape=self._weight_shape,
+                                   acc_bits=cfg.accumulator_bits, weight_kind=cfg.weight_kind,
+                                   register_product=cfg.register_product)
+                for j in range(cfg.cols)] for i in range(cfg.rows)]
+        for i in range(cfg.rows):
+            for j in range(cfg.cols):
+                m.submodules[f"pe_{i}_{j}"] = pes[i][j]
+
+        flags = self.flags
+        for i in range(cfg.rows):
+            # Flags ripple down the left edge, so row i sees them i cycles late, like its x.
+            m.d.comb += [
+                pes[i][0].x_in.eq(_delay(m, self.x[i], i, f"x_skew{i}")),
+                pes[i][0].flags_in.eq(flags),
+            ]
+            if i + 1 < cfg.rows:
+                next_flags = Signal(PassFlags, name=f"flags_skew{i + 1}")
+                m.d.sync += next_flags.eq(flags)
+                flags = next_flags
+        for j in range(cfg.cols):
+            m.d.comb += pes[0][j].w_in.eq(_delay(m, self.w[j], j, f"w_skew{j}"))
+        for i in range(cfg.rows):
+            for j in range(cfg.cols):
+                if j + 1 < cfg.cols:
+                    m.d.comb += [
+                        pes[i][j + 1].x_in.eq(pes[i][j].x_out),
+                        pes[i][j + 1].flags_in.eq(pes[i][j].flags_out),
+                    ]
+                if i + 1 < cfg.rows:
+                    m.d.comb += pes[i + 1][j].w_in.eq(pes[i][j].w_out)
+
+        # Readout: row i is complete when its rightmost PE finishes, one cycle after row i−1's,
+        # so rows leave in order, one per cycle, with no counter and no deskew.
+        finished = [pes[i][-1].result_valid for i in range(cfg.rows)]
+        m.d.sync += [self.rows_valid.eq(Cat(finished).any()), self.rows.last.eq(finished[-1])]
+        for j in range(cfg.cols):
+            m.d.sync += self.rows.acc[j].eq(
+                _one_hot_select(finished, [pes[i][j].result for i in range(cfg.rows)]))
+        return m
+
+
+class WeightStationaryArray(wiring.Component):
+    """R×C weight-stationary grid: column j computes Σ_k x[b, k]·W[j, k] for k < R.
+
+    Weights are loaded one k per beat (``w_load`` with ``load``), k = 0 first; after R beats
+    the bank ``load_bank`` holds the tile. Array row r holds k = R−1−r, so the first beat loaded
+    settles at the bottom. Activations x[b, :] enter one vector per beat with
+    :class:`TileFlags`; partial sums grow down each column with the exact width of the products
+    above (:meth:`ArrayConfig.partial_sum_bits`), and the bottom row's sums are deskewed into
+    one row per beat on ``rows``.
+
+    Timing: the result row of an activation is valid :attr:`latency` cycles after it is
+    presented; one row per cycle when activations arrive every cycle.
+    """
+
+    def __init__(self, config):
+        self._config = config
+        self._act_shape = _operand_shape(config.act_range)
+        self._weight_shape = _weight_shape(config)
+        super().__init__({
+            "x": In(data.ArrayLayout(self._act_shape, config.rows)),
+            "flags": In(TileFlags),
+            "w_load": In(data.ArrayLayout(self._weight_shape, config.cols)),
+            "load": In(1),
+            "load_bank": In(1),
+            "rows": Out(AccumulatorRow(config.accumulator_bits, config.cols)),
+            "rows_valid": Out(1),
+        })
+
+    @property
+    def pe_latency(self):
+        return 2 if self._config.register_product else 1
+
+    @property
+    def latency(self):
+        cfg = self._config
+        # down the column at pe_latency per row, across to column C−1, output register
+        return cfg.rows * self.pe_latency + (cfg.cols - 1) + 1
+
+    @property
+    def drain_cycles(self):
+        """Cycles after an activation is presented until no PE reads its weight bank."""
+        return self.pe_latency * self._config.rows + self._config.cols
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        lat = self.pe_latency
+        pes = [[WeightStationaryPE(act_shape=self._act_shape, weight_shape=self._weight_shape,
+                                   psum_in_bits=cfg.partial_sum_bits(r) if r else 0,
+                                   psum_out_bits=cfg.partial_sum_bits(r + 1),
+                                   weight_kind=cfg.weight_kind,
+                                   register_product=cfg.register_product)
+                for j in range(cfg.cols)] for r in range(cfg.rows)]
+        for r in range(cfg.rows):
+            for j in range(cfg.cols):
+                m.submodules[f"pe_{r}_{j}"] = pes[r][j]
+                m.d.comb += [pes[r][j].load.eq(self.load), pes[r][j].load_bank.eq(self.load_bank)]
+
+        flags = self.flags
+        for r in range(cfg.rows):
+            k = cfg.rows - 1 - r
+            # A partial sum takes `lat` cycles per row, so row r starts r·lat cycles late.
+            m.d.comb += [
+                pes[r][0].x_in.eq(_delay(m, self.x[k], r * lat, f"x_skew{r}")),
+                pes[r][0].flags_in.eq(flags),
+            ]
+            if r + 1 < cfg.rows:
+                flags = _delay(m, flags, lat, f"flags_skew{r + 1}")
+        for r in range(cfg.rows):
+            for j in range(cfg.cols):
+                if j + 1 < cfg.cols:
+                    m.d.comb += [
+                        pes[r][j + 1].x_in.eq(pes[r][j].x_out),
+                        pes[r][j + 1].flags_in.eq(pes[r][j].flags_out),
+                    ]
+                if r + 1 < cfg.rows:
+                    m.d.comb += [
+                        pes[r + 1][j].psum_in.eq(pes[r][j].psum_out),
+                        pes[r + 1][j].w_load_in.eq(pes[r][j].w_load_out),
+                    ]
+        for j in range(cfg.cols):
+            m.d.comb += pes[0][j].w_load_in.eq(self.w_load[j])
+
+        # Column j's sum leaves the bottom j cycles after column 0's: delay the left columns.
+        bottom = pes[-1]
+        out_flags = _delay(m, bottom[-1].flags_out, lat - 1, "out_flags")
+        for j in range(cfg.cols):
+            m.d.sync += self.rows.acc[j].eq(
+                _delay(m, bottom[j].psum_out, cfg.cols - 1 - j, f"deskew{j}"))
+        m.d.sync += [self.rows_valid.eq(out_flags.valid), self.rows.last.eq(out_flags.last)]
+        return m
+
+
+def _one_hot_select(select, values):
+    """values[i] where select[i] is the one set bit (zero when none is)."""
+    result = 0
+    for bit, value in zip(select, values):
+        result = result | Mux(bit, value, 0)
+    return result
+
+
+def _operand_shape(value_range):
+    return operand_shape(*value_range)
+
+
+def _weight_shape(config):
+    if config.weight_kind == "binary":
+        return unsigned(1)  # 1 means +1, 0 means −1
+    return _operand_shape(config.weight_range)
