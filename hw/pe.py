@@ -5,7 +5,7 @@ the array never needs a global stall (bubbles are simply invalid beats). Flow co
 the array boundary (see :mod:`hw.top`).
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -119,7 +119,9 @@ class WeightStationaryPE(wiring.Component):
                  weight_kind="integer", register_product=True):
         self._weight_kind = weight_kind
         self._register_product = register_product
-        psum_in_shape = signed(psum_in_bits) if psum_in_bits else unsigned(0)
+        # The top row has no partial sum above it; a constant-zero 1-bit port keeps the
+        # Verilog free of zero-width vectors.
+        psum_in_shape = signed(max(psum_in_bits, 1))
         super().__init__({
             "x_in": In(act_shape),
             "flags_in": In(TileFlags),
@@ -152,7 +154,5 @@ class WeightStationaryPE(wiring.Component):
             psum_reg = Signal.like(self.psum_in, name="psum_delayed")
             m.d.sync += [product_reg.eq(product), psum_reg.eq(self.psum_in)]
             product, psum_in = product_reg, psum_reg
-        if len(psum_in) == 0:
-            psum_in = Const(0, 1)
         m.d.sync += self.psum_out.eq(psum_in + product)
         return m

@@ -224,27 +224,30 @@ class MacArray(wiring.Component):
         weights, activations = self.weights, self.activations
         # Two weight banks. A bank is full after `rows` load beats, in use by the activations
         # of its tile, and draining after the tile's last activation until no PE reads it.
-        full = Signal(2)
+        full = [Signal(name=f"full{b}") for b in range(2)]
         drain = [Signal(range(core.drain_cycles + 1), name=f"drain{b}") for b in range(2)]
         load_bank = Signal()
         load_count = Signal(range(cfg.rows))
         compute_bank = Signal()
 
-        m.d.comb += weights.ready.eq(~full.bit_select(load_bank, 1) &
-                                     (Mux(load_bank, drain[1], drain[0]) == 0))
+        drained = [~d.any() for d in drain]
+        m.d.comb += weights.ready.eq(~Mux(load_bank, full[1], full[0]) &
+                                     Mux(load_bank, drained[1], drained[0]))
         with m.If(weights.valid & weights.ready):
             with m.If(load_count == cfg.rows - 1):
-                m.d.sync += [load_count.eq(0), full.bit_select(load_bank, 1).eq(1),
-                             load_bank.eq(~load_bank)]
+                m.d.sync += [load_count.eq(0), load_bank.eq(~load_bank)]
+                for bank in range(2):
+                    with m.If(load_bank == bank):
+                        m.d.sync += full[bank].eq(1)
             with m.Else():
                 m.d.sync += load_count.eq(load_count + 1)
         # The grid shifts the new weights one row down per load beat, in the loading bank.
         m.d.sync += [core.load.eq(weights.valid & weights.ready), core.load_bank.eq(load_bank)]
         m.d.sync += [core.w_load[j].eq(w_operand(weights.p.w[j])) for j in range(cfg.cols)]
 
-        m.d.comb += activations.ready.eq(full.bit_select(compute_bank, 1) &
-                                         (Mux(compute_bank, drain[1], drain[0]) == 0) &
-                                         (credits != 0))
+        m.d.comb += activations.ready.eq(Mux(compute_bank, full[1], full[0]) &
+                                         Mux(compute_bank, drained[1], drained[0]) &
+                                         credits.any())
         accept = activations.valid & activations.ready
         flags = Signal(TileFlags)
         m.d.sync += [
@@ -263,4 +266,4 @@ class MacArray(wiring.Component):
                 m.d.sync += drain[bank].eq(drain[bank] - 1)
                 with m.If(drain[bank] == 1):
                     m.d.sync += full[bank].eq(0)
-        m.d.comb += self.busy.eq((credits != self.fifo_depth) | (drain[0] != 0) | (drain[1] != 0))
+        m.d.comb += self.busy.eq((credits != self.fifo_depth) | drain[0].any() | drain[1].any())

@@ -70,6 +70,26 @@ def _cmd_generate(args):
     return 0
 
 
+def _cmd_lint_verilog(args):
+    import tempfile
+
+    from hw.config import ArrayConfig
+    from hw.generate import generate, lint
+
+    configs = [ArrayConfig(rows=4, cols=4, dataflow=dataflow, per_channel=True,
+                           name=f"lint_{dataflow}")
+               for dataflow in ("output_stationary", "weight_stationary")]
+    failed = 0
+    with tempfile.TemporaryDirectory() as directory:
+        for config in configs:
+            ok, messages = lint(generate(config, directory)["verilog"], top=config.name)
+            print(f"{config.name}: {'clean' if ok else 'FAILED'}")
+            if not ok:
+                print(messages)
+                failed += 1
+    return 1 if failed else 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="qmac", description=__doc__)
     parser.add_argument("--version", action="version", version=f"qmac {__version__}")
@@ -86,6 +106,9 @@ def main(argv=None):
     _add_array_options(p)
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.set_defaults(handler=_cmd_generate)
+
+    p = commands.add_parser("lint-verilog", help="verilator --lint-only on generated Verilog")
+    p.set_defaults(handler=_cmd_lint_verilog)
 
     args = parser.parse_args(argv)
     if args.command is None:

@@ -1,0 +1,116 @@
+"""Host-side preparation of operands and run-time parameters for a :class:`MacArray`.
+
+The hardware computes Σ_k (x − Zx·[in hw])(w − Zw·[in hw]) + bias. Whatever zero point is not
+subtracted in hardware is folded into the bias here, exactly:
+
+    Σ_k (x − Zx)(w − Zw) = Σ_k x·(w − Zw) − Zx·Σ_k (w − Zw)
+
+The second term depends only on the weights, so it belongs in the bias; the weight zero point
+multiplies the activations and cannot be folded (:attr:`ArrayConfig.weight_zero_point_in_hw`).
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import ArrayConfig
+
+__all__ = ["LayerParams", "fold_input_zero_point", "encode_weights", "check_operands"]
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+def _check_range(name, values, lo, hi):
+    values = np.asarray(values)
+    if values.size and (values.min() < lo or values.max() > hi):
+        bad = values.min() if values.min() < lo else values.max()
+        raise ValueError(f"{name} must be in [{lo}, {hi}], not {int(bad)}")
+
+
+def fold_input_zero_point(bias, w, input_zero_point, weight_zero_point=0):
+    """bias − Zx·Σ_k (w[n, k] − Zw): the bias that makes a zero-point-free array exact."""
+    w = np.asarray(w, dtype=np.int64)
+    bias = np.zeros(w.shape[0], dtype=np.int64) if bias is None else np.asarray(bias, np.int64)
+    folded = bias - np.int64(input_zero_point) * (w - np.int64(weight_zero_point)).sum(axis=1)
+    _check_range("folded bias", folded, INT32_MIN, INT32_MAX)
+    return folded
+
+
+def encode_weights(w, config):
+    """Weights as the hardware lanes carry them (binary: 1 means +1, 0 means −1)."""
+    w = np.asarray(w, dtype=np.int64)
+    if config.weight_kind == "binary":
+        if not np.isin(w, (-1, 1)).all():
+            raise ValueError("w must hold only -1 and +1 for weight_kind='binary'")
+        return (w > 0).astype(np.int64)
+    if config.weight_kind == "ternary":
+        _check_range("w", w, -1, 1)
+        return w
+    lo, hi = config.weight_zero_point_range
+    _check_range("w", w, lo, hi)
+    return w
+
+
+def check_operands(x, config):
+    lo, hi = config.act_zero_point_range
+    _check_range("x", x, lo, hi)
+
+
+@dataclass(frozen=True)
+class LayerParams:
+    """Run-time parameters of one layer, checked against what a configuration can hold.
+
+    ``multiplier`` and ``shift`` follow TFLite (M = multiplier·2^(shift−31)); with
+    ``config.requant == "shift"`` the multiplier is ignored and M = 2^shift. Per-channel
+    arrays have one entry per output channel.
+    """
+
+    bias: np.ndarray
+    multiplier: np.ndarray
+    shift: np.ndarray
+    output_zero_point: int
+    act_min: int
+    act_max: int
+    input_zero_point: int = 0
+    weight_zero_point: int = 0
+
+    @classmethod
+    def for_config(cls, config, *, n, bias=None, multiplier, shift, output_zero_point,
+                   act_min, act_max, input_zero_point=0, weight_zero_point=0):
+        if not isinstance(config, ArrayConfig):
+            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        bias = np.zeros(n, np.int64) if bias is None else np.asarray(bias, np.int64)
+        if bias.shape != (n,):
+            raise ValueError(f"bias must have shape ({n},), not {bias.shape}")
+        _check_range("bias", bias, INT32_MIN, INT32_MAX)
+        multiplier = np.broadcast_to(np.asarray(
+            multiplier if multiplier is not None else 0, np.int64), (n,))
+        shift = np.broadcast_to(np.asarray(shift, np.int64), (n,))
+        if not config.per_channel and (np.unique(multiplier).size > 1 or
+                                       np.unique(shift).size > 1):
+            raise ValueError("multiplier and shift must be scalars (one per tensor) unless "
+                             "config.per_channel is True")
+        if config.requant == "multiplier":
+            _check_range("multiplier", multiplier, 0, INT32_MAX)
+        _check_range("shift", shift, *config.shift_range)
+        out_lo, out_hi = config.out_range
+        for name, value in (("output_zero_point", output_zero_point), ("act_min", act_min),
+                            ("act_max", act_max)):
+            _check_range(name, value, out_lo, out_hi)
+        if act_min > act_max:
+            raise ValueError(f"act_min must be <= act_max, not {act_min} > {act_max}")
+        _check_range("input_zero_point", input_zero_point, *config.act_zero_point_range)
+        _check_range("weight_zero_point", weight_zero_point, *config.weight_zero_point_range)
+        if weight_zero_point and not config.weight_zero_point_in_hw:
+            raise ValueError(
+                f"weight_zero_point must be 0 unless config.weight_zero_point_in_hw, not "
+                f"{weight_zero_point}: it multiplies the activations and cannot be folded")
+        return cls(bias, multiplier.copy(), shift.copy(), int(output_zero_point), int(act_min),
+                   int(act_max), int(input_zero_point), int(weight_zero_point))
+
+    def hardware_bias(self, config, w):
+        """The bias the array needs: input zero point folded in unless subtracted in hw."""
+        if config.input_zero_point_in_hw:
+            return self.bias
+        return fold_input_zero_point(self.bias, w, self.input_zero_point,
+                                     self.weight_zero_point)

@@ -1,0 +1,70 @@
+"""ArrayConfig: validation before any hardware, TOML round trip, sizing from golden."""
+
+import pytest
+
+from golden.accumulator import accumulator_bits, guard_bits
+from hw.config import ArrayConfig
+
+
+@pytest.mark.parametrize("changes,parameter,message", [
+    (dict(rows=0), "rows", r"\[1, 256\]"),
+    (dict(cols=300), "cols", r"\[1, 256\]"),
+    (dict(act_bits=1), "act_bits", r"\[2, 16\]"),
+    (dict(weight_bits=9), "weight_bits", r"\[1, 8\]"),
+    (dict(weight_bits=1), "weight_bits", "binary"),
+    (dict(weight_kind="binary"), "weight_bits", "1"),
+    (dict(weight_kind="quaternary"), "weight_kind", "'integer', 'binary', 'ternary'"),
+    (dict(dataflow="row_stationary"), "dataflow", "output_stationary"),
+    (dict(kmax=0), "kmax", r"\[1, "),
+    (dict(dataflow="ws", rows=4, kmax=8), "kmax", r"\[4, 4\]"),
+    (dict(rounding="stochastic"), "rounding", "half_to_even"),
+    (dict(requant="shift", rounding="double"), "rounding", "shift"),
+    (dict(max_left_shift=31), "max_left_shift", r"\[0, 30\]"),
+    (dict(out_bits=17), "out_bits", r"\[2, 16\]"),
+    (dict(fifo_depth=1), "fifo_depth", r"\[4, "),
+    (dict(name="9lives"), "name", "identifier"),
+    (dict(act_bits=16, weight_bits=8, kmax=1 << 10), "kmax", "accumulator"),
+])
+def test_bad_parameters_name_themselves(changes, parameter, message):
+    with pytest.raises(ValueError, match=parameter) as info:
+        ArrayConfig(**changes)
+    assert pytest.importorskip("re").search(message, str(info.value)), str(info.value)
+
+
+@pytest.mark.parametrize("changes,parameter", [
+    (dict(rows=2.0), "rows"), (dict(act_signed=1), "act_signed"), (dict(kmax="8"), "kmax"),
+])
+def test_wrong_types_raise_type_error(changes, parameter):
+    with pytest.raises(TypeError, match=parameter):
+        ArrayConfig(**changes)
+
+
+def test_toml_round_trip(tmp_path):
+    config = ArrayConfig(rows=3, cols=5, act_bits=6, act_signed=False, weight_kind="ternary",
+                         weight_bits=2, kmax=100, dataflow="os", rounding="half_to_even",
+                         per_channel=True, fifo_depth=40, name="my_array")
+    config.save(tmp_path / "a.toml")
+    loaded = ArrayConfig.load(tmp_path / "a.toml")
+    assert loaded == config and loaded.digest == config.digest
+    assert loaded.dataflow == "output_stationary"  # the alias is normalised once
+    with pytest.raises(ValueError, match="colums"):
+        ArrayConfig.from_toml("colums = 3\n")
+
+
+@pytest.mark.parametrize("bits,kmax", [(8, 1), (8, 2), (8, 255), (8, 256), (4, 1000), (2, 7)])
+def test_accumulator_comes_from_golden(bits, kmax):
+    config = ArrayConfig(act_bits=bits, weight_bits=bits, kmax=kmax)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    assert config.accumulator_bits == accumulator_bits(kmax, (lo, hi), (lo, hi))
+    assert config.guard_bits == guard_bits(kmax)
+    # The worst case of a symmetric signed product, (−2^(N−1))²·K, is the exact maximum.
+    peak = kmax * lo * lo
+    assert config.accumulator_bits == peak.bit_length() + 1
+
+
+def test_zero_points_in_hardware_widen_the_operands():
+    plain = ArrayConfig(act_signed=False, kmax=16)
+    widened = plain.replace(input_zero_point_in_hw=True)
+    assert plain.act_range == (0, 255)
+    assert widened.act_range == (-255, 255)
+    assert widened.accumulator_bits > plain.accumulator_bits
