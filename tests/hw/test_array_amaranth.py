@@ -54,28 +54,29 @@ def _golden(config, layer, x, w):
         rounding=config.rounding)
 
 
-def _check(config, *, jobs=4, seed=0, in_stall=0.3, out_stall=0.3, zero_points=False,
-           depth=None):
+def _check(config, *, jobs=4, seed=0, in_stall=0.3, out_stall=0.3, zero_points=False):
     rng = np.random.default_rng(seed)
     layer = _layer(config, rng, zero_points=zero_points)
+    # A folded input zero point makes the bias depend on the weights; the bias is a per-layer
+    # parameter, so then every job shares one weight matrix (as in a real layer).
+    shared_weights = zero_points and not config.input_zero_point_in_hw
+    depth = config.rows if config.weight_stationary else int(rng.integers(1, config.kmax + 1))
+    w_shared = _operand(rng, config.weight_bits, config.weight_signed, (config.cols, depth),
+                        config.weight_kind)
     work, expected = [], []
     for _ in range(jobs):
         if config.weight_stationary:
             k, batch = config.rows, int(rng.integers(1, 5))
         else:
-            k = depth or int(rng.integers(1, config.kmax + 1))
+            k = depth if shared_weights else int(rng.integers(1, config.kmax + 1))
             batch = config.rows
         x = _operand(rng, config.act_bits, config.act_signed, (batch, k))
-        w = _operand(rng, config.weight_bits, config.weight_signed, (config.cols, k),
-                     config.weight_kind)
+        w = w_shared if shared_weights else _operand(
+            rng, config.weight_bits, config.weight_signed, (config.cols, k), config.weight_kind)
         expected.append(_golden(config, layer, x, w))
         work.append((x, w))
-    bias = layer.hardware_bias(config, work[0][1])
-    if not config.input_zero_point_in_hw:
-        # The folded bias depends on the weights, so it is only per-layer when weights are.
-        work = [(x, work[0][1]) for x, _ in work]
-        expected = [_golden(config, layer, x, w) for x, w in work]
-    params = dict(bias=bias, multiplier=layer.multiplier[:config.requant_channels],
+    params = dict(bias=layer.hardware_bias(config, w_shared),
+                  multiplier=layer.multiplier[:config.requant_channels],
                   shift=layer.shift[:config.requant_channels],
                   output_zero_point=layer.output_zero_point, act_min=layer.act_min,
                   act_max=layer.act_max, input_zero_point=layer.input_zero_point,

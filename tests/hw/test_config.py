@@ -64,7 +64,9 @@ def test_accumulator_comes_from_golden(bits, kmax):
 
 def test_zero_points_in_hardware_widen_the_operands():
     plain = ArrayConfig(act_signed=False, kmax=16)
-    widened = plain.replace(input_zero_point_in_hw=True)
+    widened = plain.replace(input_zero_point_in_hw=True, weight_zero_point_in_hw=True)
     assert plain.act_range == (0, 255)
     assert widened.act_range == (-255, 255)
-    assert widened.accumulator_bits > plain.accumulator_bits
+    assert widened.weight_range == (-255, 255)
+    # max |product| grows from 255·128 to 255·255: one more bit for the same depth
+    assert widened.accumulator_bits == plain.accumulator_bits + 1

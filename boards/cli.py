@@ -1,0 +1,207 @@
+"""``qmac build``, ``qmac sweep`` and ``qmac asic``: the board flow on the command line.
+
+:func:`add_commands` registers the three commands on an ``argparse`` subparsers object; each
+sets ``handler`` (called with the parsed arguments, returns the exit status), as ``qmac.cli``
+expects. :func:`main` runs them on their own (``python -m boards.cli build ...``).
+"""
+
+import argparse
+import json
+import sys
+
+__all__ = ["add_commands", "main"]
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {value}")
+    return value
+
+
+def _dsp(text):
+    if text in ("auto", "none"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto', 'none' or a number of DSP primitives, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
+def _array_options(parser, *, size=True):
+    if size:
+        parser.add_argument("--rows", type=_positive, help="array rows")
+        parser.add_argument("--cols", type=_positive, help="array columns")
+    parser.add_argument("--bits", type=_positive,
+                        help="activation, weight and output bits (default 8)")
+    parser.add_argument("--weight-bits", type=_positive, help="weight bits (default: --bits)")
+    parser.add_argument("--kmax", type=_positive, help="deepest dot product of one pass")
+    parser.add_argument("--dataflow", choices=["os", "ws", "output_stationary",
+                                               "weight_stationary"])
+    parser.add_argument("--config", metavar="TOML",
+                        help="ArrayConfig file (options given on the command line win)")
+
+
+def _tool_options(parser):
+    parser.add_argument("--tools", choices=["yowasp", "system"], default="yowasp",
+                        help="YoWASP tools from PyPI (default) or yosys/nextpnr from PATH")
+    parser.add_argument("--clock-mhz", type=float,
+                        help="timing constraint for nextpnr (default: the board clock)")
+    parser.add_argument("--dsp", type=_dsp, default="auto",
+                        help="DSP primitives to use: auto (all), none, or a number")
+
+
+def _config(args, *, rows=None, cols=None):
+    from hw.config import ArrayConfig
+
+    values = ArrayConfig.load(args.config).to_dict() if args.config else {}
+    overrides = {"rows": rows if rows is not None else getattr(args, "rows", None),
+                 "cols": cols if cols is not None else getattr(args, "cols", None),
+                 "kmax": args.kmax, "dataflow": args.dataflow}
+    if args.bits is not None:
+        overrides.update(act_bits=args.bits, out_bits=args.bits, weight_bits=args.bits)
+    if args.weight_bits is not None:
+        overrides["weight_bits"] = args.weight_bits
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return ArrayConfig.from_dict(values)
+
+
+def _list_boards():
+    from .registry import BOARDS
+
+    print(f"{'board':<12} {'device':<20} {'clock':>8} {'DSPs':>5}  description")
+    for board in BOARDS.values():
+        line = (f"{board.name:<12} {board.device:<20} {board.clock_mhz:>5g} MHz "
+                f"{board.dsp_available:>5}  {board.description}")
+        if not board.supported:
+            line += " (not buildable: see `qmac build --list --verbose`)"
+        print(line)
+    return 0
+
+
+def _cmd_build(args):
+    from .registry import BOARDS, get_board
+
+    if args.list:
+        if args.verbose:
+            _list_boards()
+            for board in BOARDS.values():
+                if not board.supported:
+                    print(f"\n{board.name}: {board.reason}")
+            return 0
+        return _list_boards()
+    missing = [option for option, value in (("--board", args.board), ("-o", args.output))
+               if value is None]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} required (or --list)")
+    board = get_board(args.board)
+    if args.config is None and (args.rows is None or args.cols is None):
+        raise ValueError("--rows and --cols are required unless --config gives them")
+    config = _config(args)
+    from .flow import BuildError, build, format_report
+
+    try:
+        report = build(board, config, args.output, tools=args.tools, clock_mhz=args.clock_mhz,
+                       dsp=args.dsp, place_and_route=not args.synth_only)
+    except BuildError as error:
+        print(f"qmac build: {error}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return 0
+
+
+def _cmd_sweep(args):
+    from .flow import BuildError
+    from .registry import get_board
+    from .sweep import parse_sizes, sweep, sweep_table
+
+    board = get_board(args.board)
+    sizes = parse_sizes(args.sizes) if args.sizes else None
+    base = _config(args, rows=1, cols=1)
+    try:
+        result = sweep(board, args.output or f"build/sweep-{board.name}", sizes=sizes,
+                       base=base, tools=args.tools, clock_mhz=args.clock_mhz, dsp=args.dsp,
+                       keep_going=args.keep_going)
+    except BuildError as error:
+        print(f"qmac sweep: {error}", file=sys.stderr)
+        return 1
+    print(sweep_table(result))
+    return 0
+
+
+def _cmd_asic(args):
+    from .asic import asic, format_asic_report
+    from .flow import BuildError
+
+    if args.config is None and (args.rows is None or args.cols is None):
+        raise ValueError("--rows and --cols are required unless --config gives them")
+    config = _config(args)
+    try:
+        report = asic(config, args.output, tools=args.tools, abc=args.abc)
+    except BuildError as error:
+        print(f"qmac asic: {error}", file=sys.stderr)
+        return 1
+    print(format_asic_report(report))
+    return 0
+
+
+def add_commands(subparsers):
+    """Register ``build``, ``sweep`` and ``asic`` on ``subparsers``."""
+    p = subparsers.add_parser("build", help="bitstream with a self test for an FPGA board")
+    p.add_argument("--board", help="target board (see --list)")
+    p.add_argument("--list", action="store_true", help="list the boards and exit")
+    p.add_argument("--verbose", action="store_true", help="with --list: why a board is missing")
+    _array_options(p)
+    _tool_options(p)
+    p.add_argument("--synth-only", action="store_true",
+                   help="stop after synthesis (cell counts, no bitstream)")
+    p.add_argument("--json", action="store_true", help="also print the report as JSON")
+    p.add_argument("-o", "--output", help="output directory")
+    p.set_defaults(handler=_cmd_build)
+
+    p = subparsers.add_parser("sweep", help="build a range of array sizes for one board")
+    p.add_argument("--board", required=True, help="target board (see qmac build --list)")
+    p.add_argument("--sizes", help="comma-separated sizes, e.g. 2x2,4x4,8x8 "
+                                   "(default: the board's list)")
+    p.add_argument("--keep-going", action="store_true",
+                   help="build every size even after one does not fit")
+    _array_options(p, size=False)
+    _tool_options(p)
+    p.add_argument("-o", "--output", help="output directory (default build/sweep-BOARD)")
+    p.set_defaults(handler=_cmd_sweep)
+
+    p = subparsers.add_parser("asic", help="technology-independent synthesis and size estimate")
+    _array_options(p)
+    p.add_argument("--tools", choices=["yowasp", "system"], default="yowasp")
+    p.add_argument("--abc", action="store_true",
+                   help="optimize gates with ABC (slow in the WebAssembly Yosys)")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.set_defaults(handler=_cmd_asic)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="qmac", description="qmac board flow")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    add_commands(commands)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args)
+    except (ValueError, TypeError) as error:
+        print(f"qmac {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

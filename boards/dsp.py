@@ -1,0 +1,165 @@
+"""Which multipliers go into the device's DSP blocks, and the Yosys commands that put them there.
+
+Yosys maps every ``$mul`` to DSPs (``synth_ecp5`` by default, ``synth_ice40 -dsp``), so an array
+with more multipliers than the device has DSPs fails placement. qmac therefore chooses: with a
+budget of B primitives it maps the requantizer lanes first (a 32×32 product saves the most
+logic per DSP: about 1000 LUTs for 4 primitives) and then as many PEs as still fit (an 8×8
+product saves about 70 LUTs for one), and leaves the rest to LUTs.
+
+The mapping runs before ``synth_<family>`` (Amaranth's ``script_after_read``) with the same
+commands the synthesis script would use, restricted to the chosen cells; the synthesis itself
+then runs without DSP inference (``-nodsp`` on ECP5, no ``-dsp`` on iCE40).
+"""
+
+from dataclasses import dataclass
+
+from hw.pe import operand_shape
+
+__all__ = ["DspPlan", "plan_dsp", "dsp_cost", "dsp_script", "FAMILIES"]
+
+
+@dataclass(frozen=True)
+class _Family:
+    primitive: str
+    max_width: int
+    min_width: int
+    min_y_width: int
+    commands: tuple
+
+
+FAMILIES = {
+    # From synth_ice40's "coarse" step with -dsp.
+    "ice40": _Family("SB_MAC16", 16, 2, 11, (
+        "wreduce t:$mul",
+        "techmap -map +/mul2dsp.v -map +/ice40/dsp_map.v -D DSP_A_MAXWIDTH=16 "
+        "-D DSP_B_MAXWIDTH=16 -D DSP_A_MINWIDTH=2 -D DSP_B_MINWIDTH=2 -D DSP_Y_MINWIDTH=11 "
+        "-D DSP_NAME=$__MUL16X16",
+        "select a:mul2dsp",
+        "setattr -unset mul2dsp",
+        "opt_expr -fine",
+        "wreduce",
+        "select -clear",
+        "ice40_dsp",
+    )),
+    # From synth_lattice -family ecp5's "coarse" step.
+    "ecp5": _Family("MULT18X18D", 18, 2, 0, (
+        "techmap -map +/mul2dsp.v -map +/lattice/dsp_map_18x18.v -D DSP_A_MAXWIDTH=18 "
+        "-D DSP_B_MAXWIDTH=18 -D DSP_A_MINWIDTH=2 -D DSP_B_MINWIDTH=2 -D DSP_NAME=$__MUL18X18",
+    )),
+}
+
+#: Width of the requantizer's product operands: the int32 (bias-added) accumulator times the
+#: 31-bit unsigned M0, which Amaranth extends to a 32-bit signed operand.
+_REQUANT_B_WIDTH = 32
+#: qmac's own threshold: narrower PE operands stay in LUTs.
+_MIN_DSP_OPERAND = 3
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def dsp_cost(a_width, b_width, family):
+    """DSP primitives Yosys' mul2dsp uses for an ``a_width`` × ``b_width`` signed product."""
+    spec = FAMILIES[family]
+    if (min(a_width, b_width) < spec.min_width or a_width + b_width < spec.min_y_width):
+        return 0
+    return _ceil_div(a_width, spec.max_width) * _ceil_div(b_width, spec.max_width)
+
+
+@dataclass(frozen=True)
+class DspPlan:
+    """The multipliers mapped to DSPs: PE positions and requantizer lanes."""
+
+    family: str
+    budget: int
+    pes: tuple              # ((row, col), ...)
+    requantizer_lanes: tuple
+    pe_cost: int
+    lane_cost: int
+    total_pes: int
+    total_lanes: int
+
+    @property
+    def planned(self):
+        return len(self.pes) * self.pe_cost + len(self.requantizer_lanes) * self.lane_cost
+
+    def to_dict(self):
+        return {
+            "budget": self.budget,
+            "planned_primitives": self.planned,
+            "pe_multipliers_in_dsp": len(self.pes),
+            "pe_multipliers": self.total_pes,
+            "requantizer_lanes_in_dsp": len(self.requantizer_lanes),
+            "requantizer_lanes": self.total_lanes,
+            "primitives_per_pe": self.pe_cost,
+            "primitives_per_lane": self.lane_cost,
+        }
+
+
+def _widths(config):
+    act_width = operand_shape(*config.act_range).width
+    weight_width = operand_shape(*config.weight_range).width
+    return act_width, weight_width
+
+
+def plan_dsp(config, family, budget):
+    """Choose the multipliers of ``config`` that go into at most ``budget`` DSP primitives."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise TypeError(f"budget must be an integer, not {budget!r}")
+    if budget < 0:
+        raise ValueError(f"budget must be >= 0, not {budget}")
+    act_width, weight_width = _widths(config)
+    # Binary weights multiply by a negation (no $mul at all); a product with a 1- or 2-bit
+    # operand is a few LUTs, cheaper than a DSP block that could hold a full product.
+    narrow = min(act_width, weight_width) < _MIN_DSP_OPERAND or config.weight_kind != "integer"
+    pe_cost = 0 if narrow else dsp_cost(act_width, weight_width, family)
+    lanes = config.cols if config.requant == "multiplier" else 0
+    a_width = 32 + (config.max_left_shift if config.rounding == "double" else 0)
+    lane_cost = dsp_cost(a_width, _REQUANT_B_WIDTH, family) if lanes else 0
+    remaining = budget
+    chosen_lanes = []
+    if lane_cost:
+        for lane in range(lanes):
+            if lane_cost <= remaining:
+                chosen_lanes.append(lane)
+                remaining -= lane_cost
+    chosen_pes = []
+    if pe_cost:
+        for row in range(config.rows):
+            for col in range(config.cols):
+                if pe_cost <= remaining:
+                    chosen_pes.append((row, col))
+                    remaining -= pe_cost
+    return DspPlan(family, budget, tuple(chosen_pes), tuple(chosen_lanes), pe_cost, lane_cost,
+                   config.rows * config.cols, lanes)
+
+
+def dsp_script(plan, array_path):
+    """Yosys commands (for ``script_after_read``) mapping exactly the planned multipliers.
+
+    ``array_path`` is the hierarchical RTLIL name of the MacArray (e.g. ``top.bist.array``).
+    Every ``$mul`` is parked as ``$__soft_mul`` (which mul2dsp leaves alone), the chosen ones
+    are restored, mapped, and the rest restored for soft logic.
+    """
+    spec = FAMILIES[plan.family]
+    lines = ["hierarchy -top top", "proc"]
+    requantizer = f"{array_path}.requantizer"
+    for lane in plan.requantizer_lanes:
+        # The lane's product register is named product<lane> (hw.requantizer); its input cone
+        # holds exactly that lane's multiplier.
+        lines.append(f"select -set qmac_lane{lane} {requantizer}/w:product{lane} %ci* "
+                     f"{requantizer}/t:$mul %i")
+    lines.append("chtype -set $__soft_mul t:$mul")
+    for lane in plan.requantizer_lanes:
+        lines.append(f"chtype -set $mul @qmac_lane{lane}")
+    core = f"{array_path}.core"
+    for start in range(0, len(plan.pes), 16):
+        chunk = plan.pes[start:start + 16]
+        selection = " ".join(f"{core}.pe_{r}_{c}/t:$__soft_mul" for r, c in chunk)
+        lines.append(f"chtype -set $mul {selection}")
+    lines.extend(spec.commands)
+    lines.append("chtype -set $mul t:$__soft_mul")
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""DSP planning: how many primitives each product needs and which products get them."""
+
+import pytest
+
+from boards.dsp import dsp_cost, dsp_script, plan_dsp
+from hw.config import ArrayConfig
+
+
+@pytest.mark.parametrize("a,b,family,expected", [
+    (8, 8, "ice40", 1),        # fits one 16×16 SB_MAC16
+    (16, 16, "ice40", 1),
+    (17, 16, "ice40", 2),
+    (32, 32, "ice40", 4),      # the requantizer's 32×32 product: 2×2 tiles of 16 bits
+    (4, 4, "ice40", 0),        # an 8-bit result is below synth_ice40's 11-bit minimum
+    (8, 8, "ecp5", 1),
+    (18, 18, "ecp5", 1),
+    (19, 18, "ecp5", 2),
+    (32, 32, "ecp5", 4),       # 2×2 tiles of 18 bits
+    (1, 8, "ecp5", 0),
+])
+def test_cost(a, b, family, expected):
+    assert dsp_cost(a, b, family) == expected
+
+
+def test_icebreaker_int8_2x2_maps_the_requantizer_first():
+    plan = plan_dsp(ArrayConfig(rows=2, cols=2), "ice40", 8)
+    assert plan.requantizer_lanes == (0, 1)
+    assert plan.pes == ()
+    assert plan.planned == 8
+
+
+def test_ulx3s_16x16_fills_the_device():
+    plan = plan_dsp(ArrayConfig(rows=16, cols=16), "ecp5", 156)
+    assert len(plan.requantizer_lanes) == 16             # 16 lanes × 4 = 64 primitives
+    assert len(plan.pes) == 156 - 64                     # the rest: one PE per primitive
+    assert plan.pes[0] == (0, 0) and plan.pes[-1] == divmod(156 - 64 - 1, 16)
+    assert plan.planned == 156
+
+
+def test_budget_is_never_exceeded():
+    for budget in range(0, 30):
+        plan = plan_dsp(ArrayConfig(rows=3, cols=5), "ecp5", budget)
+        assert plan.planned <= budget
+        # Greedy: nothing else would still fit.
+        assert budget - plan.planned < min(plan.pe_cost, plan.lane_cost) or \
+            len(plan.pes) == 15
+
+
+def test_narrow_and_binary_weights_stay_in_luts():
+    binary = ArrayConfig(rows=2, cols=2, weight_bits=1, weight_kind="binary")
+    ternary = ArrayConfig(rows=2, cols=2, weight_bits=2, weight_kind="ternary")
+    for config in (binary, ternary):
+        plan = plan_dsp(config, "ecp5", 100)
+        assert plan.pes == () and len(plan.requantizer_lanes) == 2
+    shift_only = ArrayConfig(rows=2, cols=2, requant="shift", rounding="half_up")
+    plan = plan_dsp(shift_only, "ecp5", 100)
+    assert plan.requantizer_lanes == () and len(plan.pes) == 4
+
+
+def test_bad_arguments():
+    config = ArrayConfig(rows=2, cols=2)
+    with pytest.raises(ValueError, match="family must be one of ice40, ecp5, not 'gowin'"):
+        plan_dsp(config, "gowin", 4)
+    with pytest.raises(ValueError, match="budget must be >= 0, not -1"):
+        plan_dsp(config, "ice40", -1)
+    with pytest.raises(TypeError, match="budget must be an integer"):
+        plan_dsp(config, "ice40", 2.5)
+
+
+def test_script_selects_the_planned_cells():
+    plan = plan_dsp(ArrayConfig(rows=2, cols=2), "ecp5", 6)   # 1 lane (4) + 2 PEs
+    script = dsp_script(plan, "top.bist.array")
+    assert "top.bist.array.requantizer/w:product0 %ci*" in script
+    assert "product1" not in script
+    assert "top.bist.array.core.pe_0_0/t:$__soft_mul" in script
+    assert "top.bist.array.core.pe_0_1/t:$__soft_mul" in script
+    assert "pe_1_0" not in script
+    lines = script.splitlines()
+    # Park everything, restore the chosen, map, then restore the rest for soft logic.
+    park = lines.index("chtype -set $__soft_mul t:$mul")
+    mapping = next(i for i, line in enumerate(lines) if line.startswith("techmap"))
+    assert park < mapping and lines[-1] == "chtype -set $mul t:$__soft_mul"
