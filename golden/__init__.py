@@ -1,0 +1,36 @@
+"""golden: the bit-exact numpy model of qmac's integer arithmetic, the oracle of every test.
+
+It imports nothing of the project. Modules, in the order data flows through a layer:
+
+* :mod:`golden.quantization` — affine quantization r = S(q − Z): parameters, calibration.
+* :mod:`golden.accumulator` — exact accumulator width of a K-deep dot product (2N+M).
+* :mod:`golden.gemm` — exact integer GEMM through BLAS where a computed bound allows it.
+* :mod:`golden.rounding` — exact rounding of x / 2^n and x / d in five modes.
+* :mod:`golden.tflite` — TFLite/gemmlowp requantization, bit for bit.
+* :mod:`golden.layers` — fully_connected and conv2d as TFLite's integer kernels compute them.
+* :mod:`golden.fixedpoint_set` — the fixed-point set Q_{p,s} and σ-quantized networks.
+"""
+
+from .accumulator import accumulator_bits, dot_product_bounds, guard_bits, operand_range
+from .gemm import exact_matmul
+from .layers import binarize, conv2d, fully_connected, im2col, ternarize
+from .quantization import QuantParams, calibrate, choose_qparams, dequantize, quantize
+from .rounding import ROUNDING_MODES, round_div, round_shift
+from .tflite import (
+    activation_range,
+    multiply_by_quantized_multiplier,
+    quantize_multiplier,
+    requantize,
+    rounding_divide_by_pot,
+    saturating_rounding_doubling_high_mul,
+    tflite_multiplier,
+)
+
+__all__ = [
+    "QuantParams", "ROUNDING_MODES", "accumulator_bits", "activation_range", "binarize",
+    "calibrate", "choose_qparams", "conv2d", "dequantize", "dot_product_bounds",
+    "exact_matmul", "fully_connected", "guard_bits", "im2col", "multiply_by_quantized_multiplier",
+    "operand_range", "quantize", "quantize_multiplier", "requantize", "round_div",
+    "round_shift", "rounding_divide_by_pot", "saturating_rounding_doubling_high_mul",
+    "ternarize", "tflite_multiplier",
+]

@@ -1,0 +1,273 @@
+"""TFLite / gemmlowp fixed-point requantization, bit for bit.
+
+The specification is the reference code:
+
+* gemmlowp ``fixedpoint.h``: :func:`saturating_rounding_doubling_high_mul`,
+  :func:`rounding_divide_by_pot`.
+* TFLite ``quantization_util.cc`` QuantizeMultiplier: :func:`quantize_multiplier`.
+* TFLite ``common.h|.cc`` MultiplyByQuantizedMultiplier, in the default build (``"double"``
+  rounding: a doubling high multiply that rounds, then a rounding right shift) and with
+  ``TFLITE_SINGLE_ROUNDING`` (``"single"``: one 64-bit product rounded half up once):
+  :func:`multiply_by_quantized_multiplier`.
+* TFLite ``kernel_util.cc`` GetQuantizedConvolutionMultipler (per tensor: the float32 product
+  of the scales), PopulateConvolutionQuantizationParams (per channel: the double product) and
+  CalculateActivationRangeQuantized: :func:`tflite_multiplier`, :func:`activation_range`.
+
+Where TFLite's C++ has undefined or checked-fatal behaviour (an int32 overflow, a shift out
+of range) these functions raise ``ValueError`` instead of guessing. A shift is TFLite's: the
+real multiplier is ``m0 · 2^(shift − 31)``, so a positive shift is a left shift.
+
+Besides TFLite's two builds, :func:`requantize` accepts every :data:`golden.rounding` mode:
+the exact product ``acc · m0`` divided by ``2^(31 − shift)`` and rounded once with that mode.
+"""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from .rounding import ROUNDING_MODES, round_shift
+
+__all__ = [
+    "INT32_MAX", "INT32_MIN", "REQUANT_ROUNDINGS", "ACTIVATIONS", "activation_range",
+    "multiply_by_quantized_multiplier", "quantize_multiplier", "requantize",
+    "rounding_divide_by_pot", "saturating_rounding_doubling_high_mul", "tflite_multiplier",
+]
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+#: ``"double"`` and ``"single"`` are TFLite's builds; the rest round ``acc·M`` once.
+REQUANT_ROUNDINGS = ("double", "single", *ROUNDING_MODES)
+ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
+
+
+def _int64(name, value):
+    array = np.asarray(value)
+    if array.dtype.kind not in "iu":
+        if array.dtype == object and all(isinstance(v, int) for v in array.flat):
+            pass
+        else:
+            raise TypeError(f"{name} must hold integers, not {array.dtype}")
+    if array.size and (int(array.min()) < -(1 << 63) or int(array.max()) >= 1 << 63):
+        raise ValueError(f"{name} must fit in int64")
+    return array.astype(np.int64)
+
+
+def _check_within(name, array, lo, hi, why):
+    if array.size and (int(array.min()) < lo or int(array.max()) > hi):
+        bad = array[(array < lo) | (array > hi)].flat[0]
+        raise ValueError(f"{name} must be in {lo}..{hi} ({why}); got {int(bad)}")
+
+
+def _result(array, *inputs):
+    """A Python int when every input was a scalar, else the array."""
+    if all(np.ndim(value) == 0 for value in inputs):
+        return int(array)
+    return array
+
+
+def saturating_rounding_doubling_high_mul(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul: ``round(a·b / 2^31)`` on int32 operands.
+
+    The 64-bit product gets a nudge of 2^30 (or 1 − 2^30 when negative) and is divided by 2^31
+    truncating toward zero, so ties round toward +∞. The one overflowing case,
+    a = b = −2^31, saturates to 2^31 − 1.
+    """
+    a64, b64 = _int64("a", a), _int64("b", b)
+    _check_within("a", a64, INT32_MIN, INT32_MAX, "int32")
+    _check_within("b", b64, INT32_MIN, INT32_MAX, "int32")
+    ab = a64 * b64
+    nudge = np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
+    total = ab + nudge
+    # C division truncates toward zero; numpy's // floors.
+    high = np.where(total >= 0, total >> 31, -((-total) >> 31))
+    overflow = (a64 == INT32_MIN) & (b64 == INT32_MIN)
+    return _result(np.where(overflow, np.int64(INT32_MAX), high), a, b)
+
+
+def rounding_divide_by_pot(x, exponent):
+    """gemmlowp RoundingDivideByPOT: ``x / 2^exponent`` rounded half away from zero.
+
+    ``x`` is int32 and ``exponent`` in 0..31, as gemmlowp asserts.
+    """
+    x64, e64 = _int64("x", x), _int64("exponent", exponent)
+    _check_within("x", x64, INT32_MIN, INT32_MAX, "int32")
+    _check_within("exponent", e64, 0, 31, "gemmlowp asserts 0 ≤ exponent ≤ 31")
+    mask = (np.int64(1) << e64) - 1
+    remainder = x64 & mask
+    threshold = (mask >> 1) + (x64 < 0)
+    return _result((x64 >> e64) + (remainder > threshold), x, exponent)
+
+
+def _quantize_one(real, single_rounding):
+    real = float(real)
+    if not math.isfinite(real):
+        raise ValueError(f"real multiplier must be finite; got {real!r}")
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)  # real = q·2^shift, 0.5 ≤ |q| < 1, exact
+    scaled = Fraction(q) * (1 << 31)
+    # TfLiteRound is std::round: half away from zero (exact on the Fraction).
+    q_fixed = int(abs(scaled) + Fraction(1, 2)) * (1 if scaled > 0 else -1)
+    if abs(q_fixed) == 1 << 31:
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:  # TFLite flushes multipliers below ~2^-32 to zero
+        return 0, 0
+    if single_rounding and shift > 30:  # single rounding cannot shift further: saturate
+        return INT32_MAX if q_fixed > 0 else -INT32_MAX, 30
+    return q_fixed, shift
+
+
+def quantize_multiplier(real, *, rounding="double"):
+    """TFLite QuantizeMultiplier: ``real ≈ m0 · 2^(shift − 31)`` with 2^30 ≤ |m0| < 2^31.
+
+    ``m0`` is ``round(q · 2^31)`` (ties away from zero) of the exact frexp mantissa q, so for
+    the seeds' example 0.01 = 0.64·2^−6 qmac returns m0 = 1374389535 (0.64·2^31 =
+    1374389534.72 rounded), not the 1374389534 of truncation: rounding halves the worst
+    multiplier error and is what TFLite computes. Zero gives (0, 0); multipliers below about
+    2^−32 flush to (0, 0); m0 rounding up to 2^31 becomes 2^30 with shift + 1. With
+    ``rounding="single"`` a shift above 30 saturates to (2^31 − 1, 30), as
+    TFLITE_SINGLE_ROUNDING does. Arrays give arrays (per-channel multipliers).
+    """
+    if rounding not in REQUANT_ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(REQUANT_ROUNDINGS)}; "
+                         f"got {rounding!r}")
+    reals = np.asarray(real, dtype=np.float64)
+    pairs = [_quantize_one(r, rounding == "single") for r in reals.flat]
+    m0 = np.array([p[0] for p in pairs], dtype=np.int64).reshape(reals.shape)
+    shift = np.array([p[1] for p in pairs], dtype=np.int64).reshape(reals.shape)
+    if reals.ndim == 0:
+        return int(m0), int(shift)
+    return m0, shift
+
+
+def multiply_by_quantized_multiplier(x, m0, shift, rounding="double"):
+    """TFLite MultiplyByQuantizedMultiplier of int32 ``x`` by ``m0 · 2^(shift − 31)``.
+
+    ``"double"``: RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x · 2^left, m0),
+    right) with left = max(shift, 0), right = max(−shift, 0); raises where ``x · 2^left``
+    overflows int32 (undefined in C++) or right > 31.
+    ``"single"``: (x·m0 + 2^(30 − shift)) >> (31 − shift), shift in −31..30, m0 ≥ 0; raises
+    where the result leaves int32 (TFLite's DCHECK).
+    Any :data:`golden.rounding.ROUNDING_MODES` mode: ``x·m0 / 2^(31 − shift)`` rounded once.
+    Scalars give a Python int; arrays broadcast (per-channel along the last axis).
+    """
+    x64, m64, s64 = _int64("x", x), _int64("m0", m0), _int64("shift", shift)
+    _check_within("x", x64, INT32_MIN, INT32_MAX, "int32 accumulator")
+    _check_within("m0", m64, INT32_MIN, INT32_MAX, "int32")
+    if rounding == "double":
+        left = np.maximum(s64, 0)
+        _check_within("shift", s64, -31, 31, "RoundingDivideByPOT takes 0..31")
+        shifted = x64 << left
+        _check_within("x · 2^shift", shifted, INT32_MIN, INT32_MAX,
+                      "int32, else undefined in TFLite")
+        high = saturating_rounding_doubling_high_mul(shifted, m64)
+        result = rounding_divide_by_pot(high, np.maximum(-s64, 0))
+        return _result(np.asarray(result, dtype=np.int64), x, m0, shift)
+    if rounding not in REQUANT_ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(REQUANT_ROUNDINGS)}; "
+                         f"got {rounding!r}")
+    _check_within("shift", s64, -31, 30, "total shift 31 − shift must be 1..62")
+    if rounding == "single":
+        _check_within("m0", m64, 0, INT32_MAX, "single rounding needs m0 ≥ 0")
+        mode = "half_up"
+    else:
+        mode = rounding
+    x64, m64, s64 = np.broadcast_arrays(x64, m64, s64)
+    result = round_shift(x64 * m64, 31 - s64, mode)
+    if rounding == "single":
+        _check_within("result", result, INT32_MIN, INT32_MAX, "TFLite DCHECKs an int32 result")
+    return _result(np.asarray(result, dtype=np.int64), x, m0, shift)
+
+
+def requantize(acc, *, multiplier, shift, output_zero_point, act_min, act_max,
+               rounding="double", bias=None):
+    """The output stage of a quantized layer, as TFLite's integer kernels compute it.
+
+    ``clamp(MultiplyByQuantizedMultiplier(acc + bias, multiplier, shift) + output_zero_point,
+    act_min, act_max)``. ``multiplier``/``shift`` are scalars (per tensor) or arrays that
+    broadcast along the last axis of ``acc`` (per channel). ``multiplier=None`` requantizes by
+    a power of two only (shift-only scales): ``(acc + bias) · 2^shift`` rounded once with
+    ``rounding`` (``"single"`` means half up; ``"double"`` is not a one-shift rounding).
+    ``acc + bias`` must fit in int32, as in TFLite.
+    """
+    acc64 = _int64("acc", acc)
+    if bias is not None:
+        acc64 = acc64 + _int64("bias", bias)
+    _check_within("acc + bias", acc64, INT32_MIN, INT32_MAX, "TFLite accumulates in int32")
+    zero_point = _int64("output_zero_point", output_zero_point)
+    lo, hi = int(_int64("act_min", act_min)), int(_int64("act_max", act_max))
+    if lo > hi:
+        raise ValueError(f"act_min must be ≤ act_max; got act_min={lo}, act_max={hi}")
+    if multiplier is None:
+        if rounding == "double":
+            raise ValueError("rounding='double' needs a multiplier; a shift-only scale rounds "
+                             f"once: choose one of {', '.join(REQUANT_ROUNDINGS[1:])}")
+        if rounding not in REQUANT_ROUNDINGS:
+            raise ValueError(f"rounding must be one of {', '.join(REQUANT_ROUNDINGS)}; "
+                             f"got {rounding!r}")
+        s64 = _int64("shift", shift)
+        _check_within("shift", s64, -62, 30, "a power-of-two scale 2^shift")
+        mode = "half_up" if rounding == "single" else rounding
+        acc64, s64 = np.broadcast_arrays(acc64, s64)
+        scaled = np.where(s64 >= 0, acc64 << np.maximum(s64, 0),
+                          round_shift(acc64, np.maximum(-s64, 0), mode))
+    else:
+        scaled = np.asarray(multiply_by_quantized_multiplier(acc64, multiplier, shift,
+                                                             rounding=rounding))
+    return np.clip(scaled + zero_point, lo, hi).astype(np.int64)
+
+
+def tflite_multiplier(input_scale, weight_scale, output_scale):
+    """(m0, shift) of a convolution/fully-connected layer, derived as TFLite derives it.
+
+    Scales are float32 in a .tflite file. Per tensor (scalar ``weight_scale``),
+    GetQuantizedConvolutionMultipler multiplies input and weight scale in float32 and divides
+    in double; per channel (array ``weight_scale``) PopulateConvolutionQuantizationParams
+    computes the whole ``input · weight / output`` in double. The two can differ in the last
+    bit of m0.
+    """
+    s_in, s_out = np.float32(input_scale), np.float32(output_scale)
+    weight = np.asarray(weight_scale, dtype=np.float32)
+    for name, value in (("input_scale", s_in), ("output_scale", s_out)):
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a positive finite float32; got {value!r}")
+    if not (np.isfinite(weight).all() and (weight > 0).all()):
+        raise ValueError(f"weight_scale must be positive and finite; got {weight_scale!r}")
+    if weight.ndim == 0:
+        product = np.float64(np.float32(s_in * weight))  # float32 product, as TFLite
+        real = product / np.float64(s_out)
+    else:
+        real = np.float64(s_in) * weight.astype(np.float64) / np.float64(s_out)
+    return quantize_multiplier(real)
+
+
+def activation_range(activation, scale, zero_point, *, bits=8, signed=True):
+    """TFLite CalculateActivationRangeQuantized: (act_min, act_max) of a fused activation.
+
+    ``quantize(f) = zero_point + round(f / scale)`` with the division in float32 and
+    std::round (ties away from zero), clipped to the output type's range.
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; "
+                         f"got {activation!r}")
+    if not (2 <= int(bits) <= 32):
+        raise ValueError(f"bits must be in 2..32; got {bits}")
+    qmin = -(1 << (bits - 1)) if signed else 0
+    qmax = (1 << (bits - 1)) - 1 if signed else (1 << bits) - 1
+    scale32 = np.float32(scale)
+    if not (np.isfinite(scale32) and scale32 > 0):
+        raise ValueError(f"scale must be a positive finite float32; got {scale!r}")
+
+    def quantize(value):
+        ratio = Fraction(float(np.float32(value) / scale32))  # the float32 quotient, exactly
+        magnitude = int(abs(ratio) + Fraction(1, 2))
+        return int(zero_point) + (magnitude if ratio >= 0 else -magnitude)
+
+    if activation == "relu":
+        return max(qmin, quantize(0.0)), qmax
+    if activation == "relu6":
+        return max(qmin, quantize(0.0)), min(qmax, quantize(6.0))
+    if activation == "relu_n1_to_1":
+        return max(qmin, quantize(-1.0)), min(qmax, quantize(1.0))
+    return qmin, qmax
