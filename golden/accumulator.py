@@ -23,8 +23,8 @@ def _int(name, value, lo=None, hi=None):
     except TypeError:
         raise TypeError(f"{name} must be an integer, not {value!r}") from None
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        allowed = f"{lo}..{hi}" if hi is not None else f"≥ {lo}"
-        raise ValueError(f"{name} must be in {allowed}; got {value}")
+        allowed = f"in {lo}..{hi}" if hi is not None else f"≥ {lo}"
+        raise ValueError(f"{name} must be {allowed}; got {value}")
     return value
 
 
