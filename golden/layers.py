@@ -22,7 +22,14 @@ def _ints(name, value, ndim=None):
         raise TypeError(f"{name} must hold integers, not {array.dtype}")
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D; got shape {array.shape}")
-    return array.astype(np.int64)
+    return array
+
+
+def _centred(values, zero_point):
+    """values − zero_point, widened only when there is something to subtract."""
+    if not np.any(zero_point):
+        return values
+    return values.astype(np.int64) - zero_point
 
 
 def _per_channel(name, value, channels):
@@ -58,8 +65,8 @@ def fully_connected(x, w, bias, *, input_zero_point, weight_zero_point, output_z
     if multiplier is not None:
         multiplier = _per_channel("multiplier", multiplier, channels)
     shift = _per_channel("shift", shift, channels)
-    centred_w = w - (z_w[:, None] if z_w.ndim else z_w)
-    acc = exact_matmul(x - z_x, centred_w.T)
+    centred_w = _centred(w, z_w[:, None] if z_w.ndim else z_w)
+    acc = exact_matmul(_centred(x, z_x), centred_w.T)
     return requantize(acc, bias=bias, multiplier=multiplier, shift=shift,
                       output_zero_point=output_zero_point, act_min=act_min, act_max=act_max,
                       rounding=rounding)

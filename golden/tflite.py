@@ -49,7 +49,7 @@ def _int64(name, value):
             raise TypeError(f"{name} must hold integers, not {array.dtype}")
     if array.size and (int(array.min()) < -(1 << 63) or int(array.max()) >= 1 << 63):
         raise ValueError(f"{name} must fit in int64")
-    return array.astype(np.int64)
+    return array.astype(np.int64, copy=False)
 
 
 def _check_within(name, array, lo, hi, why):
@@ -68,34 +68,47 @@ def _result(array, *inputs):
 def saturating_rounding_doubling_high_mul(a, b):
     """gemmlowp SaturatingRoundingDoublingHighMul: ``round(a·b / 2^31)`` on int32 operands.
 
-    The 64-bit product gets a nudge of 2^30 (or 1 − 2^30 when negative) and is divided by 2^31
-    truncating toward zero, so ties round toward +∞. The one overflowing case,
-    a = b = −2^31, saturates to 2^31 − 1.
+    gemmlowp adds a nudge of 2^30 (1 − 2^30 when a·b < 0) and divides by 2^31 truncating
+    toward zero; for a negative product, truncating (a·b + 1 − 2^30)/2^31 equals flooring
+    (a·b + 2^30)/2^31, so every tie rounds toward +∞ and one arithmetic shift computes it.
+    The one overflowing case, a = b = −2^31, saturates to 2^31 − 1.
     """
     a64, b64 = _int64("a", a), _int64("b", b)
     _check_within("a", a64, INT32_MIN, INT32_MAX, "int32")
     _check_within("b", b64, INT32_MIN, INT32_MAX, "int32")
-    ab = a64 * b64
-    nudge = np.where(ab >= 0, np.int64(1 << 30), np.int64(1 - (1 << 30)))
-    total = ab + nudge
-    # C division truncates toward zero; numpy's // floors.
-    high = np.where(total >= 0, total >> 31, -((-total) >> 31))
-    overflow = (a64 == INT32_MIN) & (b64 == INT32_MIN)
-    return _result(np.where(overflow, np.int64(INT32_MAX), high), a, b)
+    return _result(_srdhm(a64, b64), a, b)
+
+
+def _srdhm(a64, b64):
+    high = a64 * b64
+    high += 1 << 30
+    high >>= 31
+    if (a64 == INT32_MIN).any() and (b64 == INT32_MIN).any():
+        high = np.where((a64 == INT32_MIN) & (b64 == INT32_MIN), np.int64(INT32_MAX), high)
+    return high
 
 
 def rounding_divide_by_pot(x, exponent):
     """gemmlowp RoundingDivideByPOT: ``x / 2^exponent`` rounded half away from zero.
 
-    ``x`` is int32 and ``exponent`` in 0..31, as gemmlowp asserts.
+    ``x`` is int32 and ``exponent`` in 0..31, as gemmlowp asserts. gemmlowp adds one where
+    the discarded bits exceed half (half plus one for negative x); adding 2^(e−1), less one
+    for negative x, before the shift is the same.
     """
     x64, e64 = _int64("x", x), _int64("exponent", exponent)
     _check_within("x", x64, INT32_MIN, INT32_MAX, "int32")
     _check_within("exponent", e64, 0, 31, "gemmlowp asserts 0 ≤ exponent ≤ 31")
-    mask = (np.int64(1) << e64) - 1
-    remainder = x64 & mask
-    threshold = (mask >> 1) + (x64 < 0)
-    return _result((x64 >> e64) + (remainder > threshold), x, exponent)
+    return _result(_rdbpot(x64, e64), x, exponent)
+
+
+def _rdbpot(x64, e64):
+    if not e64.any():
+        return x64
+    half = (np.int64(1) << e64) >> 1
+    result = x64 + half
+    result -= (x64 < 0) & (e64 > 0)
+    result >>= e64
+    return result
 
 
 def _quantize_one(real, single_rounding):
@@ -158,12 +171,14 @@ def multiply_by_quantized_multiplier(x, m0, shift, rounding="double"):
     if rounding == "double":
         left = np.maximum(s64, 0)
         _check_within("shift", s64, -31, 31, "RoundingDivideByPOT takes 0..31")
-        shifted = x64 << left
-        _check_within("x · 2^shift", shifted, INT32_MIN, INT32_MAX,
-                      "int32, else undefined in TFLite")
-        high = saturating_rounding_doubling_high_mul(shifted, m64)
-        result = rounding_divide_by_pot(high, np.maximum(-s64, 0))
-        return _result(np.asarray(result, dtype=np.int64), x, m0, shift)
+        shifted = x64
+        if left.any():
+            shifted = x64 << left
+            _check_within("x · 2^shift", shifted, INT32_MIN, INT32_MAX,
+                          "int32, else undefined in TFLite")
+        # int32 operands are checked above; the high product of int32s is int32
+        result = _rdbpot(_srdhm(shifted, m64), np.maximum(-s64, 0))
+        return _result(result, x, m0, shift)
     if rounding not in REQUANT_ROUNDINGS:
         raise ValueError(f"rounding must be one of {', '.join(REQUANT_ROUNDINGS)}; "
                          f"got {rounding!r}")
@@ -215,7 +230,8 @@ def requantize(acc, *, multiplier, shift, output_zero_point, act_min, act_max,
     else:
         scaled = np.asarray(multiply_by_quantized_multiplier(acc64, multiplier, shift,
                                                              rounding=rounding))
-    return np.clip(scaled + zero_point, lo, hi).astype(np.int64)
+    scaled = np.asarray(scaled + zero_point, dtype=np.int64)
+    return np.clip(scaled, lo, hi, out=scaled)
 
 
 def tflite_multiplier(input_scale, weight_scale, output_scale):
