@@ -122,7 +122,8 @@ class ArrayConfig:
         _check_int("weight_bits", self.weight_bits, 1, 8)
         _check_bool("weight_signed", self.weight_signed)
         if self.weight_kind == "binary" and self.weight_bits != 1:
-            raise ValueError(f"weight_bits must be 1 for weight_kind='binary', not {self.weight_bits}")
+            raise ValueError(
+                f"weight_bits must be 1 for weight_kind='binary', not {self.weight_bits}")
         if self.weight_kind == "ternary" and (self.weight_bits != 2 or not self.weight_signed):
             raise ValueError(
                 f"weight_kind='ternary' needs weight_bits=2 and weight_signed=True, not "

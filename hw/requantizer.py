@@ -108,7 +108,8 @@ class Requantizer(wiring.Component):
         def next_stage():
             nonlocal valid, last, stages
             stages += 1
-            valid, last = self._stage(m, advance, [valid, last], unsigned(1), f"valid_last{stages}_")
+            valid, last = self._stage(m, advance, [valid, last], unsigned(1),
+                                      f"valid_last{stages}_")
 
         def channel(lane):
             return lane if cfg.per_channel else 0
@@ -169,5 +170,5 @@ class Requantizer(wiring.Component):
         regs = [Signal(shape if shape is not None else value.shape(), name=f"{name}{lane}")
                 for lane, value in enumerate(values)]
         with m.If(advance):
-            m.d.sync += [reg.eq(value) for reg, value in zip(regs, values)]
+            m.d.sync += [reg.eq(value) for reg, value in zip(regs, values, strict=True)]
         return regs

@@ -211,7 +211,7 @@ class WeightStationaryArray(wiring.Component):
 def _one_hot_select(select, values):
     """values[i] where select[i] is the one set bit (zero when none is)."""
     result = 0
-    for bit, value in zip(select, values):
+    for bit, value in zip(select, values, strict=True):
         result = result | Mux(bit, value, 0)
     return result
 

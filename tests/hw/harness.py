@@ -23,6 +23,7 @@ class Run:
     output_cycles: list = field(default_factory=list)     # cycle of each delivered row
     busy_after: bool = True
     depth_error: bool = False
+    latency: int = 0                                      # MacArray.latency of the DUT
 
 
 def _set_params(ctx, dut, config, bias, multiplier, shift, output_zero_point, act_min, act_max,
@@ -52,7 +53,7 @@ def run_array(config, jobs, params, *, in_stall=0.0, out_stall=0.0, seed=0, max_
     rng = random.Random(seed)
     dut = MacArray(config)
     expected_rows = sum(len(x) if config.weight_stationary else config.rows for x, _ in jobs)
-    run = Run(outputs=None)
+    run = Run(outputs=None, latency=dut.latency)
     rows = []
     cycle = [0]
 

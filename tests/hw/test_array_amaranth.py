@@ -6,7 +6,6 @@ import pytest
 from golden.layers import fully_connected
 from hw.config import REQUANT_ROUNDINGS, ArrayConfig
 from hw.host import LayerParams
-from hw.top import MacArray
 
 from .harness import run_array
 
@@ -87,16 +86,24 @@ def _check(config, *, jobs=4, seed=0, in_stall=0.3, out_stall=0.3, zero_points=F
     return run
 
 
-@pytest.mark.parametrize("dataflow", ["output_stationary", "weight_stationary"])
-@pytest.mark.parametrize("rows,cols", [(1, 1), (2, 3), (3, 2), (4, 4)])
+DATAFLOWS = ("output_stationary", "weight_stationary")
+
+
+def _alternating(cases):
+    """Every case on both dataflows; `make test` runs one dataflow per case, alternating, and
+    leaves the other to `make test-full` (the cocotb suite covers the same matrix on RTL)."""
+    return [pytest.param(dataflow, *case, marks=() if (i + d) % 2 == 0 else pytest.mark.slow)
+            for i, case in enumerate(cases) for d, dataflow in enumerate(DATAFLOWS)]
+
+
+@pytest.mark.parametrize("dataflow,rows,cols", _alternating([(1, 1), (2, 3), (3, 2), (4, 4)]))
 def test_random_with_stalls(dataflow, rows, cols):
     config = ArrayConfig(rows=rows, cols=cols, dataflow=dataflow,
                          kmax=None if dataflow == "weight_stationary" else 12)
     _check(config, seed=rows * 10 + cols)
 
 
-@pytest.mark.parametrize("dataflow", ["output_stationary", "weight_stationary"])
-@pytest.mark.parametrize("rounding", REQUANT_ROUNDINGS)
+@pytest.mark.parametrize("dataflow,rounding", _alternating([(r,) for r in REQUANT_ROUNDINGS]))
 def test_every_rounding_per_channel(dataflow, rounding):
     config = ArrayConfig(rows=2, cols=3, dataflow=dataflow, rounding=rounding, per_channel=True,
                          kmax=None if dataflow == "weight_stationary" else 8)
@@ -109,8 +116,7 @@ def test_shift_only_requantizer(rounding):
     _check(config, jobs=3, seed=7)
 
 
-@pytest.mark.parametrize("dataflow", ["output_stationary", "weight_stationary"])
-@pytest.mark.parametrize("kind,options", [
+@pytest.mark.parametrize("dataflow,kind,options", _alternating([
     ("4-bit", dict(act_bits=4, weight_bits=4, out_bits=4)),
     ("unsigned activations", dict(act_signed=False, out_signed=False)),
     ("binary weights", dict(weight_bits=1, weight_kind="binary")),
@@ -118,15 +124,14 @@ def test_shift_only_requantizer(rounding):
     ("16-bit activations", dict(act_bits=16, weight_bits=4, out_bits=16)),
     ("left shifts", dict(max_left_shift=4, per_channel=True)),
     ("no product register", dict(register_product=False)),
-])
+]))
 def test_precisions(dataflow, kind, options):
     config = ArrayConfig(rows=3, cols=2, dataflow=dataflow,
                          kmax=None if dataflow == "weight_stationary" else 6, **options)
     _check(config, jobs=3, seed=len(kind))
 
 
-@pytest.mark.parametrize("dataflow", ["output_stationary", "weight_stationary"])
-@pytest.mark.parametrize("in_hw", [False, True])
+@pytest.mark.parametrize("dataflow,in_hw", _alternating([(False,), (True,)]))
 def test_zero_points(dataflow, in_hw):
     config = ArrayConfig(rows=2, cols=3, dataflow=dataflow, act_signed=False, out_signed=False,
                          input_zero_point_in_hw=in_hw, weight_zero_point_in_hw=in_hw,
@@ -167,10 +172,9 @@ def test_latency_and_throughput_output_stationary():
     params = dict(bias=np.zeros(3, np.int64), multiplier=[1 << 30], shift=[-8],
                   output_zero_point=0, act_min=-128, act_max=127)
     run = run_array(config, jobs, params)
-    array = MacArray(config)
     firsts = run.output_cycles[::config.rows]
-    measured = [out - last for out, last in zip(firsts, run.last_accept_cycles)]
-    assert measured == [array.latency] * len(jobs)
+    measured = [out - last for out, last in zip(firsts, run.last_accept_cycles, strict=True)]
+    assert measured == [run.latency] * len(jobs)
     # Unstalled, each pass's rows come out back to back, one per cycle.
     for p in range(len(jobs)):
         cycles = run.output_cycles[p * config.rows:(p + 1) * config.rows]
@@ -187,10 +191,9 @@ def test_latency_and_throughput_weight_stationary():
     params = dict(bias=np.zeros(4, np.int64), multiplier=[1 << 30], shift=[-8],
                   output_zero_point=0, act_min=-128, act_max=127)
     run = run_array(config, jobs, params)
-    array = MacArray(config)
     assert len(run.output_cycles) == len(run.accept_cycles) == 12
     measured = np.subtract(run.output_cycles, run.accept_cycles)
-    assert measured.tolist() == [array.latency] * 12
+    assert measured.tolist() == [run.latency] * 12
     # Each tile's activations are accepted, and its rows delivered, one per cycle.
     assert np.diff(run.output_cycles[:6]).tolist() == [1] * 5
 
