@@ -21,7 +21,7 @@ from .pe import PassFlags, TileFlags, operand_shape
 from .requantizer import Requantizer, ResultRow
 from .systolic import OutputStationaryArray, WeightStationaryArray
 
-__all__ = ["MacArray"]
+__all__ = ["MacArray", "stream_layouts"]
 
 #: Cycles from a row entering SyncFIFOBuffered to it being visible at its read port.
 _FIFO_LATENCY = 2
@@ -35,6 +35,26 @@ def _raw_weight_shape(config):
     if config.weight_kind == "binary":
         return unsigned(1)
     return signed(config.weight_bits) if config.weight_signed else unsigned(config.weight_bits)
+
+
+def stream_layouts(config):
+    """Payload layouts of :class:`MacArray`'s streams, by port name, for ``config``.
+
+    Test benches and host drivers pack and unpack beats with these (``data.Const``).
+    """
+    act, weight = _raw_act_shape(config), _raw_weight_shape(config)
+    layouts = {}
+    if config.weight_stationary:
+        layouts["weights"] = data.StructLayout({"w": data.ArrayLayout(weight, config.cols)})
+        layouts["activations"] = data.StructLayout({
+            "x": data.ArrayLayout(act, config.rows), "last": 1})
+    else:
+        layouts["operands"] = data.StructLayout({
+            "x": data.ArrayLayout(act, config.rows),
+            "w": data.ArrayLayout(weight, config.cols),
+            "last": 1})
+    layouts["results"] = ResultRow(operand_shape(*config.out_range), config.cols)
+    return layouts
 
 
 class MacArray(wiring.Component):
@@ -75,27 +95,15 @@ class MacArray(wiring.Component):
             self._core = WeightStationaryArray(config)
         else:
             self._core = OutputStationaryArray(config)
-        act, weight = _raw_act_shape(config), _raw_weight_shape(config)
-        out_shape = operand_shape(*config.out_range)
-        members = {}
-        if config.weight_stationary:
-            members["weights"] = In(stream.Signature(data.StructLayout({
-                "w": data.ArrayLayout(weight, config.cols)})))
-            members["activations"] = In(stream.Signature(data.StructLayout({
-                "x": data.ArrayLayout(act, config.rows), "last": 1})))
-        else:
-            members["operands"] = In(stream.Signature(data.StructLayout({
-                "x": data.ArrayLayout(act, config.rows),
-                "w": data.ArrayLayout(weight, config.cols),
-                "last": 1})))
-        members["results"] = Out(stream.Signature(ResultRow(out_shape, config.cols)))
+        members = {name: (Out if name == "results" else In)(stream.Signature(layout))
+                   for name, layout in stream_layouts(config).items()}
         for name, member in self._requantizer.signature.members.items():
             if name not in ("i", "o"):
                 members[name] = member
         if config.input_zero_point_in_hw:
-            members["input_zero_point"] = In(act)
+            members["input_zero_point"] = In(_raw_act_shape(config))
         if config.weight_zero_point_in_hw:
-            members["weight_zero_point"] = In(weight)
+            members["weight_zero_point"] = In(_raw_weight_shape(config))
         members["busy"] = Out(1)
         if not config.weight_stationary:
             members["depth_error"] = Out(1)

@@ -3,85 +3,17 @@
 import numpy as np
 import pytest
 
-from golden.layers import fully_connected
 from hw.config import REQUANT_ROUNDINGS, ArrayConfig
-from hw.host import LayerParams
+from sim.workload import random_workload, worst_case_workload
 
 from .harness import run_array
 
 
-def _operand(rng, bits, signed, shape, kind="integer"):
-    if kind == "binary":
-        return rng.choice(np.array([-1, 1], np.int64), size=shape)
-    if kind == "ternary":
-        return rng.integers(-1, 2, size=shape, dtype=np.int64)
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-    return rng.integers(lo, hi + 1, size=shape, dtype=np.int64)
-
-
-def _layer(config, rng, *, zero_points=False):
-    """Random but legal run-time parameters for ``config``."""
-    n = config.cols
-    out_lo, out_hi = config.out_range
-    per = config.requant_channels
-    if config.requant == "multiplier":
-        multiplier = rng.integers(1 << 30, 1 << 31, size=per, dtype=np.int64)
-        shift = rng.integers(-12, config.max_left_shift + 1, size=per, dtype=np.int64)
-        if not config.max_left_shift:
-            shift = -rng.integers(4, 12, size=per, dtype=np.int64)
-    else:
-        multiplier = None
-        shift = -rng.integers(3, 10, size=per, dtype=np.int64)
-    act_lo, act_hi = config.act_zero_point_range
-    izp = int(rng.integers(act_lo, act_hi + 1)) if zero_points else 0
-    wzp = 0
-    if zero_points and config.weight_zero_point_in_hw:
-        wzp = int(rng.integers(*config.weight_zero_point_range))
-    return LayerParams.for_config(
-        config, n=n, bias=rng.integers(-2000, 2000, size=n, dtype=np.int64),
-        multiplier=multiplier, shift=shift,
-        output_zero_point=int(rng.integers(out_lo // 2, out_hi // 2 + 1)),
-        act_min=out_lo + 3, act_max=out_hi - 2, input_zero_point=izp, weight_zero_point=wzp)
-
-
-def _golden(config, layer, x, w):
-    return fully_connected(
-        x, w, layer.bias, input_zero_point=layer.input_zero_point,
-        weight_zero_point=layer.weight_zero_point, output_zero_point=layer.output_zero_point,
-        multiplier=None if config.requant == "shift" else layer.multiplier,
-        shift=layer.shift, act_min=layer.act_min, act_max=layer.act_max,
-        rounding=config.rounding)
-
-
 def _check(config, *, jobs=4, seed=0, in_stall=0.3, out_stall=0.3, zero_points=False):
-    rng = np.random.default_rng(seed)
-    layer = _layer(config, rng, zero_points=zero_points)
-    # A folded input zero point makes the bias depend on the weights; the bias is a per-layer
-    # parameter, so then every job shares one weight matrix (as in a real layer).
-    shared_weights = zero_points and not config.input_zero_point_in_hw
-    depth = config.rows if config.weight_stationary else int(rng.integers(1, config.kmax + 1))
-    w_shared = _operand(rng, config.weight_bits, config.weight_signed, (config.cols, depth),
-                        config.weight_kind)
-    work, expected = [], []
-    for _ in range(jobs):
-        if config.weight_stationary:
-            k, batch = config.rows, int(rng.integers(1, 5))
-        else:
-            k = depth if shared_weights else int(rng.integers(1, config.kmax + 1))
-            batch = config.rows
-        x = _operand(rng, config.act_bits, config.act_signed, (batch, k))
-        w = w_shared if shared_weights else _operand(
-            rng, config.weight_bits, config.weight_signed, (config.cols, k), config.weight_kind)
-        expected.append(_golden(config, layer, x, w))
-        work.append((x, w))
-    params = dict(bias=layer.hardware_bias(config, w_shared),
-                  multiplier=layer.multiplier[:config.requant_channels],
-                  shift=layer.shift[:config.requant_channels],
-                  output_zero_point=layer.output_zero_point, act_min=layer.act_min,
-                  act_max=layer.act_max, input_zero_point=layer.input_zero_point,
-                  weight_zero_point=layer.weight_zero_point)
-    run = run_array(config, work, params, in_stall=in_stall, out_stall=out_stall, seed=seed)
-    np.testing.assert_array_equal(run.outputs, np.concatenate(expected))
+    work = random_workload(config, seed=seed, jobs=jobs, zero_points=zero_points)
+    run = run_array(config, work.jobs, work.params, in_stall=in_stall, out_stall=out_stall,
+                    seed=seed)
+    np.testing.assert_array_equal(run.outputs, work.expected)
     assert not run.busy_after
     return run
 
@@ -139,39 +71,27 @@ def test_zero_points(dataflow, in_hw):
     _check(config, jobs=3, seed=11, zero_points=True)
 
 
-@pytest.mark.parametrize("dataflow", ["output_stationary", "weight_stationary"])
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
 @pytest.mark.parametrize("bits", [4, 8])
 def test_worst_case_operands_do_not_overflow(dataflow, bits):
     """Every operand at its most negative value, K = kmax: the largest possible sum."""
     config = ArrayConfig(rows=2, cols=2, dataflow=dataflow, act_bits=bits, weight_bits=bits,
-                         requant="shift", rounding="floor",
                          kmax=None if dataflow == "weight_stationary" else 9)
-    k = config.kmax
-    lo = -(1 << (bits - 1))
-    x = np.full((config.rows, k), lo, np.int64)
-    w = np.full((config.cols, k), lo, np.int64)
-    peak = k * lo * lo
+    work = worst_case_workload(config)
+    x, w = work.jobs[0]
+    peak = int(x[0] @ w[0])
     assert peak.bit_length() + 1 == config.accumulator_bits  # the sum needs every bit
-    # Shift the peak just into the int16 output range: any wrap would change the result.
-    out_config = config.replace(out_bits=16)
-    shift = -max(0, peak.bit_length() - 14)
-    params = dict(bias=np.zeros(2, np.int64), multiplier=None, shift=np.array([shift]),
-                  output_zero_point=0, act_min=-(1 << 15), act_max=(1 << 15) - 1)
-    run = run_array(out_config, [(x, w)], {**params, "multiplier": [0]})
-    expected = fully_connected(x, w, None, input_zero_point=0, weight_zero_point=0,
-                               output_zero_point=0, multiplier=None, shift=shift,
-                               act_min=-(1 << 15), act_max=(1 << 15) - 1, rounding="floor")
-    np.testing.assert_array_equal(run.outputs, expected)
-    assert (run.outputs > 0).all()
+    run = run_array(config, work.jobs, work.params)
+    np.testing.assert_array_equal(run.outputs, work.expected)
+    assert (run.outputs > 0).all()  # a wrapped accumulator would have come out negative
 
 
 def test_latency_and_throughput_output_stationary():
     config = ArrayConfig(rows=4, cols=3, kmax=16)
-    rng = np.random.default_rng(5)
-    jobs = [(_operand(rng, 8, True, (4, 8)), _operand(rng, 8, True, (3, 8))) for _ in range(3)]
-    params = dict(bias=np.zeros(3, np.int64), multiplier=[1 << 30], shift=[-8],
-                  output_zero_point=0, act_min=-128, act_max=127)
-    run = run_array(config, jobs, params)
+    work = random_workload(config, seed=5, jobs=3, depth=8)
+    run = run_array(config, work.jobs, work.params)
+    np.testing.assert_array_equal(run.outputs, work.expected)
+    jobs = work.jobs
     firsts = run.output_cycles[::config.rows]
     measured = [out - last for out, last in zip(firsts, run.last_accept_cycles, strict=True)]
     assert measured == [run.latency] * len(jobs)
@@ -186,16 +106,16 @@ def test_latency_and_throughput_output_stationary():
 
 def test_latency_and_throughput_weight_stationary():
     config = ArrayConfig(rows=3, cols=4, dataflow="weight_stationary")
-    rng = np.random.default_rng(6)
-    jobs = [(_operand(rng, 8, True, (6, 3)), _operand(rng, 8, True, (4, 3))) for _ in range(2)]
-    params = dict(bias=np.zeros(4, np.int64), multiplier=[1 << 30], shift=[-8],
-                  output_zero_point=0, act_min=-128, act_max=127)
-    run = run_array(config, jobs, params)
-    assert len(run.output_cycles) == len(run.accept_cycles) == 12
+    work = random_workload(config, seed=6, jobs=2)
+    run = run_array(config, work.jobs, work.params)
+    np.testing.assert_array_equal(run.outputs, work.expected)
+    rows = len(work.expected)
+    assert len(run.output_cycles) == len(run.accept_cycles) == rows
     measured = np.subtract(run.output_cycles, run.accept_cycles)
-    assert measured.tolist() == [run.latency] * 12
+    assert measured.tolist() == [run.latency] * rows
     # Each tile's activations are accepted, and its rows delivered, one per cycle.
-    assert np.diff(run.output_cycles[:6]).tolist() == [1] * 5
+    batch = len(work.jobs[0][0])
+    assert np.diff(run.output_cycles[:batch]).tolist() == [1] * (batch - 1)
 
 
 def test_depth_error_flags_a_pass_deeper_than_kmax():
