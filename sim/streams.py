@@ -1,0 +1,143 @@
+"""cocotb plumbing for amaranth.lib.stream ports: a driver, a sink, a cycle counter.
+
+Amaranth flattens a stream port ``p`` into ``p__valid``, ``p__ready`` and ``p__payload``
+(the payload layout packed into one vector); payloads are packed and unpacked with the
+same ``amaranth.lib.data`` layouts the hardware uses (:func:`hw.top.stream_layouts`).
+
+Timing convention: every signal is written just after a falling clock edge and sampled in
+the read-only phase before the next rising edge, where a beat transfers iff valid and ready
+are both high.
+"""
+
+import json
+import os
+import random
+
+import cocotb
+from amaranth.lib import data
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+
+__all__ = ["CycleCounter", "StreamDriver", "StreamSink", "load_spec", "pack", "reset",
+           "save_report", "start_clock", "unpack"]
+
+
+def load_spec():
+    with open(os.environ["QMAC_SPEC"]) as file:
+        return json.load(file)
+
+
+def save_report(report):
+    with open(os.environ["QMAC_REPORT"], "w") as file:
+        json.dump(report, file)
+
+
+def pack(layout, fields):
+    """Payload bits of ``fields`` (a dict of ints and int lists) in ``layout``."""
+    return layout.const(fields).as_bits()
+
+
+def unpack(layout, bits):
+    return data.Const(layout, int(bits))
+
+
+async def start_clock(dut, period_ns=10):
+    cocotb.start_soon(Clock(dut.clk, period_ns, unit="ns").start())
+
+
+async def reset(dut, cycles=2):
+    dut.rst.value = 1
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    await FallingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+class CycleCounter:
+    """Counts rising edges; :attr:`now` is the number of the coming rising edge."""
+
+    def __init__(self, clk):
+        self.now = 0
+        self._clk = clk
+        cocotb.start_soon(self._count())
+
+    async def _count(self):
+        while True:
+            await RisingEdge(self._clk)
+            self.now += 1
+
+
+class StreamDriver:
+    """Sends beats into ``<name>__{valid,ready,payload}`` with random idle cycles.
+
+    ``stall`` is the probability of inserting an idle cycle before each beat (repeatedly).
+    :attr:`accepted` records the clock edge each beat transferred on.
+    """
+
+    def __init__(self, dut, name, counter, *, stall=0.0, rng=None):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.clk = dut.clk
+        self.counter = counter
+        self.stall = stall
+        self.rng = rng or random.Random(0)
+        self.accepted = []
+        self.valid.value = 0
+
+    async def send(self, bits):
+        while self.rng.random() < self.stall:
+            self.valid.value = 0
+            await FallingEdge(self.clk)
+        self.valid.value = 1
+        self.payload.value = bits
+        while True:
+            await ReadOnly()
+            taken = bool(self.ready.value)
+            edge = self.counter.now
+            await FallingEdge(self.clk)
+            if taken:
+                self.accepted.append(edge)
+                break
+        self.valid.value = 0
+
+    async def send_all(self, beats):
+        for bits in beats:
+            await self.send(bits)
+
+
+class StreamSink:
+    """Receives beats from ``<name>__{valid,ready,payload}``, dropping ready at random.
+
+    ``stall`` is the probability that ready is low in a cycle. :attr:`beats` holds
+    ``(edge, payload bits)`` for every transfer.
+    """
+
+    def __init__(self, dut, name, counter, *, stall=0.0, rng=None):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.clk = dut.clk
+        self.counter = counter
+        self.stall = stall
+        self.rng = rng or random.Random(1)
+        self.beats = []
+        self.ready.value = 0
+        self._task = None
+
+    def start(self):
+        self._task = cocotb.start_soon(self._run())
+
+    async def _run(self):
+        while True:
+            ready = self.rng.random() >= self.stall
+            self.ready.value = int(ready)
+            await ReadOnly()
+            if ready and self.valid.value == 1:
+                self.beats.append((self.counter.now, int(self.payload.value)))
+            await FallingEdge(self.clk)
+
+    def stop(self):
+        if self._task is not None:
+            self._task.cancel()
+        self.ready.value = 0
