@@ -67,7 +67,18 @@ class CycleCounter:
             self.now += 1
 
 
-class StreamDriver:
+class _StreamEnd:
+    def __init__(self, dut, name, counter, stall, rng):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.payload = getattr(dut, f"{name}__payload")
+        self.clk = dut.clk
+        self.counter = counter
+        self.stall = stall
+        self.rng = rng
+
+
+class StreamDriver(_StreamEnd):
     """Sends beats into ``<name>__{valid,ready,payload}`` with random idle cycles.
 
     ``stall`` is the probability of inserting an idle cycle before each beat (repeatedly).
@@ -75,13 +86,7 @@ class StreamDriver:
     """
 
     def __init__(self, dut, name, counter, *, stall=0.0, rng=None):
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.payload = getattr(dut, f"{name}__payload")
-        self.clk = dut.clk
-        self.counter = counter
-        self.stall = stall
-        self.rng = rng or random.Random(0)
+        super().__init__(dut, name, counter, stall, rng or random.Random(0))
         self.accepted = []
         self.valid.value = 0
 
@@ -106,7 +111,7 @@ class StreamDriver:
             await self.send(bits)
 
 
-class StreamSink:
+class StreamSink(_StreamEnd):
     """Receives beats from ``<name>__{valid,ready,payload}``, dropping ready at random.
 
     ``stall`` is the probability that ready is low in a cycle. :attr:`beats` holds
@@ -114,13 +119,7 @@ class StreamSink:
     """
 
     def __init__(self, dut, name, counter, *, stall=0.0, rng=None):
-        self.valid = getattr(dut, f"{name}__valid")
-        self.ready = getattr(dut, f"{name}__ready")
-        self.payload = getattr(dut, f"{name}__payload")
-        self.clk = dut.clk
-        self.counter = counter
-        self.stall = stall
-        self.rng = rng or random.Random(1)
+        super().__init__(dut, name, counter, stall, rng or random.Random(1))
         self.beats = []
         self.ready.value = 0
         self._task = None
