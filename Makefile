@@ -29,8 +29,10 @@ test: $(STAMP)
 test-full: $(STAMP)
 	$(MAKE) --no-print-directory _test PYTEST_ARGS=''
 
+# Two workers: this is a 2-core machine; `make test JOBS=auto` uses every core.
+JOBS ?= 2
 _test:
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(BIN)/python -m qmac.demo
