@@ -12,6 +12,7 @@ It imports nothing of the project. Modules, in the order data flows through a la
 """
 
 from .accumulator import accumulator_bits, dot_product_bounds, guard_bits, operand_range
+from .fixedpoint_set import FixedPointSet, analyze, quantized_network
 from .gemm import exact_matmul
 from .layers import binarize, conv2d, fully_connected, im2col, ternarize
 from .quantization import QuantParams, calibrate, choose_qparams, dequantize, quantize
@@ -27,6 +28,7 @@ from .tflite import (
 )
 
 __all__ = [
+    "FixedPointSet", "analyze", "quantized_network",
     "QuantParams", "ROUNDING_MODES", "accumulator_bits", "activation_range", "binarize",
     "calibrate", "choose_qparams", "conv2d", "dequantize", "dot_product_bounds",
     "exact_matmul", "fully_connected", "guard_bits", "im2col", "multiply_by_quantized_multiplier",
