@@ -10,6 +10,7 @@ transfer so that the caller can check latency and throughput against the manifes
 
 import json
 import random
+import time
 from pathlib import Path
 
 import cocotb
@@ -105,6 +106,7 @@ async def array_matches_golden(dut):
     sink = StreamSink(dut, "results", counter, stall=spec.get("out_stall", 0.0),
                       rng=random.Random(rng.random()))
     await reset(dut)
+    started, first_cycle = time.perf_counter(), counter.now
     sink.start()
     tasks = [cocotb.start_soon(drivers[name].send_all(beats))
              for name, beats in _beats(config, layouts, work.jobs).items()]
@@ -117,6 +119,7 @@ async def array_matches_golden(dut):
             break
     for task in tasks:
         await task
+    wall, cycles = time.perf_counter() - started, counter.now - first_cycle
     # Anything more would be a duplicated row.
     await ClockCycles(dut.clk, 4 * (config.rows + config.cols) + 16)
     sink.stop()
@@ -133,6 +136,7 @@ async def array_matches_golden(dut):
         "depths": [int(x.shape[1]) for x, _ in work.jobs],
         "batches": [int(x.shape[0]) for x, _ in work.jobs],
         "busy_after": int(dut.busy.value),
+        "cycles": cycles, "wall_seconds": wall,
     }
     if len(got) != len(expected):
         report["error"] = f"delivered {len(got)} rows, golden expects {len(expected)}"
