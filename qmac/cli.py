@@ -110,6 +110,10 @@ def main(argv=None):
     p = commands.add_parser("lint-verilog", help="verilator --lint-only on generated Verilog")
     p.set_defaults(handler=_cmd_lint_verilog)
 
+    from boards.cli import add_commands  # build, sweep, asic
+
+    add_commands(commands)
+
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -28,13 +28,13 @@ def run_bist(vectors, max_cycles=4000):
     result = {}
 
     async def bench(ctx):
-        for cycle in range(max_cycles):
+        cycles = 0
+        while cycles < max_cycles and not (ctx.get(dut.rounds) >= 2 or ctx.get(dut.failed)):
             await ctx.tick()
-            if ctx.get(dut.rounds) >= 2 or ctx.get(dut.failed):
-                break
+            cycles += 1
         result.update(rounds=ctx.get(dut.rounds), passed=ctx.get(dut.passed),
                       failed=ctx.get(dut.failed), mismatches=ctx.get(dut.mismatches),
-                      cycles=cycle)
+                      cycles=cycles)
 
     sim.add_testbench(bench)
     sim.run()
