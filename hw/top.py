@@ -95,6 +95,9 @@ class MacArray(wiring.Component):
             self._core = WeightStationaryArray(config)
         else:
             self._core = OutputStationaryArray(config)
+        # Built here so that ports and timing are known before elaboration; whether they are
+        # used is up to this component, which warns itself when it is never elaborated.
+        self._requantizer._MustUse__silence = self._core._MustUse__silence = True
         members = {name: (Out if name == "results" else In)(stream.Signature(layout))
                    for name, layout in stream_layouts(config).items()}
         for name, member in self._requantizer.signature.members.items():

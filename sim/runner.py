@@ -6,7 +6,7 @@ module ``bench`` with ``spec`` (a JSON-able dict the bench reads from ``$QMAC_SP
 returns what the bench reported (``$QMAC_REPORT``). A failing bench raises AssertionError.
 
 ``SIM=icarus|verilator`` picks the default simulator, ``WAVES=1`` dumps waveforms into the
-test directory, ``QMAC_SIM_BUILD`` moves the build root.
+build directory (``<top>.fst`` on Icarus), ``QMAC_SIM_BUILD`` moves the build root.
 """
 
 import fcntl
