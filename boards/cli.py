@@ -109,7 +109,8 @@ def _cmd_build(args):
 
     try:
         report = build(board, config, args.output, tools=args.tools, clock_mhz=args.clock_mhz,
-                       dsp=args.dsp, place_and_route=not args.synth_only)
+                       dsp=args.dsp, place_and_route=not args.synth_only,
+                       link=args.link)
     except BuildError as error:
         print(f"qmac build: {error}", file=sys.stderr)
         return 1
@@ -165,6 +166,8 @@ def add_commands(subparsers):
     p.add_argument("--synth-only", action="store_true",
                    help="stop after synthesis (cell counts, no bitstream)")
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
+    p.add_argument("--link", choices=["bist", "uart"], default="bist",
+                   help="board top: built-in self test with LEDs, or the UART bridge")
     p.add_argument("-o", "--output", help="output directory")
     p.set_defaults(handler=_cmd_build)
 

@@ -26,8 +26,9 @@ __all__ = [
 ]
 
 TOOLS = ("yowasp", "system")
-#: Hierarchical name of the array inside the board top (BoardTop.bist.array).
-ARRAY_PATH = "top.bist.array"
+#: Hierarchical name of the array inside each board top (BoardTop.bist.array, ...).
+ARRAY_PATHS = {"bist": "top.bist.array", "uart": "top.bridge.array"}
+LINKS = tuple(ARRAY_PATHS)
 _NAME = "top"
 _STAGES = {"yosys": "synthesis", "nextpnr-ice40": "place and route",
            "nextpnr-ecp5": "place and route", "icepack": "bitstream", "ecppack": "bitstream"}
@@ -184,15 +185,19 @@ def _budget(dsp, board):
 
 
 def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto", seed=0,
-          place_and_route=True, progress=print):
+          place_and_route=True, link="bist", progress=print):
     """Build ``config`` with its self test for ``board`` into ``out_dir``; return the report.
 
     ``clock_mhz`` sets the clock constraint nextpnr aims for (default: the board clock).
     ``dsp`` is ``"auto"`` (every DSP of the device), ``"none"`` or a number of primitives.
     ``place_and_route=False`` stops after synthesis (cell counts only, no bitstream).
+    ``link`` picks the board top: ``"bist"`` (self test, LEDs) or ``"uart"`` (the array behind
+    :class:`boards.uart.UARTBridge` on the board's FTDI UART at 115200 baud).
     The report is also written to ``out_dir/report.json``.
     """
     board = get_board(board)
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {', '.join(LINKS)}; got {link!r}")
     if not board.supported:
         raise ValueError(f"board {board.name!r} cannot be built: {board.reason}")
     if not isinstance(config, ArrayConfig):
@@ -212,11 +217,16 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     vectors = make_vectors(config, seed=seed)
     plan = plan_dsp(config, board.family, budget)
     platform = board.make_platform(clock_mhz)
-    top = BoardTop(board, vectors)
+    if link == "uart":
+        from .uart import UARTBoardTop
+
+        top = UARTBoardTop(config, clock_hz=platform.default_clk_frequency)
+    else:
+        top = BoardTop(board, vectors)
     synth_opts = "-nodsp" if board.family == "ecp5" else ""
     overrides = {
         "synth_opts": synth_opts,
-        "script_after_read": dsp_script(plan, ARRAY_PATH),
+        "script_after_read": dsp_script(plan, ARRAY_PATHS[link]),
         "script_after_synth": f"tee -q -o {_NAME}.stat.json stat -json",
         # Report timing even when it fails: pass/fail is judged against the board clock here.
         "nextpnr_opts": f"--report {_NAME}.report.json --timing-allow-fail",
@@ -270,7 +280,8 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
         "dsp": {**plan.to_dict(), "primitive": board.dsp_primitive,
                 "synthesized_primitives": dsp_used},
         "cells": cells,
-        "bist": vectors.summary(),
+        "link": link,
+        "bist": vectors.summary() if link == "bist" else None,
         "tools": {tool: executables[tool] for tool in sorted({c[0] for c in commands})},
         "stage_seconds": timings,
         "out_dir": str(out_dir),

@@ -224,3 +224,28 @@ class UARTBridge(wiring.Component):
                     with m.If(sent == result_bytes - 1):
                         m.next = "wait"
         return m
+
+
+class UARTBoardTop(wiring.Component):
+    """:class:`UARTBridge` on a board's FTDI UART (the ``uart`` resource of its platform)."""
+
+    def __init__(self, config, *, clock_hz, baudrate=115200):
+        divisor = round(clock_hz / baudrate)
+        if divisor < 4:
+            raise ValueError(f"baudrate must be at most clock_hz/4 = {clock_hz // 4}; "
+                             f"got {baudrate}")
+        self.bridge = UARTBridge(config, divisor=divisor)
+        super().__init__({})
+
+    def elaborate(self, platform):
+        from amaranth.lib import io
+
+        m = Module()
+        m.submodules.bridge = bridge = self.bridge
+        if platform is None:
+            return m
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [bridge.rx.eq(rx.i), tx.o.eq(bridge.tx)]
+        return m
