@@ -90,6 +90,9 @@ class ArrayConfig:
         shorter critical path; maps onto DSP output registers).
     fifo_depth : int or None
         Result rows buffered at the output; default is enough to run at full rate.
+    accumulator_width : int or None
+        Output-stationary accumulator width; default (None) is the exact minimum from golden.
+        A wider one (up to 32) exists to measure what the exact width saves.
     """
 
     rows: int = 4
@@ -111,6 +114,7 @@ class ArrayConfig:
     out_signed: bool = True
     register_product: bool = True
     fifo_depth: int | None = None
+    accumulator_width: int | None = None
     name: str = field(default="qmac_array")
 
     def __post_init__(self):
@@ -162,10 +166,16 @@ class ArrayConfig:
             _check_int("fifo_depth", self.fifo_depth, self.min_fifo_depth, 1 << 16)
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"name must be a Verilog-safe identifier, not {self.name!r}")
-        if self.accumulator_bits > 32:
+        exact = accumulator_bits(self.kmax, self.act_range, self.weight_range)
+        if exact > 32:
             raise ValueError(
-                f"kmax={self.kmax} needs a {self.accumulator_bits}-bit accumulator, but the "
+                f"kmax={self.kmax} needs a {exact}-bit accumulator, but the "
                 f"requantizer takes int32 (TFLite's accumulator); lower kmax or operand widths")
+        if self.accumulator_width is not None:
+            if self.weight_stationary:
+                raise ValueError("accumulator_width applies to output-stationary arrays only; "
+                                 "weight-stationary partial sums are sized per row")
+            _check_int("accumulator_width", self.accumulator_width, exact, 32)
 
     # -- derived quantities --------------------------------------------------------------------
 
@@ -196,7 +206,10 @@ class ArrayConfig:
 
     @property
     def accumulator_bits(self):
-        """Exact minimal signed width of a depth-``kmax`` dot product of the operand ranges."""
+        """Exact minimal signed width of a depth-``kmax`` dot product of the operand ranges,
+        unless ``accumulator_width`` asks for a wider one (e.g. a fixed 32 bits, to compare)."""
+        if self.accumulator_width is not None:
+            return self.accumulator_width
         return accumulator_bits(self.kmax, self.act_range, self.weight_range)
 
     def partial_sum_bits(self, depth):

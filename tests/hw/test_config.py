@@ -70,3 +70,13 @@ def test_zero_points_in_hardware_widen_the_operands():
     assert widened.weight_range == (-255, 255)
     # max |product| grows from 255·128 to 255·255: one more bit for the same depth
     assert widened.accumulator_bits == plain.accumulator_bits + 1
+
+
+def test_a_wider_accumulator_can_be_asked_for_never_a_narrower_one():
+    exact = ArrayConfig(kmax=256)
+    assert exact.accumulator_bits == 24
+    assert exact.replace(accumulator_width=32).accumulator_bits == 32
+    with pytest.raises(ValueError, match=r"accumulator_width must be in \[24, 32\], not 23"):
+        exact.replace(accumulator_width=23)
+    with pytest.raises(ValueError, match="output-stationary arrays only"):
+        ArrayConfig(dataflow="ws", accumulator_width=32)

@@ -65,6 +65,11 @@ def test_every_rounding_mode_per_channel(rounding, dataflow):
          seed=REQUANT_ROUNDINGS.index(rounding), **STALLS)
 
 
+def test_fixed_32_bit_accumulator_is_still_exact():
+    """The comparison build of BENCHMARKS.md (accumulators wider than needed) stays correct."""
+    _run(_config(2, 3, accumulator_width=32), seed=9, **STALLS)
+
+
 @pytest.mark.parametrize("rounding", REQUANT_ROUNDINGS[1:])
 def test_shift_only_requantizer(rounding):
     _run(_config(2, 2, requant="shift", rounding=rounding), seed=3, **STALLS)
