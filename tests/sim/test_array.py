@@ -152,4 +152,4 @@ def test_verilator_full_matrix(bits, rounding, dataflow):
     config = _config(8, 8, dataflow, act_bits=bits, weight_bits=bits, out_bits=bits,
                      rounding=rounding, per_channel=True)
     _run(config, "verilator", seed=bits, jobs=6, **STALLS)
-    _run(config.replace(kmax=config.kmax), "verilator", workload="worst_case")
+    _run(config, "verilator", workload="worst_case")
