@@ -54,6 +54,30 @@ def round_shift(value, amount, mode):
     return floor + increment
 
 
+def _partial_products(value, multiplier):
+    """16×16-bit unsigned partial products of ``value`` (signed) × ``multiplier`` (unsigned).
+
+    Each is one DSP multiply (SB_MAC16, MULT18X18D) with no adder behind it, so the pipeline
+    register right after it bounds the DSP's path; :func:`_sum_partials` adds them up a stage
+    later. ``value`` is offset by 2^(w−1) to make it unsigned (the product's correction is a
+    shifted copy of the multiplier). Returns [(product, weight exponent), ...].
+    """
+    width = len(value)
+    offset = (value.as_unsigned() ^ (1 << (width - 1)))[:width]  # value + 2^(w−1)
+    value_chunks = [(offset[i:i + 16], i) for i in range(0, width, 16)]
+    mult_chunks = [(multiplier[i:i + 16], i) for i in range(0, len(multiplier), 16)]
+    return [(a * b, i + j) for a, i in value_chunks for b, j in mult_chunks]
+
+
+def _sum_partials(registers, partials, width, multiplier):
+    """``value × multiplier`` from its registered partial products (see
+    :func:`_partial_products`): Σ p·2^k − multiplier·2^(w−1)."""
+    total = 0
+    for register, (_, exponent) in zip(registers, partials, strict=True):
+        total = total + (register << exponent)
+    return total - (multiplier << (width - 1))  # unsigned − unsigned is signed in Amaranth
+
+
 def _saturate(value, lo, hi):
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
@@ -61,8 +85,9 @@ def _saturate(value, lo, hi):
 class Requantizer(wiring.Component):
     """Pipelined requantizer for one row of ``cols`` accumulators per beat.
 
-    Stages (each one register): bias add saturated to int32 → multiply by M0 (after the
-    left shift, in the "double" build) → rounding shift(s) → + output zero point and clamp.
+    Stages (each one register): bias add saturated to int32 → 16×16-bit partial products of
+    the multiply by M0 (after the left shift, in the "double" build) → their sum → rounding
+    shift(s) → + output zero point and clamp.
     ``requant="shift"`` drops the multiplier stage. :attr:`latency` is the number of stages;
     throughput is one row per cycle. Backpressure on ``o`` stalls the whole pipeline, so no
     row is dropped or duplicated.
@@ -94,7 +119,7 @@ class Requantizer(wiring.Component):
         cfg = self._config
         if cfg.requant == "shift":
             return 3
-        return 5 if cfg.rounding == "double" else 4
+        return 6 if cfg.rounding == "double" else 5
 
     def elaborate(self, platform):
         cfg = self._config
@@ -135,11 +160,20 @@ class Requantizer(wiring.Component):
             next_stage()
         else:
             multiplier = [self.multiplier[channel(j)] for j in range(cfg.cols)]
-            # Stage 2: the 32×31-bit product (after the left shift of the "double" build).
+            # Stages 2 and 3: the 32×31-bit product (after the left shift of the "double"
+            # build), as 16×16-bit partial products and then their sum.
             if cfg.rounding == "double" and cfg.max_left_shift:
                 lanes = [lane << left[j] for j, lane in enumerate(lanes)]
-            lanes = [lane * multiplier[j] for j, lane in enumerate(lanes)]
-            lanes = self._stage(m, advance, lanes, None, "product")
+            partials = [_partial_products(lane, multiplier[j]) for j, lane in enumerate(lanes)]
+            registered = [self._stage(m, advance, [p for p, _ in lane_partials], None,
+                                      f"partial{j}_")
+                          for j, lane_partials in enumerate(partials)]
+            next_stage()
+            product_shape = signed(len(lanes[0]) + 31)
+            lanes = [_sum_partials(regs, lane_partials, len(lane), multiplier[j])
+                     for j, (regs, lane_partials, lane) in enumerate(
+                         zip(registered, partials, lanes, strict=True))]
+            lanes = self._stage(m, advance, lanes, product_shape, "product")
             next_stage()
             if cfg.rounding == "double":
                 # Stage 3: SaturatingRoundingDoublingHighMul = floor((x·M0 + 2^30) / 2^31);

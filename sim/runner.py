@@ -1,15 +1,18 @@
 """Build generated Verilog with Icarus or Verilator and run a cocotb bench on it.
 
-``run(design, bench, spec)`` elaborates the design once per configuration digest and
-simulator (``sim_build/<kind>-<digest>/<sim>/``, reused while it exists), runs the cocotb test
-module ``bench`` with ``spec`` (a JSON-able dict the bench reads from ``$QMAC_SPEC``), and
-returns what the bench reported (``$QMAC_REPORT``). A failing bench raises AssertionError.
+``run(design, bench, spec)`` elaborates the design once per configuration digest, hardware
+sources and simulator (``sim_build/<kind>-<digest>-<hw hash>/<sim>/``, reused while it
+exists), runs the cocotb test module ``bench`` with ``spec`` (a JSON-able dict the bench
+reads from ``$QMAC_SPEC``), and returns what the bench reported (``$QMAC_REPORT``).
+A failing bench raises AssertionError.
 
 ``SIM=icarus|verilator`` picks the default simulator, ``WAVES=1`` dumps waveforms into the
 build directory (``<top>.fst`` on Icarus), ``QMAC_SIM_BUILD`` moves the build root.
 """
 
 import fcntl
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -41,7 +44,8 @@ class Design:
 
     @property
     def key(self):
-        return f"{self.kind}-{self.config.digest}"
+        """Build cache key: the configuration and the hardware sources that elaborate it."""
+        return f"{self.kind}-{self.config.digest}-{_hw_fingerprint()}"
 
     def write_verilog(self, directory):
         """Write ``<name>.v`` (and, for the array, its manifest); return the Verilog path."""
@@ -56,6 +60,16 @@ class Design:
         path = directory / f"{self.name}.v"
         path.write_text(verilog.convert(component, name=self.name, emit_src=False))
         return path
+
+
+@functools.cache
+def _hw_fingerprint():
+    import hw
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(hw.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def _component(kind, config):
