@@ -524,9 +524,13 @@ class BoardTop(wiring.Component):
         if platform is None:
             return m
 
+        requested = {}  # an RGB LED is one resource with a subsignal per colour
+
         def led(spec):
             resource, number, subsignal = spec
-            port = platform.request(resource, number, dir="-")
+            if (resource, number) not in requested:
+                requested[resource, number] = platform.request(resource, number, dir="-")
+            port = requested[resource, number]
             if subsignal is not None:
                 port = getattr(port, subsignal)
             buffer = io.Buffer("o", port)

@@ -220,6 +220,10 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     if link == "uart":
         from .uart import UARTBoardTop
 
+        if ("uart", 0) not in platform.resources:
+            raise ValueError(f"link='uart' needs a UART on the board; {board.name} has none "
+                             "(use link='bist')")
+
         top = UARTBoardTop(config, clock_hz=platform.default_clk_frequency)
     else:
         top = BoardTop(board, vectors)
@@ -243,6 +247,12 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
              f"{plan.planned} of {budget} {board.dsp_primitive} planned")
 
     commands = json.loads((out_dir / f"build_{_NAME}.json").read_text())["commands"]
+    # Steps after the packer only wrap the bitstream for a programmer (OrangeCrab's
+    # dfu-suffix); a build never needs a programmer's tools.
+    skipped = [command[0] for command in commands if command[0] not in executables]
+    commands = [command for command in commands if command[0] in executables]
+    if skipped:
+        progress(f"  skipping programmer packaging: {', '.join(skipped)}")
     if not place_and_route:
         commands = commands[:1]
     for tool in {command[0] for command in commands}:

@@ -39,3 +39,28 @@ def test_ulx3s_bitstream(tmp_path):
     report = build("ulx3s-85f", ArrayConfig(rows=4, cols=4, kmax=64), tmp_path, progress=None)
     assert (tmp_path / "top.bit").exists()
     assert report["resources"]["dsp"]["used"] > 0
+
+
+@pytest.mark.parametrize("name,link", [
+    ("icebreaker", "bist"), ("ulx3s-85f", "bist"), ("orangecrab", "bist"),
+    ("icebreaker", "uart"), ("ulx3s-85f", "uart"),
+])
+def test_every_board_top_elaborates_for_its_platform(name, link):
+    """Pins exist and are requested once (OrangeCrab's two LEDs are one RGB resource)."""
+    from boards.bist import BoardTop, make_vectors
+    from boards.registry import get_board
+    from boards.uart import UARTBoardTop
+
+    board = get_board(name)
+    config = ArrayConfig(rows=1, cols=2, kmax=4)
+    platform = board.make_platform(None)
+    top = (BoardTop(board, make_vectors(config)) if link == "bist" else
+           UARTBoardTop(config, clock_hz=platform.default_clk_frequency))
+    plan = platform.prepare(top, name="top")
+    assert "top.il" in plan.files or any(path.endswith(".il") for path in plan.files)
+
+
+def test_uart_link_needs_a_uart(tmp_path):
+    with pytest.raises(ValueError, match="orangecrab has none"):
+        build("orangecrab", ArrayConfig(rows=1, cols=1, kmax=4), tmp_path, link="uart",
+              progress=None)
