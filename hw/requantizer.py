@@ -87,7 +87,7 @@ class Requantizer(wiring.Component):
 
     Stages (each one register): bias add saturated to int32 → 16×16-bit partial products of
     the multiply by M0 (after the left shift, in the "double" build) → their sum → rounding
-    shift(s) → + output zero point → clamp.
+    shift(s) → + output zero point and clamp.
     ``requant="shift"`` drops the multiplier stage. :attr:`latency` is the number of stages;
     throughput is one row per cycle. Backpressure on ``o`` stalls the whole pipeline, so no
     row is dropped or duplicated.
@@ -118,8 +118,8 @@ class Requantizer(wiring.Component):
     def latency(self):
         cfg = self._config
         if cfg.requant == "shift":
-            return 4
-        return 7 if cfg.rounding == "double" else 6
+            return 3
+        return 6 if cfg.rounding == "double" else 5
 
     def elaborate(self, platform):
         cfg = self._config
@@ -191,12 +191,9 @@ class Requantizer(wiring.Component):
             lanes = self._stage(m, advance, lanes, None, "scaled")
             next_stage()
 
-        # The output zero point, then (last stage) the clamp: fused ReLU/ReLU6 are clamps.
-        # Separate stages keep an adder's carry chain and two comparisons out of one path.
-        lanes = self._stage(m, advance, [lane + self.output_zero_point for lane in lanes],
-                            None, "offset")
-        next_stage()
-        out = [_saturate(lane, self.act_min, self.act_max) for lane in lanes]
+        # Last stage: output zero point and the clamp (fused ReLU/ReLU6 are clamps).
+        out = [_saturate(lane + self.output_zero_point, self.act_min, self.act_max)
+               for lane in lanes]
         with m.If(advance):
             m.d.sync += [self.o.p.y[j].eq(out[j]) for j in range(cfg.cols)]
             m.d.sync += [self.o.valid.eq(valid), self.o.p.last.eq(last)]
