@@ -7,6 +7,11 @@ same ``amaranth.lib.data`` layouts the hardware uses (:func:`hw.top.stream_layou
 Timing convention: every signal is written just after a falling clock edge and sampled in
 the read-only phase before the next rising edge, where a beat transfers iff valid and ready
 are both high.
+
+The sink is also a protocol monitor: a producer that has raised ``valid`` must keep it and its
+payload until the transfer (rule 2 of Amaranth's stream data transfer rules), so a withdrawn
+or changed beat is recorded as a violation even when no row is lost. :func:`scoreboard`
+compares what came out with golden/'s expectation, every element.
 """
 
 import json
@@ -14,12 +19,13 @@ import os
 import random
 
 import cocotb
+import numpy as np
 from amaranth.lib import data
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
 __all__ = ["CycleCounter", "StreamDriver", "StreamSink", "load_spec", "pack", "reset",
-           "save_report", "start_clock", "unpack"]
+           "save_report", "scoreboard", "start_clock", "unpack", "wait_until"]
 
 
 def load_spec():
@@ -30,6 +36,36 @@ def load_spec():
 def save_report(report):
     with open(os.environ["QMAC_REPORT"], "w") as file:
         json.dump(report, file)
+
+
+def scoreboard(got, expected, *, got_lasts=None, expected_lasts=None, inputs=None):
+    """Compare delivered rows with golden's, every element and every ``last`` flag.
+
+    Returns None when they agree, else a message naming the first difference (and the input
+    there, when ``inputs`` — an array shaped like ``expected`` — is given).
+    """
+    got, expected = np.asarray(got, np.int64), np.asarray(expected, np.int64)
+    if got.shape != expected.shape:
+        return f"delivered {got.shape[0]} rows, golden expects {expected.shape[0]}"
+    wrong = np.argwhere(got != expected)
+    if len(wrong):
+        i, j = wrong[0]
+        where = f" (input {inputs[i, j]})" if inputs is not None else ""
+        return (f"{len(wrong)} of {expected.size} outputs differ; first at row {i} column "
+                f"{j}{where}: RTL {got[i, j]}, golden {expected[i, j]}")
+    if expected_lasts is not None and list(got_lasts) != list(expected_lasts):
+        i = next(i for i, (a, b) in enumerate(zip(got_lasts, expected_lasts, strict=True)) if a != b)
+        return f"last flag of row {i} is {got_lasts[i]}, expected {expected_lasts[i]}"
+    return None
+
+
+async def wait_until(clk, predicate, cycles):
+    """Wait for falling edges until ``predicate()`` holds; False if ``cycles`` pass first."""
+    for _ in range(cycles):
+        if predicate():
+            return True
+        await FallingEdge(clk)
+    return predicate()
 
 
 def pack(layout, fields):
@@ -115,12 +151,14 @@ class StreamSink(_StreamEnd):
     """Receives beats from ``<name>__{valid,ready,payload}``, dropping ready at random.
 
     ``stall`` is the probability that ready is low in a cycle. :attr:`beats` holds
-    ``(edge, payload bits)`` for every transfer.
+    ``(edge, payload bits)`` for every transfer; :attr:`violations` every edge where a beat
+    offered but not taken was withdrawn or changed before its transfer.
     """
 
     def __init__(self, dut, name, counter, *, stall=0.0, rng=None):
         super().__init__(dut, name, counter, stall, rng or random.Random(1))
         self.beats = []
+        self.violations = []
         self.ready.value = 0
         self._task = None
 
@@ -128,12 +166,20 @@ class StreamSink(_StreamEnd):
         self._task = cocotb.start_soon(self._run())
 
     async def _run(self):
+        offered = None  # payload offered but not taken on the previous edge
         while True:
             ready = self.rng.random() >= self.stall
             self.ready.value = int(ready)
             await ReadOnly()
-            if ready and self.valid.value == 1:
-                self.beats.append((self.counter.now, int(self.payload.value)))
+            valid = self.valid.value == 1
+            payload = int(self.payload.value) if valid else None
+            if offered is not None and payload != offered:
+                self.violations.append(
+                    (self.counter.now, "valid withdrawn" if payload is None else
+                     f"payload changed from {offered:#x} to {payload:#x}"))
+            if valid and ready:
+                self.beats.append((self.counter.now, payload))
+            offered = payload if valid and not ready else None
             await FallingEdge(self.clk)
 
     def stop(self):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.triggers import ClockCycles
 
 from hw.config import ArrayConfig
 from hw.host import encode_weights
@@ -29,34 +29,36 @@ from .streams import (
     pack,
     reset,
     save_report,
+    scoreboard,
     start_clock,
     unpack,
+    wait_until,
 )
 from .workload import random_workload, worst_case_workload
 
 
-def _set(signal, values, width):
-    """Drive a packed array port (one ``width``-bit lane per value, lane 0 at the LSB)."""
+def _set(signal, values):
+    """Drive a packed array port: one lane per value, lane 0 at the LSB, lanes of equal width."""
+    values = [int(v) for v in values]
+    width, extra = divmod(len(signal), len(values))
+    assert not extra, f"{len(values)} lanes do not divide {len(signal)} bits of {signal._name}"
     bits = 0
     for lane, value in enumerate(values):
-        bits |= (int(value) & ((1 << width) - 1)) << (lane * width)
+        bits |= (value & ((1 << width) - 1)) << (lane * width)
     signal.value = bits
 
 
 def _set_params(dut, config, params):
-    cols, channels = config.cols, config.requant_channels
-    _set(dut.bias, params["bias"], 32)
-    _set(dut.shift, params["shift"][:channels], 6)
+    channels = config.requant_channels
+    _set(dut.bias, params["bias"])
+    _set(dut.shift, params["shift"][:channels])
     if config.requant == "multiplier":
-        _set(dut.multiplier, params["multiplier"][:channels], 31)
-    out_width = len(dut.act_min)
+        _set(dut.multiplier, params["multiplier"][:channels])
     for name in ("output_zero_point", "act_min", "act_max"):
-        _set(getattr(dut, name), [params[name]], out_width)
-    if config.input_zero_point_in_hw:
-        _set(dut.input_zero_point, [params["input_zero_point"]], len(dut.input_zero_point))
-    if config.weight_zero_point_in_hw:
-        _set(dut.weight_zero_point, [params["weight_zero_point"]], len(dut.weight_zero_point))
-    assert len(dut.bias) == 32 * cols
+        _set(getattr(dut, name), [params[name]])
+    for name in ("input_zero_point", "weight_zero_point"):
+        if getattr(config, f"{name}_in_hw"):
+            _set(getattr(dut, name), [params[name]])
 
 
 def _beats(config, layouts, jobs):
@@ -112,40 +114,44 @@ async def array_matches_golden(dut):
              for name, beats in _beats(config, layouts, work.jobs).items()]
 
     expected = work.expected
+    # Generous: every beat and row stalled many times over, plus the pipeline.
     timeout = 64 * (len(expected) + sum(x.size for x, _ in work.jobs)) + 1000
-    for _ in range(timeout):
-        await FallingEdge(dut.clk)
-        if len(sink.beats) >= len(expected):
-            break
-    for task in tasks:
-        await task
+    finished = await wait_until(
+        dut.clk, lambda: len(sink.beats) >= len(expected) and all(t.done() for t in tasks),
+        timeout)
     wall, cycles = time.perf_counter() - started, counter.now - first_cycle
     # Anything more would be a duplicated row.
     await ClockCycles(dut.clk, 4 * (config.rows + config.cols) + 16)
     sink.stop()
+    for task in tasks:
+        task.cancel()
 
     rows = [unpack(layouts["results"], bits) for _, bits in sink.beats]
     got = np.array([[int(row.y[j]) for j in range(config.cols)] for row in rows],
                    dtype=np.int64).reshape(-1, config.cols)
+    # One result row per OS array row or WS activation; `last` on a pass's (tile's) final row.
+    lasts = [int(row.last) for row in rows]
+    expected_lasts = [int(i == len(x) - 1) for x, _ in work.jobs for i in range(len(x))]
     report = {
         "rows": len(got), "expected_rows": len(expected),
         "accepted": {name: driver.accepted for name, driver in drivers.items()},
         "delivered": [edge for edge, _ in sink.beats],
-        "lasts": [int(row.last) for row in rows],
+        "lasts": lasts,
         "manifest_latency": manifest["latency_cycles"],
         "depths": [int(x.shape[1]) for x, _ in work.jobs],
         "batches": [int(x.shape[0]) for x, _ in work.jobs],
         "busy_after": int(dut.busy.value),
         "cycles": cycles, "wall_seconds": wall,
     }
-    if len(got) != len(expected):
-        report["error"] = f"delivered {len(got)} rows, golden expects {len(expected)}"
-    else:
-        mismatches = np.argwhere(got != expected)
-        if len(mismatches):
-            i, j = mismatches[0]
-            report["error"] = (f"{len(mismatches)} of {expected.size} outputs differ; first at "
-                               f"row {i} column {j}: RTL {got[i, j]}, golden {expected[i, j]}")
+    error = scoreboard(got, expected, got_lasts=lasts, expected_lasts=expected_lasts)
+    if not finished:
+        sent = {name: f"{len(d.accepted)} beats" for name, d in drivers.items()}
+        error = f"timed out after {timeout} cycles: accepted {sent}; {error or ''}"
+    elif sink.violations:
+        error = f"results stream broke the ready/valid rules: {sink.violations[:3]}"
+    elif report["busy_after"]:
+        error = "busy after all work was delivered"
+    if error:
+        report["error"] = error
     save_report(report)
-    assert "error" not in report, report["error"]
-    assert not report["busy_after"], "busy after all work was delivered"
+    assert error is None, error

@@ -1,6 +1,8 @@
 """Drive a MacArray in Amaranth's simulator: stream drivers with stall knobs and a monitor.
 
-Fast unit tests beside the cocotb benches (which run the generated Verilog).
+No Verilog and no external simulator: fast unit tests (tests/hw) and the demo use it beside
+the cocotb benches, which run the generated Verilog. Jobs and parameters are those of
+:class:`sim.workload.Workload`.
 """
 
 import random
