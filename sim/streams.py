@@ -54,7 +54,8 @@ def scoreboard(got, expected, *, got_lasts=None, expected_lasts=None, inputs=Non
         return (f"{len(wrong)} of {expected.size} outputs differ; first at row {i} column "
                 f"{j}{where}: RTL {got[i, j]}, golden {expected[i, j]}")
     if expected_lasts is not None and list(got_lasts) != list(expected_lasts):
-        i = next(i for i, (a, b) in enumerate(zip(got_lasts, expected_lasts, strict=True)) if a != b)
+        pairs = zip(got_lasts, expected_lasts, strict=True)
+        i = next(i for i, (a, b) in enumerate(pairs) if a != b)
         return f"last flag of row {i} is {got_lasts[i]}, expected {expected_lasts[i]}"
     return None
 

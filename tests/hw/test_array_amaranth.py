@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from hw.config import REQUANT_ROUNDINGS, ArrayConfig
-from sim.workload import random_workload, worst_case_workload
-
 from sim.amaranth_sim import run_array
+from sim.workload import random_workload, worst_case_workload
 
 
 def _check(config, *, jobs=4, seed=0, in_stall=0.3, out_stall=0.3, zero_points=False):
