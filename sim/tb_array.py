@@ -1,11 +1,12 @@
 """cocotb bench: a generated MacArray against golden/, every output element.
 
-The spec (:func:`sim.streams.load_spec`) names a configuration and a workload
-(``workload``: "random" or "worst_case", ``seed``, ``jobs``, ``zero_points``) and the stall
-probabilities of the input and output streams. The bench rebuilds the workload with
-:mod:`sim.workload` (golden/ computes the expected rows), drives it, and the scoreboard
-compares every delivered row, in order, with golden's. It reports the cycle of every
-transfer so that the caller can check latency and throughput against the manifest.
+The spec (:func:`sim.streams.load_spec`) names a configuration, a workload (``workload``:
+"random" or "worst_case", ``seed``, ``jobs``, ``zero_points``, ``depth``) and the stall
+probabilities of the input and output streams (``in_stall``, ``out_stall``). The bench
+rebuilds the workload with :mod:`sim.workload` (golden/ computes the expected rows), drives
+it, and the scoreboard compares every delivered row and ``last`` flag, in order, with
+golden's; the sink checks the results stream's ready/valid discipline. It reports the cycle
+of every transfer so that the caller can check latency and throughput against the manifest.
 """
 
 import json
@@ -17,8 +18,10 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
+from golden.gemm import exact_matmul
+from golden.layers import fully_connected
 from hw.config import ArrayConfig
-from hw.host import encode_weights
+from hw.host import LayerParams, encode_weights
 from hw.top import stream_layouts
 
 from .streams import (
@@ -34,7 +37,7 @@ from .streams import (
     unpack,
     wait_until,
 )
-from .workload import random_workload, worst_case_workload
+from .workload import Workload, random_workload, worst_case_workload
 
 
 def _set(signal, values):
@@ -83,18 +86,59 @@ def _beats(config, layouts, jobs):
     return {"operands": operands}
 
 
+def _worst_case_zero_points(config, jobs):
+    """The worst case with zero points subtracted in hardware: raw operands at one end of
+    their range and zero points at the other, so that x − Zx and w − Zw are the widest
+    differences (N + 1 bits) and every product is the largest, K = kmax (rows for
+    weight-stationary). Otherwise as :func:`sim.workload.worst_case_workload`."""
+    def operand(raw_range, in_hw, plain):
+        return (raw_range[0], raw_range[1]) if in_hw else (plain, 0)
+
+    x_raw, zx = operand(config.act_zero_point_range, config.input_zero_point_in_hw,
+                        config.act_range[0] if config.act_signed else config.act_range[1])
+    w_raw, zw = operand(config.weight_zero_point_range, config.weight_zero_point_in_hw,
+                        config.weight_range[0])
+    depth = config.rows if config.weight_stationary else config.kmax
+    peak = depth * (x_raw - zx) * (w_raw - zw)
+    out_hi = config.out_range[1]
+    shift = max(-(abs(peak) // max(out_hi // 2, 1)).bit_length(), config.shift_range[0])
+    layer = LayerParams.for_config(
+        config, n=config.cols, bias=np.zeros(config.cols, np.int64),
+        multiplier=None if config.requant == "shift" else (1 << 31) - 1, shift=shift,
+        output_zero_point=0, act_min=config.out_range[0], act_max=out_hi,
+        input_zero_point=zx, weight_zero_point=zw)
+    x = np.full((config.rows, depth), x_raw, np.int64)
+    w = np.full((config.cols, depth), w_raw, np.int64)
+    expected = fully_connected(
+        x, w, layer.bias, input_zero_point=zx, weight_zero_point=zw, output_zero_point=0,
+        multiplier=None if config.requant == "shift" else layer.multiplier, shift=layer.shift,
+        act_min=layer.act_min, act_max=layer.act_max, rounding=config.rounding)
+    return Workload(config, layer, jobs=[(x, w)] * jobs,
+                    expected=np.concatenate([expected] * jobs))
+
+
+def _peak_accumulator(work):
+    """Largest |Σ (x − Zx)(w − Zw)| of the run: how far the accumulators were pushed."""
+    zx, zw = work.layer.input_zero_point, work.layer.weight_zero_point
+    return max(int(np.abs(exact_matmul(x - zx, (w - zw).T)).max()) for x, w in work.jobs)
+
+
+def _workload(config, spec):
+    if spec.get("workload") == "worst_case":
+        if config.input_zero_point_in_hw or config.weight_zero_point_in_hw:
+            return _worst_case_zero_points(config, spec.get("jobs", 2))
+        return worst_case_workload(config, jobs=spec.get("jobs", 2))
+    return random_workload(config, seed=spec.get("seed", 0), jobs=spec.get("jobs", 4),
+                           zero_points=spec.get("zero_points", False), depth=spec.get("depth"))
+
+
 @cocotb.test()
 async def array_matches_golden(dut):
     spec = load_spec()
     config = ArrayConfig.from_dict(spec["config"])
     manifest = json.loads((Path(spec["manifest_dir"]) /
                            f"{config.name}.manifest.json").read_text())
-    if spec.get("workload") == "worst_case":
-        work = worst_case_workload(config, jobs=spec.get("jobs", 2))
-    else:
-        work = random_workload(config, seed=spec.get("seed", 0), jobs=spec.get("jobs", 4),
-                               zero_points=spec.get("zero_points", False),
-                               depth=spec.get("depth"))
+    work = _workload(config, spec)
     layouts = stream_layouts(config)
     rng = random.Random(spec.get("seed", 0))
 
@@ -141,6 +185,7 @@ async def array_matches_golden(dut):
         "depths": [int(x.shape[1]) for x, _ in work.jobs],
         "batches": [int(x.shape[0]) for x, _ in work.jobs],
         "busy_after": int(dut.busy.value),
+        "peak_accumulator": _peak_accumulator(work),
         "cycles": cycles, "wall_seconds": wall,
     }
     error = scoreboard(got, expected, got_lasts=lasts, expected_lasts=expected_lasts)

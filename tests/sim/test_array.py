@@ -1,27 +1,26 @@
 """Generated Verilog of MacArray on Icarus and Verilator, every output against golden/.
 
-The bench (sim/tb_array.py) scores every output element itself; these tests pick the
-configurations and check what the bench reports about timing against the manifest.
-Icarus runs the whole matrix; Verilator (slower to build, faster to run) a representative
-subset, and all of it under ``make test-full``.
+The bench (sim/tb_array.py) scores every output element and ``last`` flag itself and checks
+the results stream's ready/valid discipline; these tests pick the configurations and check
+what the bench reports about timing against docs/architecture.md and the manifest.
+``SIM`` picks the simulator of the matrix (Icarus by default); Verilator runs a representative
+subset here and a sweep under ``make test-full``.
 """
 
 import numpy as np
 import pytest
 
 from hw.config import REQUANT_ROUNDINGS, ArrayConfig
-from sim.runner import array_design, run, simulator_available
+from sim.runner import array_design, default_simulator, run, simulator_available
 
 STALLS = {"in_stall": 0.3, "out_stall": 0.3}
+DATAFLOWS = ("output_stationary", "weight_stationary")
 
 
-def _needs(sim):
+def _run(config, sim=None, **spec):
+    sim = sim or default_simulator()
     if not simulator_available(sim):
         pytest.fail(f"{sim} is not installed; `make` installs Verilator, .ci/run installs Icarus")
-
-
-def _run(config, sim="icarus", **spec):
-    _needs(sim)
     report = run(array_design(config), "sim.tb_array", {"seed": 0, "jobs": 3, **spec}, sim=sim)
     assert report["rows"] == report["expected_rows"] > 0
     return report
@@ -33,17 +32,24 @@ def _config(rows, cols, dataflow="output_stationary", **options):
     return ArrayConfig(rows=rows, cols=cols, dataflow=dataflow, **options)
 
 
-DATAFLOWS = ("output_stationary", "weight_stationary")
+def _bits(n):
+    return dict(act_bits=n, weight_bits=n, out_bits=n)
 
 
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-@pytest.mark.parametrize("rows,cols", [(1, 1), (2, 3), (4, 4), (8, 8)])
-def test_sizes_with_stalls(rows, cols, dataflow):
-    _run(_config(rows, cols, dataflow), seed=rows + cols, **STALLS)
+# Every size on both dataflows; 8- and 4-bit operands alternate so that each size and each
+# dataflow meets both widths.
+@pytest.mark.parametrize("rows,cols,dataflow,bits", [
+    (1, 1, "output_stationary", 8), (1, 1, "weight_stationary", 4),
+    (2, 3, "output_stationary", 4), (2, 3, "weight_stationary", 8),
+    (4, 4, "output_stationary", 8), (4, 4, "weight_stationary", 4),
+    (8, 8, "output_stationary", 4), (8, 8, "weight_stationary", 8),
+])
+def test_sizes_with_stalls(rows, cols, dataflow, bits):
+    _run(_config(rows, cols, dataflow, **_bits(bits)), seed=rows + cols, **STALLS)
 
 
 PRECISIONS = {
-    "int4": dict(act_bits=4, weight_bits=4, out_bits=4),
+    "int4": _bits(4),
     "unsigned activations": dict(act_signed=False, out_signed=False),
     "binary weights": dict(weight_bits=1, weight_kind="binary"),
     "ternary weights": dict(weight_bits=2, weight_kind="ternary"),
@@ -58,10 +64,12 @@ def test_precisions(precision, dataflow):
     _run(_config(2, 3, dataflow, **PRECISIONS[precision]), seed=len(precision), **STALLS)
 
 
-@pytest.mark.parametrize("dataflow", DATAFLOWS)
-@pytest.mark.parametrize("rounding", REQUANT_ROUNDINGS)
-def test_every_rounding_mode_per_channel(rounding, dataflow):
-    _run(_config(3, 2, dataflow, rounding=rounding, per_channel=True),
+# Each rounding mode per tensor on one dataflow and per channel on the other, alternating.
+@pytest.mark.parametrize("rounding,dataflow,per_channel", [
+    (rounding, dataflow, (i + d) % 2 == 1)
+    for i, rounding in enumerate(REQUANT_ROUNDINGS) for d, dataflow in enumerate(DATAFLOWS)])
+def test_every_rounding_mode(rounding, dataflow, per_channel):
+    _run(_config(3, 2, dataflow, rounding=rounding, per_channel=per_channel),
          seed=REQUANT_ROUNDINGS.index(rounding), **STALLS)
 
 
@@ -84,53 +92,97 @@ def test_zero_points(in_hw, dataflow):
 
 
 @pytest.mark.parametrize("config", [
-    _config(2, 2, act_bits=4, weight_bits=4, kmax=16),
+    _config(2, 2, **_bits(4), kmax=16),
     _config(4, 4, kmax=256),
     _config(2, 3, act_signed=False, kmax=100),
     _config(2, 2, weight_bits=1, weight_kind="binary", kmax=64),
     _config(4, 4, "weight_stationary"),
-], ids=["int4 K=16", "int8 K=256", "uint8 K=100", "binary K=64", "weight-stationary"])
+    _config(3, 2, "weight_stationary", **_bits(4)),
+    _config(2, 2, act_signed=False, input_zero_point_in_hw=True, weight_zero_point_in_hw=True,
+            kmax=32),
+    _config(3, 2, "weight_stationary", **_bits(4), input_zero_point_in_hw=True),
+], ids=["int4 K=16", "int8 K=256", "uint8 K=100", "binary K=64", "weight-stationary int8",
+        "weight-stationary int4", "zero points in hardware K=32",
+        "weight-stationary int4 input zero point in hardware"])
 def test_worst_case_operands_do_not_overflow(config):
-    """Every operand at its largest-magnitude value, K = kmax: the accumulator's worst case.
-    The bench compares with golden (no wrap) and the requantized results are positive."""
-    _run(config, workload="worst_case", jobs=2)
+    """Every operand at its largest-magnitude value (with zero points in hardware: raw value
+    and zero point at opposite ends), K = kmax (weight-stationary: K = rows): the
+    accumulator's worst case. The bench compares with golden (no wrap) every element."""
+    report = _run(config, workload="worst_case", jobs=2, **STALLS)
+    (x_lo, x_hi), (w_lo, w_hi) = config.act_range, config.weight_range
+    depth = config.rows if config.weight_stationary else config.kmax
+    peak = depth * max(abs(x * w) for x in (x_lo, x_hi) for w in (w_lo, w_hi))
+    assert report["peak_accumulator"] == peak
+    assert peak.bit_length() + 1 == config.accumulator_bits  # the sum needs every bit
 
 
-@pytest.mark.parametrize("rows,cols,depth", [(4, 4, 8), (8, 8, 16), (2, 3, 5)])
-def test_latency_and_throughput_output_stationary(rows, cols, depth):
-    config = _config(rows, cols, kmax=32)
+def _documented_latency(config):
+    """docs/architecture.md, Timing: requantizer stages 6 ("double"), 5 (other multiplier
+    modes), 3 (shift-only); PE latency L = 2 with the product register, else 1; the FIFO 2."""
+    stages = 3 if config.requant == "shift" else 6 if config.rounding == "double" else 5
+    pe = 2 if config.register_product else 1
+    if config.weight_stationary:
+        return 1 + config.rows * pe + config.cols + stages + 2, stages
+    return (config.cols - 1) + pe + 1 + stages + 2, stages
+
+
+def _mac_array_latency(config):
+    from hw.top import MacArray
+
+    array = MacArray(config)
+    array._MustUse__silence = True  # built only to read its latency
+    return array.latency
+
+
+@pytest.mark.parametrize("rows,cols,depth,options", [
+    (4, 4, 8, {}), (8, 8, 16, {}), (2, 3, 5, {}),
+    (3, 5, 7, dict(register_product=False, rounding="single")),
+], ids=["4x4 K=8", "8x8 K=16", "2x3 K=5", "3x5 K=7 no product register"])
+def test_latency_and_throughput_output_stationary(rows, cols, depth, options):
+    config = _config(rows, cols, kmax=32, **options)
     report = _run(config, depth=depth, jobs=3)
+    latency, stages = _documented_latency(config)
+    assert report["manifest_latency"] == _mac_array_latency(config) == latency
     accepted = report["accepted"]["operands"]
     delivered = report["delivered"]
-    latency = report["manifest_latency"]
     for p in range(3):
         beats = accepted[p * depth:(p + 1) * depth]
         outputs = delivered[p * rows:(p + 1) * rows]
-        # manifest latency: last input beat of a pass → its first result row
+        # measured latency: last input beat of a pass → its first result row
         assert outputs[0] - beats[-1] == latency
         # unstalled: one result row per cycle, one input beat per cycle (K ≥ pass interval)
         assert np.diff(outputs).tolist() == [1] * (rows - 1)
         assert np.diff(beats).tolist() == [1] * (depth - 1)
-    # first input to last output of a pass: K beats, the manifest latency, R rows out
+    # First input to last output of a pass: K + R + C + requantizer stages, plus the PE
+    # product register (when there is one), the result copy and the FIFO's output register.
     span = delivered[rows - 1] - accepted[0] + 1
-    assert span == depth + latency + rows - 1
+    pe = 2 if config.register_product else 1
+    assert span == depth + rows + cols + stages + pe + 1
 
 
-def test_latency_and_throughput_weight_stationary():
-    config = _config(4, 4, "weight_stationary")
+@pytest.mark.parametrize("rows,cols,options", [
+    (4, 4, {}), (3, 5, dict(register_product=False, requant="shift", rounding="half_up")),
+], ids=["4x4", "3x5 no product register, shift-only"])
+def test_latency_and_throughput_weight_stationary(rows, cols, options):
+    config = _config(rows, cols, "weight_stationary", **options)
     report = _run(config, jobs=3)
+    latency, _ = _documented_latency(config)
+    assert report["manifest_latency"] == _mac_array_latency(config) == latency
     accepted = report["accepted"]["activations"]
     delivered = report["delivered"]
-    assert np.subtract(delivered, accepted).tolist() == [report["manifest_latency"]] * len(
-        delivered)
-    first_batch = report["batches"][0]
-    assert np.diff(delivered[:first_batch]).tolist() == [1] * (first_batch - 1)
+    assert np.subtract(delivered, accepted).tolist() == [latency] * len(delivered)
+    # within a tile, one activation accepted and one row delivered per cycle
+    start = 0
+    for batch in report["batches"]:
+        tile = slice(start, start + batch)
+        assert np.diff(accepted[tile]).tolist() == [1] * (batch - 1)
+        assert np.diff(delivered[tile]).tolist() == [1] * (batch - 1)
+        start += batch
 
 
 VERILATOR_CASES = {
-    "4x4 output-stationary": _config(4, 4),
-    "4x4 weight-stationary per-channel single": _config(4, 4, "weight_stationary",
-                                                        per_channel=True, rounding="single"),
+    "4x4 weight-stationary int4 per-channel single": _config(
+        4, 4, "weight_stationary", **_bits(4), per_channel=True, rounding="single"),
     "8x8 binary weights": _config(8, 8, weight_bits=1, weight_kind="binary"),
     "2x3 unsigned zero points in hardware": _config(2, 3, act_signed=False, out_signed=False,
                                                     input_zero_point_in_hw=True,
@@ -142,6 +194,7 @@ VERILATOR_CASES = {
 def test_verilator(name):
     config = VERILATOR_CASES[name]
     _run(config, "verilator", seed=5, zero_points=config.input_zero_point_in_hw, **STALLS)
+    _run(config, "verilator", workload="worst_case", **STALLS)
 
 
 @pytest.mark.slow
@@ -149,7 +202,16 @@ def test_verilator(name):
 @pytest.mark.parametrize("rounding", REQUANT_ROUNDINGS)
 @pytest.mark.parametrize("bits", [4, 8])
 def test_verilator_full_matrix(bits, rounding, dataflow):
-    config = _config(8, 8, dataflow, act_bits=bits, weight_bits=bits, out_bits=bits,
-                     rounding=rounding, per_channel=True)
+    config = _config(8, 8, dataflow, **_bits(bits), rounding=rounding, per_channel=True)
     _run(config, "verilator", seed=bits, jobs=6, **STALLS)
     _run(config, "verilator", workload="worst_case")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataflow", DATAFLOWS)
+@pytest.mark.parametrize("seed", range(4))
+def test_long_random_runs(seed, dataflow):
+    """Many passes of random depth up to kmax = 256 with heavy stalls, per channel."""
+    config = _config(4, 4, dataflow, **({"kmax": 256} if dataflow == DATAFLOWS[0] else {}),
+                     per_channel=True, rounding=REQUANT_ROUNDINGS[seed % len(REQUANT_ROUNDINGS)])
+    _run(config, seed=seed, jobs=12, in_stall=0.5, out_stall=0.6)

@@ -1,25 +1,42 @@
-"""The requantizer and the PE alone, as generated Verilog, against golden/."""
+"""The requantizer and one PE alone, as generated Verilog, against golden/ and exact integers.
+
+``SIM`` picks the simulator (Icarus by default); one requantizer case always runs on
+Verilator.
+"""
 
 import pytest
 
 from hw.config import REQUANT_ROUNDINGS, ArrayConfig
-from sim.runner import pe_design, requantizer_design, run, simulator_available
+from sim.runner import default_simulator, pe_design, requantizer_design, run, simulator_available
 
 STALLS = {"in_stall": 0.3, "out_stall": 0.3}
 
 
-def _run(design, bench, sim="icarus", **spec):
+def _run(design, bench, sim=None, **spec):
+    sim = sim or default_simulator()
     if not simulator_available(sim):
         pytest.fail(f"{sim} is not installed; `make` installs Verilator, .ci/run installs Icarus")
     return run(design, bench, {"seed": 0, **spec}, sim=sim)
+
+
+def _distinguishable(mode, requant="multiplier"):
+    """Rounding modes whose results must differ from ``mode``'s somewhere on exact halves.
+    TFLite's "single" rounding is half up by definition."""
+    same = {"single", "half_up"} if mode in ("single", "half_up") else {mode}
+    return [m for m in REQUANT_ROUNDINGS
+            if m not in same and not (requant == "shift" and m == "double")]
 
 
 @pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
 @pytest.mark.parametrize("rounding", REQUANT_ROUNDINGS)
 def test_requantizer_every_rounding(rounding, per_channel):
     config = ArrayConfig(rows=2, cols=4, kmax=256, rounding=rounding, per_channel=per_channel)
-    report = _run(requantizer_design(config), "sim.tb_requantizer", rows=96, **STALLS)
-    assert report["rows"] == 96
+    report = _run(requantizer_design(config), "sim.tb_requantizer", rows=100, ties=True,
+                  seed=REQUANT_ROUNDINGS.index(rounding), **STALLS)
+    assert report["rows"] == 100
+    # The accumulators included exact halves: a requantizer rounding any other way would
+    # have been caught.
+    assert all(report["differs"][m] > 0 for m in _distinguishable(rounding)), report["differs"]
 
 
 @pytest.mark.parametrize("options", [
@@ -33,24 +50,42 @@ def test_requantizer_every_rounding(rounding, per_channel):
         "uint8 out"])
 def test_requantizer_variants(options):
     config = ArrayConfig(rows=2, cols=3, **{"kmax": 256, **options})
-    _run(requantizer_design(config), "sim.tb_requantizer", rows=64, seed=len(options),
-         **STALLS)
+    report = _run(requantizer_design(config), "sim.tb_requantizer", rows=80, seed=len(options),
+                  **STALLS)
+    assert report["rows"] == 80
+    if config.requant == "shift":
+        assert all(report["differs"][m] > 0
+                   for m in _distinguishable(config.rounding, "shift")), report["differs"]
+
+
+def test_requantizer_int32_edges():
+    """A 32-bit accumulator: acc + bias reaches INT32_MIN and INT32_MAX exactly."""
+    config = ArrayConfig(rows=2, cols=4, kmax=256, accumulator_width=32, per_channel=True)
+    report = _run(requantizer_design(config), "sim.tb_requantizer", rows=60, seed=4, **STALLS)
+    assert report["int32_edges"] >= config.cols  # one extreme of every lane at least
 
 
 def test_requantizer_unstalled_latency_is_the_documented_one():
-    from hw.requantizer import Requantizer
-
-    for rounding in ("double", "single"):
-        config = ArrayConfig(rows=1, cols=2, kmax=16, rounding=rounding)
-        report = _run(requantizer_design(config), "sim.tb_requantizer", rows=8)
-        requantizer = Requantizer(config)
-        assert report["latency"] == requantizer.latency
-        requantizer._MustUse__silence = True  # built only to read its latency
+    # docs/architecture.md: 6 stages for "double", 5 for the other multiplier modes, 3 for
+    # shift-only.
+    for options, stages in ((dict(rounding="double"), 6), (dict(rounding="single"), 5),
+                            (dict(rounding="floor", requant="shift"), 3)):
+        config = ArrayConfig(rows=1, cols=2, kmax=16, **options)
+        report = _run(requantizer_design(config), "sim.tb_requantizer", rows=10)
+        assert report["latency"] == stages
 
 
 def test_requantizer_on_verilator():
-    config = ArrayConfig(rows=2, cols=8, kmax=256, per_channel=True)
-    _run(requantizer_design(config), "sim.tb_requantizer", "verilator", rows=512, **STALLS)
+    config = ArrayConfig(rows=2, cols=8, kmax=256, per_channel=True, rounding="half_to_even")
+    report = _run(requantizer_design(config), "sim.tb_requantizer", "verilator", rows=500,
+                  **STALLS)
+    assert report["rows"] == 500
+
+
+def _peak(config):
+    """Largest |x·w| over the operand ranges."""
+    (x_lo, x_hi), (w_lo, w_hi) = config.act_range, config.weight_range
+    return max(abs(x * w) for x in (x_lo, x_hi) for w in (w_lo, w_hi))
 
 
 @pytest.mark.parametrize("options", [
@@ -63,7 +98,24 @@ def test_requantizer_on_verilator():
     dict(act_bits=16, weight_bits=8, out_bits=16, kmax=256),
 ], ids=["int8", "int4 K=1000", "uint8", "binary", "ternary", "no product register",
         "int16 x int8"])
-def test_pe(options):
+def test_output_stationary_pe(options):
     config = ArrayConfig(rows=1, cols=1, **options)
     report = _run(pe_design(config), "sim.tb_pe", passes=5, idle=0.25)
     assert len(report["results"]) == 6
+    # the last pass is the worst case: kmax products of the largest magnitude
+    assert abs(report["expected"][-1]) == config.kmax * _peak(config)
+
+
+@pytest.mark.parametrize("options", [
+    dict(rows=4),
+    dict(rows=3, weight_bits=1, weight_kind="binary", register_product=False),
+    dict(rows=8, act_bits=4, weight_bits=4, act_signed=False),
+    dict(rows=1, weight_bits=2, weight_kind="ternary"),
+], ids=["int8 4 rows", "binary 3 rows, no product register", "uint4 x int4 8 rows",
+        "ternary 1 row"])
+def test_weight_stationary_pe(options):
+    config = ArrayConfig(cols=1, dataflow="weight_stationary", **options)
+    report = _run(pe_design(config), "sim.tb_pe", cycles=150, idle=0.2, seed=config.rows)
+    assert report["checked"] >= 150
+    # the bottom PE's output reached the extreme of its range: every row's largest product
+    assert report["peak"] == config.rows * _peak(config)
