@@ -15,7 +15,8 @@ import numpy as np
 
 from .config import ArrayConfig
 
-__all__ = ["LayerParams", "fold_input_zero_point", "encode_weights", "check_operands"]
+__all__ = ["LayerParams", "EngineJob", "engine_job", "fold_input_zero_point", "encode_weights",
+           "check_operands"]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -114,3 +115,92 @@ class LayerParams:
             return self.bias
         return fold_input_zero_point(self.bias, w, self.input_zero_point,
                                      self.weight_zero_point)
+
+
+@dataclass(frozen=True)
+class EngineJob:
+    """One GEMM laid out as the beats of :class:`hw.engine.GemmEngine`'s streams.
+
+    ``activations`` [m_tiles·depth, rows], ``weights`` [n_tiles·depth, cols] and ``channels``
+    (``bias``, ``multiplier``, ``shift``, each [n_tiles, cols]) hold one beat per row;
+    ``command`` is the command's fields. Ragged edges are padded (rows with zeros, channels
+    with zero weights and a zero multiplier); :meth:`outputs` drops what the padding produced.
+    """
+
+    m: int
+    k: int
+    n: int
+    rows: int
+    cols: int
+    command: dict
+    activations: np.ndarray
+    weights: np.ndarray
+    channels: dict
+
+    @property
+    def m_tiles(self):
+        return self.command["m_tiles"]
+
+    @property
+    def n_tiles(self):
+        return self.command["n_tiles"]
+
+    @property
+    def result_rows(self):
+        return self.m_tiles * self.n_tiles * self.rows
+
+    def outputs(self, rows):
+        """y [m, n] from the engine's result rows, in delivery order (m tile, n tile, row)."""
+        rows = np.asarray(rows, np.int64)
+        if rows.shape != (self.result_rows, self.cols):
+            raise ValueError(f"rows must have shape ({self.result_rows}, {self.cols}), "
+                             f"not {rows.shape}")
+        tiles = rows.reshape(self.m_tiles, self.n_tiles, self.rows, self.cols)
+        y = tiles.transpose(0, 2, 1, 3).reshape(self.m_tiles * self.rows, self.n_tiles * self.cols)
+        return y[:self.m, :self.n]
+
+
+def engine_job(config, x, w, params):
+    """Lay out ``x`` [M, K] · ``w`` [N, K]ᵀ with ``params`` (:class:`LayerParams` for
+    ``config.array`` with one entry per output channel) for a :class:`hw.engine.GemmEngine`
+    of ``config`` (:class:`hw.engine.EngineConfig`). Shapes and values are checked against
+    what the engine can hold before anything is laid out."""
+    from .engine import MAX_M_TILES
+
+    array = config.array
+    x, w = np.asarray(x), np.asarray(w)
+    if x.ndim != 2 or w.ndim != 2:
+        raise ValueError(f"x and w must be 2-D ([M, K] and [N, K]), not {x.shape} and {w.shape}")
+    (m, k), n = x.shape, w.shape[0]
+    if w.shape[1] != k:
+        raise ValueError(f"w must have K={k} columns like x, not {w.shape[1]}")
+    rows, cols = array.rows, array.cols
+    m_tiles, n_tiles = -(-m // rows), -(-n // cols)
+    for name, value, lo, hi in (("M", m, 1, MAX_M_TILES * rows), ("K", k, 1, config.max_k),
+                                ("N", n, 1, config.max_n)):
+        if not lo <= value <= hi:
+            raise ValueError(f"{name} must be in [{lo}, {hi}] for this engine, not {value}")
+    check_operands(x, array)
+    bias = params.hardware_bias(array, w)   # folds with the real weights (binary: ±1)
+    w = encode_weights(w, array)
+    x_pad = np.zeros((m_tiles * rows, k), np.int64)
+    x_pad[:m] = x
+    w_pad = np.zeros((n_tiles * cols, k), np.int64)
+    w_pad[:n] = w
+
+    def per_channel(values):
+        padded = np.zeros(n_tiles * cols, np.int64)
+        padded[:n] = values
+        return padded.reshape(n_tiles, cols)
+
+    multiplier = params.multiplier if array.requant == "multiplier" else np.zeros(n, np.int64)
+    return EngineJob(
+        m=m, k=k, n=n, rows=rows, cols=cols,
+        command=dict(m_tiles=m_tiles, n_tiles=n_tiles, depth=k,
+                     output_zero_point=params.output_zero_point, act_min=params.act_min,
+                     act_max=params.act_max),
+        # beat (tile t, k) carries column k of tile t: x[t·rows + i, k] for each lane i
+        activations=x_pad.reshape(m_tiles, rows, k).transpose(0, 2, 1).reshape(-1, rows),
+        weights=w_pad.reshape(n_tiles, cols, k).transpose(0, 2, 1).reshape(-1, cols),
+        channels=dict(bias=per_channel(bias), multiplier=per_channel(multiplier),
+                      shift=per_channel(params.shift)))

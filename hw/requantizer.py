@@ -94,24 +94,36 @@ class Requantizer(wiring.Component):
 
     ``bias``, ``multiplier``, ``shift``, ``output_zero_point``, ``act_min`` and ``act_max`` are
     run-time parameters; change them only while no row is in flight. With ``per_channel`` there
-    is one (multiplier, shift) per column, otherwise one for all.
+    is one (multiplier, shift) per column, otherwise one for all. With ``params_per_row``,
+    ``bias``, ``multiplier`` and ``shift`` (one per column) are fields of each input row instead
+    of ports, so consecutive rows may use different ones (:class:`hw.engine.GemmEngine`).
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, params_per_row=False):
         self._config = config
+        self._params_per_row = bool(params_per_row)
         out_shape = operand_shape(*config.out_range)
-        channels = config.requant_channels
+        channels = config.cols if params_per_row else config.requant_channels
+        params = {
+            "bias": data.ArrayLayout(signed(32), config.cols),
+            "shift": data.ArrayLayout(signed(6), channels),
+        }
+        if config.requant == "multiplier":
+            params["multiplier"] = data.ArrayLayout(unsigned(31), channels)
+        row = AccumulatorRow(config.accumulator_bits, config.cols)
+        if params_per_row:
+            # Each row brings its own per-column parameters, which travel down the pipeline
+            # with it: rows of different output tiles may be in flight at once.
+            row = data.StructLayout({**{name: field.shape for name, field in row}, **params})
         members = {
-            "i": In(stream.Signature(AccumulatorRow(config.accumulator_bits, config.cols))),
+            "i": In(stream.Signature(row)),
             "o": Out(stream.Signature(ResultRow(out_shape, config.cols))),
-            "bias": In(data.ArrayLayout(signed(32), config.cols)),
-            "shift": In(data.ArrayLayout(signed(6), channels)),
             "output_zero_point": In(out_shape),
             "act_min": In(out_shape),
             "act_max": In(out_shape),
         }
-        if config.requant == "multiplier":
-            members["multiplier"] = In(data.ArrayLayout(unsigned(31), channels))
+        if not params_per_row:
+            members.update((name, In(layout)) for name, layout in params.items())
         super().__init__(members)
 
     @property
@@ -136,53 +148,72 @@ class Requantizer(wiring.Component):
             valid, last = self._stage(m, advance, [valid, last], unsigned(1),
                                       f"valid_last{stages}_")
 
-        def channel(lane):
-            return lane if cfg.per_channel else 0
+        if self._params_per_row:
+            source, channel = self.i.p, (lambda lane: lane)
+        else:
+            source, channel = self, (lambda lane: lane if cfg.per_channel else 0)
+        shift = [source.shift[channel(j)] for j in range(cfg.cols)]
+        multiplier = ([source.multiplier[channel(j)] for j in range(cfg.cols)]
+                      if cfg.requant == "multiplier" else None)
+
+        def carry(name):
+            # Per-row parameters move on with their row; ports stay put.
+            nonlocal shift, multiplier
+            if self._params_per_row:
+                shift = self._stage(m, advance, shift, signed(6), f"{name}_shift")
+                if multiplier is not None:
+                    multiplier = self._stage(m, advance, multiplier, unsigned(31),
+                                             f"{name}_multiplier")
+
+        def left_shift(j):
+            return Mux(shift[j] > 0, shift[j], 0)[:max(cfg.max_left_shift.bit_length(), 1)]
+
+        def right_shift(j):
+            return Mux(shift[j] < 0, -shift[j], 0)[:6]
 
         # Stage 1: bias. TFLite's accumulator is int32; outside it TFLite is undefined and
         # golden raises, so the hardware saturates rather than wraps.
-        lanes = [_saturate(self.i.p.acc[j] + self.bias[j], INT32_MIN, INT32_MAX)
+        lanes = [_saturate(self.i.p.acc[j] + source.bias[j], INT32_MIN, INT32_MAX)
                  for j in range(cfg.cols)]
         lanes = self._stage(m, advance, lanes, signed(32), "biased")
+        carry("biased")
         next_stage()
-
-        shift = [self.shift[channel(j)] for j in range(cfg.cols)]
-        left = [Mux(s > 0, s, 0)[:max(cfg.max_left_shift.bit_length(), 1)] for s in shift]
-        right = [Mux(s < 0, -s, 0)[:6] for s in shift]
 
         if cfg.requant == "shift":
             # Stage 2: a single rounding shift (power-of-two scale).
             mode = "half_up" if cfg.rounding == "single" else cfg.rounding
             if cfg.max_left_shift:
-                lanes = [lane << left[j] for j, lane in enumerate(lanes)]
-            lanes = [round_shift(lane, right[j], mode) for j, lane in enumerate(lanes)]
+                lanes = [lane << left_shift(j) for j, lane in enumerate(lanes)]
+            lanes = [round_shift(lane, right_shift(j), mode) for j, lane in enumerate(lanes)]
             lanes = self._stage(m, advance, lanes, None, "rounded")
             next_stage()
         else:
-            multiplier = [self.multiplier[channel(j)] for j in range(cfg.cols)]
             # Stages 2 and 3: the 32×31-bit product (after the left shift of the "double"
             # build), as 16×16-bit partial products and then their sum.
             if cfg.rounding == "double" and cfg.max_left_shift:
-                lanes = [lane << left[j] for j, lane in enumerate(lanes)]
+                lanes = [lane << left_shift(j) for j, lane in enumerate(lanes)]
             partials = [_partial_products(lane, multiplier[j]) for j, lane in enumerate(lanes)]
             registered = [self._stage(m, advance, [p for p, _ in lane_partials], None,
                                       f"partial{j}_")
                           for j, lane_partials in enumerate(partials)]
+            carry("partial")
             next_stage()
             product_shape = signed(len(lanes[0]) + 31)
             lanes = [_sum_partials(regs, lane_partials, len(lane), multiplier[j])
                      for j, (regs, lane_partials, lane) in enumerate(
                          zip(registered, partials, lanes, strict=True))]
             lanes = self._stage(m, advance, lanes, product_shape, "product")
+            carry("product")
             next_stage()
             if cfg.rounding == "double":
                 # Stage 3: SaturatingRoundingDoublingHighMul = floor((x·M0 + 2^30) / 2^31);
                 # saturation needs M0 = −2^31, which an unsigned 31-bit M0 cannot be.
                 lanes = [(lane + (1 << 30)) >> 31 for lane in lanes]
                 lanes = self._stage(m, advance, lanes, None, "high")
+                carry("high")
                 next_stage()
                 # Stage 4: RoundingDivideByPOT rounds half away from zero.
-                lanes = [round_shift(lane, right[j], "half_away_from_zero")
+                lanes = [round_shift(lane, right_shift(j), "half_away_from_zero")
                          for j, lane in enumerate(lanes)]
             else:
                 mode = "half_up" if cfg.rounding == "single" else cfg.rounding

@@ -45,6 +45,12 @@ def _set_params(ctx, dut, config, bias, multiplier, shift, output_zero_point, ac
         ctx.set(dut.weight_zero_point, weight_zero_point)
 
 
+def _run(sim, cycle, max_cycles):
+    """Advance until the testbenches are done, or ``max_cycles`` have passed."""
+    while sim.advance() and cycle[0] < max_cycles:
+        pass
+
+
 def run_array(config, jobs, params, *, in_stall=0.0, out_stall=0.0, seed=0, max_cycles=200_000):
     """Run ``jobs`` through a MacArray.
 
@@ -137,9 +143,93 @@ def run_array(config, jobs, params, *, in_stall=0.0, out_stall=0.0, seed=0, max_
     else:
         sim.add_testbench(os_driver)
     sim.add_testbench(monitor)
-    sim.run_until(max_cycles * 1e-6)
+    _run(sim, cycle, max_cycles)
     if len(rows) != expected_rows:
         raise AssertionError(f"got {len(rows)} result rows in {max_cycles} cycles, "
                              f"expected {expected_rows}")
     run.outputs = np.array(rows, dtype=np.int64).reshape(-1, config.cols)
     return run
+
+
+@dataclass
+class EngineRun:
+    rows: np.ndarray            # [result rows, cols], in delivery order
+    lasts: list
+    cycles: int                 # first input beat accepted → last result row delivered
+    error: bool
+
+
+def run_engine(config, job, *, stall=0.0, seed=0, max_cycles=2_000_000):
+    """Run one :class:`hw.host.EngineJob` through a :class:`hw.engine.GemmEngine` of ``config``
+    in Amaranth's simulator. ``stall`` is the probability of an idle cycle before each input
+    beat and of ``results.ready`` low in a cycle, independently on every stream."""
+    from hw.engine import GemmEngine
+
+    rng = random.Random(seed)
+    dut = GemmEngine(config)
+    cycle = [0]
+    first_accept, last_delivery = [], []
+    rows, lasts = [], []
+
+    async def clock(ctx):
+        async for _ in ctx.tick():
+            cycle[0] += 1
+
+    async def send_all(ctx, stream, beats, record):
+        for fields in beats:
+            while rng.random() < stall:
+                ctx.set(stream.valid, 0)
+                await ctx.tick()
+            ctx.set(stream.valid, 1)
+            ctx.set(stream.payload, fields)
+            await ctx.tick().until(stream.ready)
+            if record and not first_accept:
+                first_accept.append(cycle[0] - 1)
+        ctx.set(stream.valid, 0)
+
+    def channel_beats():
+        channels = job.channels
+        names = [name for name in ("bias", "multiplier", "shift")
+                 if name in dut.channels.payload.shape().members]
+        return [{name: [int(v) for v in channels[name][t]] for name in names}
+                for t in range(job.n_tiles)]
+
+    async def command(ctx):
+        await send_all(ctx, dut.command, [job.command], record=False)
+
+    async def channels(ctx):
+        await send_all(ctx, dut.channels, channel_beats(), record=True)
+
+    async def weights(ctx):
+        await send_all(ctx, dut.weights, [{"w": [int(v) for v in beat]}
+                                          for beat in job.weights], record=True)
+
+    async def activations(ctx):
+        await send_all(ctx, dut.activations, [{"x": [int(v) for v in beat]}
+                                              for beat in job.activations], record=True)
+
+    async def monitor(ctx):
+        while len(rows) < job.result_rows:
+            ready = rng.random() >= stall
+            ctx.set(dut.results.ready, ready)
+            *_, valid, payload = await ctx.tick().sample(dut.results.valid, dut.results.payload)
+            if ready and valid:
+                rows.append([int(payload.y[j]) for j in range(job.cols)])
+                lasts.append(bool(payload.last))
+                last_delivery[:] = [cycle[0] - 1]
+        ctx.set(dut.results.ready, 1)
+        for _ in range(4 * (job.rows + job.cols) + 16):  # nothing more may come out
+            *_, valid = await ctx.tick().sample(dut.results.valid)
+            assert not valid, "the engine delivered more rows than the command asks for"
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_process(clock)
+    for bench in (command, channels, weights, activations, monitor):
+        sim.add_testbench(bench)
+    _run(sim, cycle, max_cycles)
+    if len(rows) != job.result_rows:
+        raise AssertionError(f"got {len(rows)} result rows in {max_cycles} cycles, "
+                             f"expected {job.result_rows}")
+    return EngineRun(np.array(rows, np.int64).reshape(-1, job.cols), lasts,
+                     last_delivery[0] - first_accept[0] + 1, False)
