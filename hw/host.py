@@ -15,8 +15,8 @@ import numpy as np
 
 from .config import ArrayConfig
 
-__all__ = ["LayerParams", "EngineJob", "engine_job", "fold_input_zero_point", "encode_weights",
-           "check_operands"]
+__all__ = ["LayerParams", "EngineJob", "engine_job", "save_engine_job", "load_engine_job",
+           "fold_input_zero_point", "encode_weights", "check_operands"]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -204,3 +204,26 @@ def engine_job(config, x, w, params):
         weights=w_pad.reshape(n_tiles, cols, k).transpose(0, 2, 1).reshape(-1, cols),
         channels=dict(bias=per_channel(bias), multiplier=per_channel(multiplier),
                       shift=per_channel(params.shift)))
+
+
+def save_engine_job(job, path):
+    """Write ``job`` to an .npz file (a cocotb bench loads it with :func:`load_engine_job`)."""
+    np.savez(path, activations=job.activations, weights=job.weights,
+             shape=np.array([job.m, job.k, job.n, job.rows, job.cols]),
+             command=np.array([job.command[name] for name in _COMMAND_FIELDS]),
+             **{f"channel_{name}": values for name, values in job.channels.items()})
+
+
+def load_engine_job(path):
+    with np.load(path) as saved:
+        m, k, n, rows, cols = (int(v) for v in saved["shape"])
+        return EngineJob(
+            m=m, k=k, n=n, rows=rows, cols=cols,
+            command={name: int(v) for name, v in zip(_COMMAND_FIELDS, saved["command"],
+                                                      strict=True)},
+            activations=saved["activations"], weights=saved["weights"],
+            channels={name: saved[f"channel_{name}"] for name in ("bias", "multiplier",
+                                                                  "shift")})
+
+
+_COMMAND_FIELDS = ("m_tiles", "n_tiles", "depth", "output_zero_point", "act_min", "act_max")

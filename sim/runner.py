@@ -26,7 +26,7 @@ from hw.config import ArrayConfig
 from hw.generate import verilator_environment
 
 __all__ = ["SIMULATORS", "Design", "array_design", "requantizer_design", "pe_design",
-           "default_simulator", "simulator_available", "run", "waves_path"]
+           "engine_design", "default_simulator", "simulator_available", "run", "waves_path"]
 
 SIMULATORS = ("icarus", "verilator")
 _TIMESCALE = ("1ns", "1ps")
@@ -81,10 +81,15 @@ def _component(kind, config):
 
     if kind == "requantizer":
         return Requantizer(config)
+    if kind == "engine":
+        from hw.engine import GemmEngine
+
+        return GemmEngine(config)
     if kind == "pe":
         pe = WeightStationaryPE if config.weight_stationary else OutputStationaryPE
         return pe(**pe_arguments(config))
-    raise ValueError(f"design kind must be 'array', 'requantizer' or 'pe'; got {kind!r}")
+    raise ValueError(f"design kind must be 'array', 'engine', 'requantizer' or 'pe'; "
+                     f"got {kind!r}")
 
 
 def pe_arguments(config):
@@ -108,6 +113,11 @@ def pe_arguments(config):
 
 def array_design(config):
     return Design("array", config)
+
+
+def engine_design(config):
+    """A :class:`hw.engine.GemmEngine` of ``config`` (an :class:`hw.engine.EngineConfig`)."""
+    return Design("engine", config)
 
 
 def requantizer_design(config):

@@ -1,0 +1,167 @@
+"""Host API: quantized layers on a simulated GEMM engine, checked against golden/.
+
+:func:`gemm` takes numpy integer arrays and TFLite's quantization parameters, lays the GEMM
+out for a :class:`hw.engine.GemmEngine`, runs it in a simulator and returns the outputs with
+the cycle count::
+
+    result = gemm(ArrayConfig(rows=8, cols=8, kmax=64), x, w, bias=bias,
+                  input_zero_point=zx, output_zero_point=zy, multiplier=m0, shift=shift,
+                  act_min=-128, act_max=127, sim="verilator")
+    result.y, result.cycles, result.utilization
+
+``sim`` is ``"amaranth"`` (Amaranth's simulator, no Verilog: quick), ``"icarus"`` or
+``"verilator"`` (the generated Verilog under cocotb). Every call compares the outputs with
+:func:`golden.layers.fully_connected` and raises :class:`MismatchError` on any difference,
+unless ``check=False`` (the cocotb bench scores every output against golden/ itself).
+:func:`fully_connected` and :func:`conv2d` (im2col on the host) are the layers.
+"""
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from golden import layers as golden_layers
+from hw.config import ArrayConfig
+from hw.engine import EngineConfig
+from hw.host import LayerParams, engine_job, save_engine_job
+
+__all__ = ["SIMULATORS", "GemmResult", "MismatchError", "engine_config_for", "gemm",
+           "fully_connected", "conv2d"]
+
+SIMULATORS = ("amaranth", "icarus", "verilator")
+
+
+class MismatchError(AssertionError):
+    """The hardware's outputs differ from golden/'s."""
+
+
+@dataclass
+class GemmResult:
+    y: np.ndarray        # [M, N] int64
+    cycles: int          # first input beat accepted → last result row delivered
+    macs: int            # M·K·N
+    rows: int
+    cols: int
+    simulator: str
+    verilog: str | None = None  # the generated Verilog that ran (cocotb simulators)
+
+    @property
+    def utilization(self):
+        """M·K·N / (rows·cols·cycles): the fraction of the array's peak MAC rate used."""
+        return self.macs / (self.rows * self.cols * self.cycles)
+
+
+def _round_up(value, multiple):
+    return -(-value // multiple) * multiple
+
+
+def engine_config_for(config, k, n):
+    """An :class:`EngineConfig` for ``config`` with buffers for K×N: at least 256 deep and 64
+    channels (so that layers of one model share a build), more when the GEMM needs it."""
+    if isinstance(config, EngineConfig):
+        if k > config.max_k or n > config.max_n:
+            return config.replace(max_k=max(k, config.max_k), max_n=max(n, config.max_n))
+        return config
+    if not isinstance(config, ArrayConfig):
+        raise TypeError(f"config must be an ArrayConfig or EngineConfig, not {config!r}")
+    max_k = max(256, 1 << (k - 1).bit_length())
+    return EngineConfig(config, max_k=max_k, max_n=max(64, _round_up(n, 64)))
+
+
+def _golden(array, x, w, params):
+    return golden_layers.fully_connected(
+        x, w, params.bias, input_zero_point=params.input_zero_point,
+        weight_zero_point=params.weight_zero_point, output_zero_point=params.output_zero_point,
+        multiplier=None if array.requant == "shift" else params.multiplier, shift=params.shift,
+        act_min=params.act_min, act_max=params.act_max, rounding=array.rounding)
+
+
+def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
+         output_zero_point=0, multiplier=None, shift=0, act_min=None, act_max=None,
+         sim="amaranth", stall=0.0, seed=0, check=True):
+    """y = requantize(x·wᵀ + bias) on a simulated :class:`GemmEngine`.
+
+    x : [M, K] and w : [N, K] integer arrays in the configuration's operand ranges.
+    multiplier, shift : TFLite's M0 and shift (M = M0·2^(shift−31)), scalars (per tensor) or
+    length-N (per channel); with ``requant="shift"`` configurations ``multiplier`` is unused.
+    act_min, act_max : the clamp (default: the output type's range).
+    stall : probability of an idle cycle on every stream, for testing flow control.
+    """
+    if sim not in SIMULATORS:
+        raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    x = np.asarray(x, np.int64)
+    w = np.asarray(w, np.int64)
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"x must be [M, K] and w [N, K] with the same K, not {x.shape} and "
+                         f"{w.shape}")
+    engine_config = engine_config_for(config, x.shape[1], w.shape[0])
+    array = engine_config.array
+    out_lo, out_hi = array.out_range
+    n = w.shape[0]
+    params = LayerParams.for_config(
+        array.replace(per_channel=True), n=n, bias=bias, multiplier=multiplier, shift=shift,
+        output_zero_point=output_zero_point,
+        act_min=out_lo if act_min is None else act_min,
+        act_max=out_hi if act_max is None else act_max,
+        input_zero_point=input_zero_point, weight_zero_point=weight_zero_point)
+    job = engine_job(engine_config, x, w, params)
+    expected = _golden(array, x, w, params)
+    verilog = None
+    if sim == "amaranth":
+        from .amaranth_sim import run_engine
+
+        run = run_engine(engine_config, job, stall=stall, seed=seed)
+        rows, cycles = run.rows, run.cycles
+    else:
+        rows, cycles, verilog = _run_cocotb(engine_config, job, expected, sim, stall, seed)
+    y = job.outputs(rows)
+    if check and not np.array_equal(y, expected):
+        wrong = np.argwhere(y != expected)
+        i, j = wrong[0]
+        raise MismatchError(f"{len(wrong)} of {y.size} outputs differ from golden; first at "
+                            f"[{i}, {j}]: hardware {y[i, j]}, golden {expected[i, j]}")
+    return GemmResult(y=y, cycles=cycles, macs=x.shape[0] * x.shape[1] * n, rows=array.rows,
+                      cols=array.cols, simulator=sim, verilog=verilog)
+
+
+def _run_cocotb(engine_config, job, expected, sim, stall, seed):
+    from .runner import build_root, engine_design, run
+
+    design = engine_design(engine_config)
+    with tempfile.TemporaryDirectory(prefix="qmac_gemm_") as scratch:
+        scratch = Path(scratch)
+        save_engine_job(job, scratch / "job.npz")
+        np.save(scratch / "expected.npy", expected)
+        spec = {"job": str(scratch / "job.npz"), "expected": str(scratch / "expected.npy"),
+                "rows_path": str(scratch / "rows.npy"), "stall": stall, "seed": seed}
+        report = run(design, "sim.tb_engine", spec, sim=sim, test_dir=scratch / "run")
+        rows = np.load(scratch / "rows.npy")
+    flavour = build_root() / design.key
+    verilog = next(iter(sorted(flavour.glob(f"{sim}*/{design.name}.v"))), None)
+    return rows, report["cycles"], str(verilog) if verilog else None
+
+
+def fully_connected(config, x, w, bias=None, **params):
+    """A quantized fully-connected layer (TFLite's FullyConnected): :func:`gemm` of x [B, K]
+    and w [N, K]."""
+    return gemm(config, x, w, bias=bias, **params)
+
+
+def conv2d(config, x, w, bias=None, *, stride=1, padding="valid", dilation=1, **params):
+    """A quantized 2-D convolution: x NHWC, w [C_out, KH, KW, C_in] (TFLite OHWI).
+
+    The host unrolls x into patches (im2col, padded with the input zero point) and the engine
+    multiplies them by the flattened filters; ``result.y`` is [N, OH, OW, C_out].
+    """
+    x, w = np.asarray(x, np.int64), np.asarray(w, np.int64)
+    if x.ndim != 4 or w.ndim != 4 or w.shape[3] != x.shape[3]:
+        raise ValueError(f"x must be NHWC and w [C_out, KH, KW, C_in] with matching C_in, not "
+                         f"{x.shape} and {w.shape}")
+    patches, (batch, oh, ow) = golden_layers.im2col(
+        x, w.shape[1:3], stride=stride, dilation=dilation, padding=padding,
+        pad_value=int(params.get("input_zero_point", 0)))
+    result = gemm(config, patches, w.reshape(w.shape[0], -1), bias=bias, **params)
+    result.y = result.y.reshape(batch, oh, ow, w.shape[0])
+    return result
