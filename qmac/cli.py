@@ -90,6 +90,72 @@ def _cmd_lint_verilog(args):
     return 1 if failed else 0
 
 
+#: in.npz of ``qmac run``: name → required
+RUN_INPUTS = {"x": True, "w": True, "bias": False, "input_zero_point": False,
+              "weight_zero_point": False, "output_zero_point": False, "multiplier": False,
+              "shift": True, "act_min": False, "act_max": False}
+
+
+def _load_run_inputs(path):
+    import numpy as np
+
+    with np.load(path) as saved:
+        names = set(saved.files)
+        missing = sorted(name for name, required in RUN_INPUTS.items()
+                         if required and name not in names)
+        unknown = sorted(names - set(RUN_INPUTS))
+        if missing or unknown:
+            raise ValueError(
+                f"{path}: " + "; ".join(
+                    ([f"missing {', '.join(missing)}"] if missing else []) +
+                    ([f"unknown {', '.join(unknown)}"] if unknown else [])) +
+                f" (allowed: {', '.join(RUN_INPUTS)})")
+        values = {name: saved[name] for name in names}
+    for name, value in values.items():
+        if not np.issubdtype(value.dtype, np.integer):
+            raise ValueError(f"{name} in {path} must hold integers, not {value.dtype}")
+    scalars = {name: int(values[name]) for name in
+               ("input_zero_point", "weight_zero_point", "output_zero_point", "act_min",
+                "act_max") if name in values}
+    if "weight_zero_point" in values and values["weight_zero_point"].ndim:
+        raise ValueError("weight_zero_point must be a scalar: per-channel weights are "
+                         "symmetric (zero point 0) in TFLite")
+    return values, scalars
+
+
+def _cmd_run(args):
+    import time
+
+    from sim.gemm import gemm
+
+    config = _config_from_args(args)
+    values, scalars = _load_run_inputs(args.inputs)
+    start = time.perf_counter()
+    result = gemm(config, values["x"], values["w"], bias=values.get("bias"),
+                  multiplier=values.get("multiplier"), shift=values["shift"],
+                  sim=args.sim, stall=args.stall, check=False, **scalars)
+    seconds = time.perf_counter() - start
+    import numpy as np
+
+    from sim.gemm import golden_outputs
+
+    expected = golden_outputs(config, values["x"], values["w"], bias=values.get("bias"),
+                              multiplier=values.get("multiplier"), shift=values["shift"],
+                              **scalars)
+    np.savez(args.out, y=result.y, cycles=np.int64(result.cycles))
+    m, k = result.y.shape[0], values["x"].shape[1]
+    print(f"{m}×{k}×{result.y.shape[1]} GEMM on a {config.rows}×{config.cols} engine "
+          f"({args.sim}, {seconds:.1f} s): {result.cycles} cycles, "
+          f"{result.utilization:.1%} of the array's peak MAC rate")
+    wrong = int((result.y != expected).sum())
+    if wrong:
+        print(f"MISMATCH: {wrong} of {expected.size} outputs differ from golden/",
+              file=sys.stderr)
+        return 1
+    print(f"y matches golden/ bit for bit ({expected.size} outputs); wrote {args.out}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="qmac", description=__doc__)
     parser.add_argument("--version", action="version", version=f"qmac {__version__}")
@@ -110,6 +176,19 @@ def main(argv=None):
     p = commands.add_parser("lint-verilog", help="verilator --lint-only on generated Verilog")
     p.set_defaults(handler=_cmd_lint_verilog)
 
+    p = commands.add_parser("run", help="one quantized GEMM on the simulated engine, checked "
+                                        "against golden/ (in.npz → out.npz)")
+    _add_array_options(p)
+    p.add_argument("--sim", choices=["amaranth", "icarus", "verilator"], default="icarus",
+                   help="simulator (default icarus; amaranth needs no Verilog tools)")
+    p.add_argument("--inputs", required=True,
+                   help=f"in.npz with {', '.join(RUN_INPUTS)} (x [B, K], w [N, K]; "
+                        "multiplier/shift scalars or per-channel length N)")
+    p.add_argument("--out", required=True, help="out.npz: y [B, N] and cycles")
+    p.add_argument("--stall", type=float, default=0.0,
+                   help="probability of an idle cycle on every stream (flow-control test)")
+    p.set_defaults(handler=_cmd_run)
+
     from boards.cli import add_commands  # build, sweep, asic
 
     add_commands(commands)
@@ -120,7 +199,7 @@ def main(argv=None):
         return 2
     try:
         return args.handler(args)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, OSError) as error:
         print(f"qmac {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -28,7 +28,7 @@ from hw.engine import EngineConfig
 from hw.host import LayerParams, engine_job, save_engine_job
 
 __all__ = ["SIMULATORS", "GemmResult", "MismatchError", "engine_config_for", "gemm",
-           "fully_connected", "conv2d"]
+           "golden_outputs", "fully_connected", "conv2d"]
 
 SIMULATORS = ("amaranth", "icarus", "verilator")
 
@@ -70,6 +70,24 @@ def engine_config_for(config, k, n):
     return EngineConfig(config, max_k=max_k, max_n=max(64, _round_up(n, 64)))
 
 
+def _params(array, n, *, act_min, act_max, **values):
+    out_lo, out_hi = array.out_range
+    return LayerParams.for_config(
+        array.replace(per_channel=True), n=n, act_min=out_lo if act_min is None else act_min,
+        act_max=out_hi if act_max is None else act_max, **values)
+
+
+def golden_outputs(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
+                   output_zero_point=0, multiplier=None, shift=0, act_min=None, act_max=None):
+    """What :func:`gemm` must return, from golden/ alone."""
+    array = config.array if isinstance(config, EngineConfig) else config
+    x, w = np.asarray(x, np.int64), np.asarray(w, np.int64)
+    params = _params(array, w.shape[0], bias=bias, multiplier=multiplier, shift=shift,
+                     output_zero_point=output_zero_point, act_min=act_min, act_max=act_max,
+                     input_zero_point=input_zero_point, weight_zero_point=weight_zero_point)
+    return _golden(array, x, w, params)
+
+
 def _golden(array, x, w, params):
     return golden_layers.fully_connected(
         x, w, params.bias, input_zero_point=params.input_zero_point,
@@ -98,14 +116,10 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
                          f"{w.shape}")
     engine_config = engine_config_for(config, x.shape[1], w.shape[0])
     array = engine_config.array
-    out_lo, out_hi = array.out_range
     n = w.shape[0]
-    params = LayerParams.for_config(
-        array.replace(per_channel=True), n=n, bias=bias, multiplier=multiplier, shift=shift,
-        output_zero_point=output_zero_point,
-        act_min=out_lo if act_min is None else act_min,
-        act_max=out_hi if act_max is None else act_max,
-        input_zero_point=input_zero_point, weight_zero_point=weight_zero_point)
+    params = _params(array, n, bias=bias, multiplier=multiplier, shift=shift,
+                     output_zero_point=output_zero_point, act_min=act_min, act_max=act_max,
+                     input_zero_point=input_zero_point, weight_zero_point=weight_zero_point)
     job = engine_job(engine_config, x, w, params)
     expected = _golden(array, x, w, params)
     verilog = None
