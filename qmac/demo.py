@@ -1,120 +1,192 @@
-"""``make demo``: one quantized layer through golden/, step by step.
+"""``make demo``: handwritten digits, trained in float, quantized to int8, inferred on the RTL.
 
-A float fully-connected layer with ReLU is quantized post-training (asymmetric int8
-activations calibrated on data, per-channel symmetric int8 weights), executed with integer
-arithmetic only, compared with the float layer, and run again on a generated MacArray in
-Amaranth's simulator, which must agree with golden/ bit for bit.
+1. An MLP (64-32-10) and a CNN (3×3×8 convolution + fully connected) train in numpy on
+   scikit-learn's digits (shipped inside its wheel: nothing is downloaded).
+2. Post-training static quantization as TFLite does it (:mod:`qmac.digits`): per-channel
+   symmetric int8 weights, asymmetric int8 activations calibrated on the training set, int32
+   biases, per-channel (M0, shift).
+3. Every layer of both networks runs on a generated :class:`hw.engine.GemmEngine` in a
+   simulator (convolutions as im2col GEMMs), and every layer's output must equal golden/'s,
+   bit for bit.
+4. Quantization-aware fine-tuning with a straight-through estimator recovers the accuracy
+   that 4-bit weights lose.
+
+Run: ``python -m qmac.demo [--sim verilator|icarus|amaranth] [--rows 8 --cols 8]``.
 """
 
+import argparse
 import sys
-from fractions import Fraction
+import time
 
 import numpy as np
 
-import golden
-from golden.accumulator import accumulator_bits, guard_bits
+from hw.config import ArrayConfig
+from hw.engine import EngineConfig
+
+from . import digits
+
+CHUNK = 150   # samples per engine command: progress shows between commands
+
+
+def _default_simulator():
+    from sim.runner import simulator_available
+
+    for sim in ("verilator", "icarus"):
+        try:
+            if simulator_available(sim):
+                return sim
+        except RuntimeError:
+            pass
+    return "amaranth"
 
 
 def _step(title):
-    print(f"\n== {title}")
+    print(f"\n== {title}", flush=True)
+
+
+def _layer_name(layer):
+    if layer.conv is None:
+        return f"fully connected {layer.w.shape[1]}→{layer.w.shape[0]}"
+    kh, kw = layer.conv.kernel
+    return f"conv {kh}×{kw}×{layer.w.shape[0]}"
+
+
+class _RtlRunner:
+    """The ``gemm`` hook of :func:`qmac.digits.run_quantized` that runs on the engine, checks
+    every layer against golden/ and keeps the figures."""
+
+    def __init__(self, config, sim):
+        self.config, self.sim = config, sim
+        self.layers = []
+        self.verilog = None
+
+    def __call__(self, x, w, layer):
+        from sim.gemm import gemm
+
+        m, k = x.shape
+        n = w.shape[0]
+        name = _layer_name(layer)
+        y = np.empty((m, n), np.int64)
+        cycles = 0
+        started = time.perf_counter()
+        for start in range(0, m, CHUNK * self._rows_per_sample(layer)):
+            stop = min(start + CHUNK * self._rows_per_sample(layer), m)
+            result = gemm(self.config, x[start:stop], w, bias=layer.bias,
+                          input_zero_point=layer.input_zero_point,
+                          output_zero_point=layer.output_zero_point,
+                          multiplier=layer.multiplier, shift=layer.shift,
+                          act_min=layer.act_min, act_max=layer.act_max, sim=self.sim)
+            y[start:stop] = result.y   # gemm() raised unless equal to golden, bit for bit
+            cycles += result.cycles
+            self.verilog = result.verilog or self.verilog
+            print(f"\r  {name:24} {stop:6}/{m} rows of [{m}, {k}]×[{n}, {k}]ᵀ "
+                  f"{cycles:9,} cycles", end="", flush=True)
+        golden = digits.golden_gemm(x, w, layer)
+        if not np.array_equal(y, golden):
+            raise SystemExit(f"\n{name}: the RTL disagrees with golden/")
+        macs = m * k * n
+        utilization = macs / (self.config.array.rows * self.config.array.cols * cycles)
+        print(f"  {utilization:6.1%} utilization, {time.perf_counter() - started:5.1f} s, "
+              f"bit-exact with golden ({y.size:,} outputs)", flush=True)
+        self.layers.append(dict(name=name, shape=(m, k, n), cycles=cycles, macs=macs,
+                                utilization=utilization))
+        return y
+
+    @staticmethod
+    def _rows_per_sample(layer):
+        return 1 if layer.conv is None else int(np.prod(layer.conv.out_hw))
 
 
 def main(argv=None):
-    rng = np.random.default_rng(2018)
-    batch, depth, channels = 64, 48, 10
-    x_real = rng.normal(0.5, 1.0, size=(batch, depth))
-    w_real = rng.normal(0.0, 0.2, size=(channels, depth))
-    b_real = rng.normal(0.0, 0.1, size=channels)
-    y_real = np.maximum(x_real @ w_real.T + b_real, 0.0)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sim", choices=["verilator", "icarus", "amaranth"],
+                        help="simulator (default: Verilator, else Icarus, else Amaranth's)")
+    parser.add_argument("--rows", type=int, default=8)
+    parser.add_argument("--cols", type=int, default=8)
+    parser.add_argument("--kmax", type=int, default=64, help="deepest pass of the PEs")
+    parser.add_argument("--samples", type=int, default=None,
+                        help="test images to run on the RTL (default: all 450)")
+    args = parser.parse_args(argv)
+    sim = args.sim or _default_simulator()
+    wall = time.perf_counter()
 
-    _step("1. Quantization parameters, r = S·(q − Z)")
-    x_params = golden.calibrate(x_real, bits=8, signed=True)
-    w_params = golden.calibrate(w_real, axis=0, bits=8, signed=True, symmetric=True,
-                                narrow_range=True)
-    y_params = golden.calibrate(y_real, bits=8, signed=True)
-    print(f"input : S = {float(x_params.scale):.6f}, Z = {int(x_params.zero_point)}")
-    print(f"weight: per-channel S in [{w_params.scale.min():.6f}, {w_params.scale.max():.6f}], "
-          "Z = 0 (symmetric, narrow range ±127)")
-    print(f"output: S = {float(y_params.scale):.6f}, Z = {int(y_params.zero_point)}")
+    _step("1. Data and float training (numpy)")
+    x_train, y_train, x_test, y_test = digits.load_digits_split()
+    if args.samples is not None:
+        x_test, y_test = x_test[:args.samples], y_test[:args.samples]
+    print(f"scikit-learn digits: {len(x_train)} training and {len(x_test)} test images, 8×8")
+    models = {}
+    for name, train in (("MLP 64-32-10", digits.train_mlp),
+                        ("CNN conv3×3×8 + FC 512→10", digits.train_cnn)):
+        started = time.perf_counter()
+        model = train(x_train, y_train)
+        float_acc = digits.accuracy(digits.float_forward(model, x_test), y_test)
+        models[name] = model
+        print(f"{name:28} float accuracy {float_acc:7.2%}  "
+              f"(trained in {time.perf_counter() - started:.1f} s)")
 
-    x_q = golden.quantize(x_real, x_params)
-    w_q = golden.quantize(w_real, w_params)
-    bias_q = np.rint(b_real / (x_params.scale * w_params.scale)).astype(np.int64)
+    _step("2. Post-training quantization to int8 (TFLite's scheme)")
+    quantized = {name: digits.quantize_model(model, x_train) for name, model in models.items()}
+    for name, layers in quantized.items():
+        print(name)
+        for layer in layers:
+            print(f"  {_layer_name(layer):24} S_in {layer.input_scale:.5f} "
+                  f"Z_in {layer.input_zero_point:4}  S_w per channel "
+                  f"[{layer.weight_scale.min():.5f}, {layer.weight_scale.max():.5f}]  "
+                  f"M0 [{layer.multiplier.min()}, {layer.multiplier.max()}] shift "
+                  f"[{layer.shift.min()}, {layer.shift.max()}]")
 
-    _step("2. Requantization multipliers, M = S_x·S_w/S_y = M0·2^(shift−31)")
-    m0, shift = golden.tflite_multiplier(x_params.scale, w_params.scale, y_params.scale)
-    real = float(x_params.scale * w_params.scale[0] / y_params.scale)
-    print(f"channel 0: M = {real:.9f} → M0 = {int(m0[0])}, shift = {int(shift[0])} "
-          f"(represents {float(Fraction(int(m0[0])) * Fraction(2) ** (int(shift[0]) - 31)):.9f})")
-    act_min, act_max = golden.activation_range("relu", y_params.scale, y_params.zero_point)
-    print(f"fused ReLU is the clamp [{act_min}, {act_max}]")
+    array = ArrayConfig(rows=args.rows, cols=args.cols, kmax=args.kmax, per_channel=True,
+                        name="qmac_digits")
+    deepest = max(layer.w.shape[1] for layers in quantized.values() for layer in layers)
+    widest = max(layer.w.shape[0] for layers in quantized.values() for layer in layers)
+    engine = EngineConfig(array, max_k=1 << (deepest - 1).bit_length(),
+                          max_n=-(-widest // args.cols) * args.cols)
+    _step(f"3. Every layer on the RTL: a {args.rows}×{args.cols} GemmEngine ({sim})")
+    print(f"PE accumulators {array.accumulator_bits} bits (K ≤ kmax = {array.kmax} per pass); "
+          f"deeper layers add passes up exactly in {engine.partial_sum_bits}-bit partial sums "
+          f"(K up to {engine.max_k})")
+    report = {}
+    for name, layers in quantized.items():
+        print(name, flush=True)
+        rtl = _RtlRunner(engine, sim)
+        x_q = digits.quantize_input(layers, x_test)
+        on_rtl = digits.run_quantized(layers, x_q, gemm=rtl)
+        on_golden = digits.run_quantized(layers, x_q)
+        for index, (a, b) in enumerate(zip(on_rtl, on_golden, strict=True)):
+            if not np.array_equal(a, b):
+                raise SystemExit(f"{name} layer {index}: RTL and golden/ differ")
+        report[name] = dict(
+            float=digits.accuracy(digits.float_forward(models[name], x_test), y_test),
+            int8=digits.accuracy(on_rtl[-1], y_test), layers=rtl.layers, verilog=rtl.verilog)
 
-    _step(f"3. Accumulator width for K = {depth}")
-    bits = accumulator_bits(depth, (-128 - int(x_params.zero_point), 127 -
-                                    int(x_params.zero_point)), (-127, 127))
-    print(f"the seeds' 2N+M = 16+{guard_bits(depth)} = {16 + guard_bits(depth)} bits; exact "
-          f"bound with the input zero point folded in: {bits} bits")
+    _step("4. 4-bit weights: post-training vs quantization-aware fine-tuning (golden/)")
+    for name, model in models.items():
+        ptq = digits.quantize_model(model, x_train, weight_bits=4)
+        qat = digits.quantize_model(digits.qat_finetune(model, x_train, y_train,
+                                                        weight_bits=4), x_train)
+        ptq_acc = digits.accuracy(digits.predict_quantized(ptq, x_test), y_test)
+        qat_acc = digits.accuracy(digits.predict_quantized(qat, x_test), y_test)
+        print(f"{name:28} PTQ 4-bit {ptq_acc:7.2%}   QAT 4-bit {qat_acc:7.2%}")
 
-    _step("4. Integer-only inference (TFLite double rounding)")
-    y_q = golden.fully_connected(x_q, w_q, bias_q, input_zero_point=int(x_params.zero_point),
-                                 weight_zero_point=0,
-                                 output_zero_point=int(y_params.zero_point),
-                                 multiplier=m0, shift=shift, act_min=act_min, act_max=act_max)
-    y_deq = golden.dequantize(y_q, y_params)
-    error = np.abs(y_deq - y_real)[y_real > 0]
-    print(f"outputs {y_q.shape}, int8 range [{y_q.min()}, {y_q.max()}]")
-    print(f"|float − dequantized int8| where ReLU passes: median {np.median(error):.4f}, "
-          f"max {error.max():.4f} "
-          f"(output step S_y = {float(y_params.scale):.4f})")
-
-    _step("5. Rounding modes side by side on the same accumulators")
-    for rounding in ("double", "single", "half_to_even", "floor"):
-        other = golden.fully_connected(
-            x_q, w_q, bias_q, input_zero_point=int(x_params.zero_point), weight_zero_point=0,
-            output_zero_point=int(y_params.zero_point), multiplier=m0, shift=shift,
-            act_min=act_min, act_max=act_max, rounding=rounding)
-        print(f"{rounding:>13}: {int((other != y_q).sum()):4d} of {y_q.size} outputs differ "
-              "from double rounding")
-    samples = 16
-    _step(f"6. The first {samples} samples on a generated 2×{channels} MacArray "
-          "(Amaranth's simulator)")
-    hardware = _run_on_array(x_q[:samples], w_q, bias_q, int(x_params.zero_point),
-                             int(y_params.zero_point), m0, shift, act_min, act_max,
-                             rows=2, cols=channels)
-    if not np.array_equal(hardware, y_q[:samples]):
-        raise SystemExit("the array disagrees with golden")
-    print(f"{hardware.size} outputs from the RTL, all equal to golden's (bit-exact)")
-    print("\nEvery number above came from integer arithmetic in golden/ and the generated "
-          "hardware; `make test` checks both, bit for bit.")
+    _step("Report")
+    print(f"{'model':28} {'float':>8} {'int8 RTL':>9} {'cycles':>10} {'MACs':>11} "
+          f"{'utilization':>11}")
+    for name, r in report.items():
+        cycles = sum(layer["cycles"] for layer in r["layers"])
+        macs = sum(layer["macs"] for layer in r["layers"])
+        print(f"{name:28} {r['float']:8.2%} {r['int8']:9.2%} {cycles:10,} {macs:11,} "
+              f"{macs / (args.rows * args.cols * cycles):11.1%}")
+    verilog = next((r["verilog"] for r in report.values() if r["verilog"]), None)
+    if verilog:
+        lines = sum(1 for _ in open(verilog))
+        print(f"the Verilog that ran: {verilog} ({lines:,} lines; module {array.name}_engine)")
+    else:
+        print("the RTL ran in Amaranth's simulator (no Verilog); --sim verilator runs the "
+              "generated Verilog")
+    print(f"\nEvery layer's int8 output from the RTL equals golden/'s, bit for bit. "
+          f"Wall time {time.perf_counter() - wall:.0f} s.")
     return 0
-
-
-def _run_on_array(x, w, bias, input_zero_point, output_zero_point, m0, shift, act_min,
-                  act_max, *, rows, cols):
-    """The layer tiled over a rows×cols output-stationary array: rows of x by passes, output
-    channels by column tiles (padded with zero weights), one parameter set per tile."""
-    from hw.config import ArrayConfig
-    from sim.amaranth_sim import run_array
-
-    config = ArrayConfig(rows=rows, cols=cols, kmax=x.shape[1], per_channel=True,
-                         input_zero_point_in_hw=True)
-    batch, channels = x.shape[0], w.shape[0]
-    out = np.zeros((batch, channels), np.int64)
-    for start in range(0, channels, cols):
-        tile = slice(start, min(start + cols, channels))
-        width = tile.stop - tile.start
-        pad = cols - width
-        w_tile = np.pad(w[tile], ((0, pad), (0, 0)))
-        params = dict(bias=np.pad(bias[tile], (0, pad)),
-                      multiplier=np.pad(m0[tile], (0, pad), constant_values=1 << 30),
-                      shift=np.pad(shift[tile], (0, pad)), output_zero_point=output_zero_point,
-                      act_min=act_min, act_max=act_max, input_zero_point=input_zero_point)
-        jobs = [(x[row:row + rows], w_tile) for row in range(0, batch, rows)]
-        run = run_array(config, jobs, params)
-        out[:, tile] = run.outputs[:, :width]
-        print(f"  channels {tile.start}..{tile.stop - 1}: {len(jobs)} passes, "
-              f"{len(run.outputs)} rows out")
-    return out
 
 
 if __name__ == "__main__":
