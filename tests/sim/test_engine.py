@@ -36,7 +36,7 @@ def _need(sim):
 
 
 def _layer(rng, n, per_channel):
-    count = n if per_channel else 1
+    count = n if per_channel else None   # None: one scalar for the tensor
     return dict(bias=rng.integers(-20000, 20000, n, dtype=np.int64),
                 input_zero_point=int(rng.integers(-128, 128)),
                 output_zero_point=int(rng.integers(-20, 20)),
