@@ -323,7 +323,7 @@ class GemmEngine(wiring.Component):
         m.d.comb += [act_read.addr.eq(bank_base(compute_m) + k),
                      weight_read.addr.eq(weight_base + k)]
         flags = Signal(PassFlags)   # aligned with the buffers' read data
-        m.d.sync += [flags.valid.eq(issue), flags.first.eq(pass_k == 0),
+        m.d.sync += [flags.valid.eq(issue), flags.first.eq(~pass_k.any()),
                      flags.last.eq(pass_end)]
         m.d.comb += core.flags.eq(flags)
         m.d.comb += [core.x[i].eq(act_read.data.x[i]) for i in range(rows)]

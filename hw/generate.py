@@ -10,7 +10,7 @@ from amaranth.lib import wiring
 from .config import ArrayConfig
 from .top import MacArray
 
-__all__ = ["ports", "manifest", "generate"]
+__all__ = ["ports", "manifest", "generate", "generate_engine"]
 
 
 def ports(component):
@@ -67,6 +67,36 @@ def generate(config, directory):
     paths["rtlil"].write_text(rtlil.convert(MacArray(config), name=config.name, emit_src=False))
     paths["manifest"].write_text(json.dumps(manifest(config, array), indent=2) + "\n")
     config.save(paths["config"])
+    return paths
+
+
+def generate_engine(config, directory):
+    """Write ``<name>_engine.v``, ``.il`` and ``.manifest.json`` for an
+    :class:`hw.engine.EngineConfig`; return their paths."""
+    from .engine import EngineConfig, GemmEngine
+
+    if not isinstance(config, EngineConfig):
+        raise TypeError(f"config must be an EngineConfig, not {config!r}")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"{config.name}_engine"
+    stem = directory / name
+    engine = GemmEngine(config)
+    paths = {"verilog": stem.with_suffix(".v"), "rtlil": stem.with_suffix(".il"),
+             "manifest": stem.with_suffix(".manifest.json")}
+    paths["verilog"].write_text(verilog.convert(engine, name=name, emit_src=False))
+    paths["rtlil"].write_text(rtlil.convert(GemmEngine(config), name=name, emit_src=False))
+    from qmac import __version__
+
+    paths["manifest"].write_text(json.dumps({
+        "top": name, "qmac_version": __version__, "config_digest": config.digest,
+        "rows": config.array.rows, "cols": config.array.cols, "kmax": config.array.kmax,
+        "max_k": config.max_k, "max_n": config.max_n,
+        "accumulator_bits": config.array.accumulator_bits,
+        "partial_sum_bits": config.partial_sum_bits,
+        "latency_cycles": engine.latency, "pass_interval_cycles": engine.pass_interval,
+        "fifo_depth": engine.fifo_depth, "ports": ports(engine),
+        "parameters": config.to_dict()}, indent=2) + "\n")
     return paths
 
 

@@ -61,10 +61,16 @@ def _add_array_options(parser):
 
 
 def _cmd_generate(args):
-    from hw.generate import generate
+    from hw.generate import generate, generate_engine
 
     config = _config_from_args(args)
-    paths = generate(config, args.output)
+    if args.engine:
+        from hw.engine import EngineConfig
+
+        paths = generate_engine(EngineConfig(config, max_k=args.max_k, max_n=args.max_n),
+                                args.output)
+    else:
+        paths = generate(config, args.output)
     for kind, path in paths.items():
         print(f"{kind:9} {path}")
     return 0
@@ -74,16 +80,20 @@ def _cmd_lint_verilog(args):
     import tempfile
 
     from hw.config import ArrayConfig
-    from hw.generate import generate, lint
+    from hw.engine import EngineConfig
+    from hw.generate import generate, generate_engine, lint
 
     configs = [ArrayConfig(rows=4, cols=4, dataflow=dataflow, per_channel=True,
                            name=f"lint_{dataflow}")
                for dataflow in ("output_stationary", "weight_stationary")]
     failed = 0
     with tempfile.TemporaryDirectory() as directory:
-        for config in configs:
-            ok, messages = lint(generate(config, directory)["verilog"], top=config.name)
-            print(f"{config.name}: {'clean' if ok else 'FAILED'}")
+        tops = [(config.name, generate(config, directory)["verilog"]) for config in configs]
+        engine = EngineConfig(configs[0].replace(name="lint"), max_k=256, max_n=64)
+        tops.append(("lint_engine", generate_engine(engine, directory)["verilog"]))
+        for name, verilog in tops:
+            ok, messages = lint(verilog, top=name)
+            print(f"{name}: {'clean' if ok else 'FAILED'}")
             if not ok:
                 print(messages)
                 failed += 1
@@ -171,6 +181,11 @@ def main(argv=None):
     p = commands.add_parser("generate", help="Verilog, RTLIL and manifest of a MAC array")
     _add_array_options(p)
     p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--engine", action="store_true",
+                   help="the GEMM engine (buffers, sequencer, docs/engine.md) around the array")
+    p.add_argument("--max-k", type=int, default=256, help="engine: deepest K (default 256)")
+    p.add_argument("--max-n", type=int, default=64, help="engine: most output channels "
+                                                        "(default 64)")
     p.set_defaults(handler=_cmd_generate)
 
     p = commands.add_parser("lint-verilog", help="verilator --lint-only on generated Verilog")
