@@ -47,6 +47,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_golden_gemm.py
 	$(BIN)/python benchmarks/bench_sim_speed.py
+	$(BIN)/python benchmarks/bench_engine_utilization.py
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis
