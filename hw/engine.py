@@ -1,18 +1,22 @@
-"""The GEMM engine: buffers and a sequencer around the output-stationary array.
+"""The GEMM engine: buffers and a sequencer around a systolic array.
 
-:class:`GemmEngine` computes Y = requantize(X·Wᵀ + bias) for any M×K×N within its buffers::
+:class:`GemmEngine` computes Y = requantize(X·Wᵀ + bias) for any M×K×N within its buffers,
+on either dataflow::
 
-    activations ─→ activation buffer (2 banks) ─┐
-    weights     ─→ weight buffer ───────────────┼→ sequencer → PE grid → partial sums
-    channels    ─→ channel table (bias, M0, shift) ──────────────────────→ requantizer → results
+    activations ─→ activation buffer ─┐
+    weights     ─→ (weight buffer) ───┼→ sequencer → PE grid → partial sums ─┐
+    channels    ─→ channel table (bias, M0, shift) ──────────────────────────┴→ requantizer
 
-M is tiled over the array's rows and N over its columns; K is split into passes of at most
-``kmax`` whose raw sums are added in an exact partial-sum buffer, so one tile may be deeper than
-the PEs' accumulators without losing a bit. Activations are double-buffered: while one M tile
-computes against every N tile, the next M tile loads into the other bank. Weights stay for
-the whole command and are used as soon as their tile has arrived, so the first M tile computes
-while the weights still stream in. Passes follow each other with no bubble: the fill and drain
-of one pass overlap the next. See docs/engine.md for the command interface.
+Output-stationary: M is tiled over the array's rows and N over its columns; K is split into
+passes of at most ``kmax`` beats whose raw sums are added in an exact partial-sum FIFO.
+Activations are double-buffered (the next M tile loads while the current one computes against
+every N tile); weights stay for the whole command and are used as soon as their tile arrives;
+passes follow each other with no bubble.
+
+Weight-stationary: K is tiled over the array's rows and N over its columns; each weight tile
+streams into the grid's second bank while the first computes, every row of X (buffered for the
+whole command) passes through it, and the partial sums of each row are added across K tiles in
+an exact accumulator memory. See docs/engine.md for the command interface.
 """
 
 import dataclasses
@@ -20,7 +24,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -28,9 +32,9 @@ from amaranth.lib.wiring import In, Out
 from golden.accumulator import accumulator_bits
 
 from .config import ArrayConfig
-from .pe import PassFlags, operand_shape
+from .pe import PassFlags, TileFlags, operand_shape
 from .requantizer import Requantizer, ResultRow
-from .systolic import OutputStationaryArray
+from .systolic import OutputStationaryArray, WeightStationaryArray
 from .top import _FIFO_LATENCY, _raw_act_shape, _raw_weight_shape
 
 __all__ = ["EngineConfig", "GemmEngine", "engine_layouts"]
@@ -45,15 +49,20 @@ def _ceil_div(a, b):
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """A :class:`GemmEngine`: an output-stationary :class:`ArrayConfig` and buffer sizes.
+    """A :class:`GemmEngine`: an :class:`ArrayConfig` and buffer sizes.
 
     max_k : int
-        Deepest reduction a command may ask for; the weight buffer holds
-        ``ceil(max_n / cols) · max_k`` words and each activation bank ``max_k``. Passes are
-        at most ``array.kmax`` deep; their sums add up exactly in a partial-sum buffer of
-        :attr:`partial_sum_bits` (at most 32: TFLite's int32 accumulator).
+        Deepest reduction a command may ask for. The passes (output-stationary, at most
+        ``array.kmax`` deep) or K tiles (weight-stationary, ``array.rows`` deep) add up exactly
+        in partial sums of :attr:`partial_sum_bits`, at most 32 (TFLite's int32 accumulator).
     max_n : int
-        Most output channels a command may ask for (the weight buffer and channel table).
+        Most output channels a command may ask for (the channel table; output-stationary, also
+        the weight buffer of ``ceil(max_n / cols) · max_k`` words).
+    max_m : int
+        Weight-stationary: most rows of X per command (X is buffered, ``max_m ·
+        ceil(max_k / rows)`` words, and so are their partial sums). Output-stationary
+        engines stream X through two banks of ``max_k`` words and take up to
+        :data:`MAX_M_TILES` · rows rows.
 
     The channel table holds one (bias, M0, shift) per output channel whatever
     ``array.per_channel`` says; per-tensor scales are the same entry N times.
@@ -62,19 +71,18 @@ class EngineConfig:
     array: ArrayConfig
     max_k: int = 256
     max_n: int = 64
+    max_m: int = 256
 
     def __post_init__(self):
         array = self.array
         if not isinstance(array, ArrayConfig):
             raise TypeError(f"array must be an ArrayConfig, not {array!r}")
-        if array.weight_stationary:
-            raise ValueError("array.dataflow must be 'output_stationary' for the GEMM engine, "
-                             "not 'weight_stationary'")
         for name in ("input_zero_point_in_hw", "weight_zero_point_in_hw"):
             if getattr(array, name):
                 raise ValueError(f"array.{name} must be False for the GEMM engine: the host "
                                  "folds the input zero point into the bias")
-        for name, lo, hi in (("max_k", 1, 1 << 16), ("max_n", 1, 1 << 14)):
+        for name, lo, hi in (("max_k", 1, 1 << 16), ("max_n", 1, 1 << 14),
+                             ("max_m", 1, 1 << 16)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise TypeError(f"{name} must be an integer, not {value!r}")
@@ -86,8 +94,12 @@ class EngineConfig:
                              "requantizer takes int32 (TFLite's accumulator); lower max_k")
 
     @property
+    def weight_stationary(self):
+        return self.array.weight_stationary
+
+    @property
     def partial_sum_bits(self):
-        """Exact width of a depth-``max_k`` dot product: the partial-sum buffer's lanes."""
+        """Exact width of a depth-``max_k`` dot product: the partial sums' lanes."""
         return max(accumulator_bits(self.max_k, self.array.act_range, self.array.weight_range),
                    self.array.accumulator_bits)
 
@@ -96,11 +108,22 @@ class EngineConfig:
         return _ceil_div(self.max_n, self.array.cols)
 
     @property
+    def max_k_tiles(self):
+        """Weight-stationary: most K tiles (``rows`` deep each) of a command."""
+        return _ceil_div(self.max_k, self.array.rows)
+
+    @property
     def name(self):
         return self.array.name
 
     def to_dict(self):
-        return {"array": self.array.to_dict(), "max_k": self.max_k, "max_n": self.max_n}
+        return {"array": self.array.to_dict(), "max_k": self.max_k, "max_n": self.max_n,
+                "max_m": self.max_m}
+
+    @classmethod
+    def from_dict(cls, values):
+        values = dict(values)
+        return cls(ArrayConfig.from_dict(values.pop("array")), **values)
 
     @property
     def digest(self):
@@ -118,11 +141,15 @@ def engine_layouts(config):
                "shift": data.ArrayLayout(signed(6), array.cols)}
     if array.requant == "multiplier":
         channel["multiplier"] = data.ArrayLayout(unsigned(31), array.cols)
+    if config.weight_stationary:
+        shape = {"m": range(config.max_m + 1), "n_tiles": range(config.max_n_tiles + 1),
+                 "k_tiles": range(config.max_k_tiles + 1)}
+    else:
+        shape = {"m_tiles": range(MAX_M_TILES + 1), "n_tiles": range(config.max_n_tiles + 1),
+                 "depth": range(config.max_k + 1)}
     return {
         "command": data.StructLayout({
-            "m_tiles": range(MAX_M_TILES + 1),
-            "n_tiles": range(config.max_n_tiles + 1),
-            "depth": range(config.max_k + 1),
+            **shape,
             "output_zero_point": out_shape,
             "act_min": out_shape,
             "act_max": out_shape,
@@ -146,28 +173,31 @@ class _PassTag(data.Struct):
 class GemmEngine(wiring.Component):
     """Tiled GEMM with on-chip buffers, exact deep reductions and per-channel requantization.
 
-    A command runs one GEMM of ``m_tiles·rows`` × ``depth`` × ``n_tiles·cols`` (the host pads
-    ragged edges and drops the padded outputs, :func:`hw.host.engine_job`):
+    A command runs one GEMM; the host pads ragged edges and drops the padded outputs
+    (:func:`hw.host.engine_job` lays a GEMM out as the beats below, docs/engine.md):
 
-    command : stream in, ``{m_tiles, n_tiles, depth, output_zero_point, act_min, act_max}``
-        Taken when the engine is idle (``busy`` low). A field out of range (``m_tiles`` or
-        ``n_tiles`` zero or above the buffers, ``depth`` zero or above ``max_k``,
-        ``act_min > act_max``) sets the sticky ``error`` and the command is dropped.
+    command : stream in
+        Output-stationary ``{m_tiles, n_tiles, depth, output_zero_point, act_min, act_max}``
+        (M = m_tiles·rows, N = n_tiles·cols, K = depth); weight-stationary ``{m, n_tiles,
+        k_tiles, …}`` (M = m, K = k_tiles·rows). Taken when ``busy`` is low. A shape field
+        zero or beyond the buffers, or ``act_min > act_max``, sets the sticky ``error`` and
+        the command is dropped.
     channels : stream in, ``{bias, multiplier, shift}`` × cols
         ``n_tiles`` beats, one per N tile: the hardware bias (input zero point folded in) and
         TFLite's (M0, shift) of each of its output channels.
     weights : stream in, ``{w}`` × cols
-        ``n_tiles · depth`` beats: tile 0 k = 0 … depth−1, then tile 1, …
+        Output-stationary: ``n_tiles · depth`` beats, N tile by N tile, k = 0 first.
+        Weight-stationary: ``n_tiles · k_tiles · rows`` beats, for each N tile each K tile,
+        k = 0 first.
     activations : stream in, ``{x}`` × rows
-        ``m_tiles · depth`` beats, M tile by M tile, k = 0 first.
+        Output-stationary: ``m_tiles · depth`` beats, M tile by M tile, k = 0 first (lane i
+        is row i of the tile). Weight-stationary: ``k_tiles · m`` beats, K tile by K tile,
+        row 0 first (lane k is column k of the K tile).
     results : stream out, ``{y, last}`` × cols
-        ``rows`` result rows per (M tile, N tile), N tiles innermost; ``last`` on each tile's
-        final row.
+        Output-stationary: ``rows`` rows per (M tile, N tile), N tiles innermost.
+        Weight-stationary: ``m`` rows per N tile. ``last`` on each tile's final row.
 
-    The three input streams may arrive in any interleaving; each is taken as soon as there is
-    room. Unstalled, a command takes ``ceil(depth / kmax)`` passes per tile, one beat per
-    cycle, plus one fill and one drain of the pipeline (:attr:`pass_interval` bounds how short
-    a pass can be).
+    The input streams may arrive in any interleaving; each is taken as soon as there is room.
     """
 
     def __init__(self, config):
@@ -175,10 +205,14 @@ class GemmEngine(wiring.Component):
             raise TypeError(f"config must be an EngineConfig, not {config!r}")
         self._config = config
         array = config.array
-        self._core = OutputStationaryArray(array)
+        if config.weight_stationary:
+            self._core = WeightStationaryArray(array)
+        else:
+            self._core = OutputStationaryArray(array)
         # The requantizer sees exact partial sums, with each row's channel parameters.
-        self._requant_config = array.replace(accumulator_width=config.partial_sum_bits,
-                                             per_channel=True)
+        self._requant_config = array.replace(
+            dataflow="output_stationary", kmax=config.max_k,
+            accumulator_width=config.partial_sum_bits, per_channel=True)
         self._requantizer = Requantizer(self._requant_config, params_per_row=True)
         self._core._MustUse__silence = self._requantizer._MustUse__silence = True
         layouts = engine_layouts(config)
@@ -194,59 +228,141 @@ class GemmEngine(wiring.Component):
 
     @property
     def pass_interval(self):
-        """Minimum cycles between the last beats of two passes: the array's readout, and the
-        partial-sum buffer's write-to-read latency for a tile's consecutive passes."""
+        """Output-stationary: minimum cycles between the last beats of two passes (the array's
+        readout, and the partial-sum FIFO's write-to-read latency). Weight-stationary: 1."""
+        if self._config.weight_stationary:
+            return 1
         return max(self._core.pass_interval, _FIFO_LATENCY)
 
     @property
     def latency(self):
-        """Cycles from issuing the last beat of a tile's final pass to its row 0 on
-        ``results`` (sink ready): buffer read, grid readout, partial-sum add, requantizer."""
-        return 1 + self._core.readout_latency + 1 + self._requantizer.latency + _FIFO_LATENCY
+        """Cycles from issuing the beat that completes a result row (output-stationary: the
+        last beat of a tile's final pass, for its row 0) to that row on ``results`` with the
+        sink ready: buffer read, grid, partial-sum add, requantizer, FIFO."""
+        if self._config.weight_stationary:
+            grid = self._core.latency + 1       # + the row register before the memory add
+        else:
+            grid = self._core.readout_latency
+        return 1 + grid + 1 + self._requantizer.latency + _FIFO_LATENCY
 
     @property
     def fifo_depth(self):
-        rows = self._config.array.rows
+        rows = 1 if self._config.weight_stationary else self._config.array.rows
         return self.latency + rows + self.pass_interval + 2
 
     def elaborate(self, platform):
         cfg = self._config
         array = cfg.array
-        rows, cols, kmax = array.rows, array.cols, array.kmax
         m = Module()
         m.submodules.core = core = self._core
         m.submodules.requantizer = requantizer = self._requantizer
+        layouts = engine_layouts(cfg)
 
-        # -- command ---------------------------------------------------------------------------
+        # -- command: the shape, and the output parameters held for the whole command ----------
         active = Signal()
-        m_tiles = Signal.like(self.command.p.m_tiles)
-        n_tiles = Signal.like(self.command.p.n_tiles)
-        depth = Signal.like(self.command.p.depth)
+        command = self.command.p
+        shape = {name: Signal.like(getattr(command, name), name=name)
+                 for name in ("m_tiles", "m", "n_tiles", "depth", "k_tiles")
+                 if name in layouts["command"].members}
         for name in ("output_zero_point", "act_min", "act_max"):
-            register = Signal.like(getattr(self.command.p, name), name=name)
+            register = Signal.like(getattr(command, name), name=name)
             m.d.comb += getattr(requantizer, name).eq(register)
             with m.If(self.command.valid & self.command.ready):
-                m.d.sync += register.eq(getattr(self.command.p, name))
-        command = self.command.p
-        command_ok = ((command.m_tiles != 0) & (command.n_tiles != 0) &
-                      (command.n_tiles <= cfg.max_n_tiles) & (command.depth != 0) &
-                      (command.depth <= cfg.max_k) & (command.act_min <= command.act_max))
+                m.d.sync += register.eq(getattr(command, name))
+        command_ok = command.act_min <= command.act_max
+        for name in shape:
+            limit = {"m_tiles": MAX_M_TILES, "m": cfg.max_m, "n_tiles": cfg.max_n_tiles,
+                     "depth": cfg.max_k, "k_tiles": cfg.max_k_tiles}[name]
+            field = getattr(command, name)
+            command_ok &= (field != 0) & (field <= limit)
         m.d.comb += self.command.ready.eq(~self.busy)
         start = self.command.valid & self.command.ready & command_ok
         with m.If(self.command.valid & self.command.ready & ~command_ok):
             m.d.sync += self.error.eq(1)
+        with m.If(start):
+            m.d.sync += active.eq(1)
+            m.d.sync += [register.eq(getattr(command, name)) for name, register in shape.items()]
 
-        # -- loaders: each input stream fills its buffer in order --------------------------------
-        m.submodules.act_buffer = act_buffer = memory.Memory(
-            shape=engine_layouts(cfg)["activations"], depth=2 * cfg.max_k, init=[])
-        m.submodules.weight_buffer = weight_buffer = memory.Memory(
-            shape=engine_layouts(cfg)["weights"], depth=cfg.max_n_tiles * cfg.max_k, init=[])
+        # -- channel table: one entry per N tile ---------------------------------------------
         m.submodules.channel_table = channel_table = memory.Memory(
-            shape=engine_layouts(cfg)["channels"], depth=cfg.max_n_tiles, init=[])
+            shape=layouts["channels"], depth=cfg.max_n_tiles, init=[])
+        channel_tiles = Signal(range(cfg.max_n_tiles + 1))
+        channel_write = channel_table.write_port()
+        m.d.comb += [
+            self.channels.ready.eq(active & (channel_tiles < shape["n_tiles"])),
+            channel_write.addr.eq(channel_tiles),
+            channel_write.data.eq(self.channels.p),
+            channel_write.en.eq(self.channels.valid & self.channels.ready),
+        ]
+        with m.If(channel_write.en):
+            m.d.sync += channel_tiles.eq(channel_tiles + 1)
+        with m.If(start):
+            m.d.sync += channel_tiles.eq(0)
+
+        # -- results FIFO, with credits reserved when a result row's last beat issues ----------
+        m.submodules.fifo = fifo = SyncFIFOBuffered(
+            width=len(self.results.payload.as_value()), depth=self.fifo_depth)
+        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
+        reserve = Signal(range(array.rows + 1))
+        released = self.results.valid & self.results.ready
+        m.d.comb += [
+            requantizer.o.ready.eq(1),
+            fifo.w_en.eq(requantizer.o.valid),
+            fifo.w_data.eq(requantizer.o.payload),
+            self.results.valid.eq(fifo.r_rdy),
+            self.results.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.results.ready),
+        ]
+        m.d.sync += credits.eq(credits - reserve + released)
+
+        # -- the dataflow: buffers, sequencer, partial sums ----------------------------------
+        channel_read = channel_table.read_port()
+        elaborate = self._elaborate_ws if cfg.weight_stationary else self._elaborate_os
+        done, drained, summed = elaborate(m, core, shape, start, active, channel_tiles,
+                                          credits, reserve)
+        # `summed`: a row of exact sums of a tile's final pass, and the N tile it belongs to,
+        # whose channel-table entry is read for it one cycle ahead.
+        m.d.comb += channel_read.addr.eq(summed["next_n"])
+        m.d.comb += [
+            requantizer.i.valid.eq(summed["valid"]),
+            requantizer.i.p.acc.eq(summed["acc"]),
+            requantizer.i.p.last.eq(summed["last"]),
+            requantizer.i.p.bias.eq(channel_read.data.bias),
+            requantizer.i.p.shift.eq(channel_read.data.shift),
+        ]
+        if array.requant == "multiplier":
+            m.d.comb += requantizer.i.p.multiplier.eq(channel_read.data.multiplier)
+
+        with m.If(active & done):
+            m.d.sync += active.eq(0)
+        m.d.comb += self.busy.eq(active | (credits != self.fifo_depth) | ~drained)
+        return m
+
+    def _sum_stage(self, m, rows_in, previous, first, final, last, n):
+        """Register ``rows_in`` (+ ``previous`` unless ``first``) as exact partial sums."""
+        cols = self._config.array.cols
+        acc = Signal(data.ArrayLayout(signed(self._config.partial_sum_bits), cols), name="sum")
+        valid, row_last, row_n = Signal(name="sum_valid"), Signal(name="sum_last"), \
+            Signal(unsigned(14), name="sum_n")
+        m.d.sync += [acc[j].eq(rows_in[j] + Mux(first, 0, previous[j])) for j in range(cols)]
+        m.d.sync += [valid.eq(final), row_last.eq(last), row_n.eq(n)]
+        return acc, valid, row_last, row_n
+
+    def _elaborate_os(self, m, core, shape, start, active, channel_tiles, credits, reserve):
+        cfg = self._config
+        array = cfg.array
+        rows, cols, kmax = array.rows, array.cols, array.kmax
+        layouts = engine_layouts(cfg)
+        m_tiles, n_tiles, depth = shape["m_tiles"], shape["n_tiles"], shape["depth"]
+
+        # -- loaders: each input stream fills its buffer in order ------------------------------
+        m.submodules.act_buffer = act_buffer = memory.Memory(
+            shape=layouts["activations"], depth=2 * cfg.max_k, init=[])
+        m.submodules.weight_buffer = weight_buffer = memory.Memory(
+            shape=layouts["weights"], depth=cfg.max_n_tiles * cfg.max_k, init=[])
 
         act_tiles = Signal(range(MAX_M_TILES + 1))      # M tiles completely loaded
         weight_tiles = Signal(range(cfg.max_n_tiles + 1))
-        channel_tiles = Signal(range(cfg.max_n_tiles + 1))
         compute_m = Signal(range(MAX_M_TILES + 1))      # M tile the sequencer works on
 
         def bank_base(tile):  # tile t lives in bank t mod 2
@@ -282,24 +398,12 @@ class GemmEngine(wiring.Component):
             with m.If(weight_k == depth - 1):
                 m.d.sync += weight_tiles.eq(weight_tiles + 1)
 
-        channel_write = channel_table.write_port()
-        m.d.comb += [
-            self.channels.ready.eq(active & (channel_tiles < n_tiles)),
-            channel_write.addr.eq(channel_tiles),
-            channel_write.data.eq(self.channels.p),
-            channel_write.en.eq(self.channels.valid & self.channels.ready),
-        ]
-        with m.If(channel_write.en):
-            m.d.sync += channel_tiles.eq(channel_tiles + 1)
-
         # -- sequencer: for m, for n, for each pass of ≤ kmax beats -----------------------------
         compute_n = Signal(range(cfg.max_n_tiles + 1))
         k = Signal(range(cfg.max_k))                    # within the tile
         pass_k = Signal(range(kmax))                    # within the pass
         weight_base = Signal(range(cfg.max_n_tiles * cfg.max_k))  # compute_n · depth
         since_last = Signal(range(self.pass_interval + 1), init=self.pass_interval)
-        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
-        reserve = Signal(range(rows + 1))
 
         tile_end = k == depth - 1
         pass_end = (pass_k == kmax - 1) | tile_end
@@ -343,64 +447,161 @@ class GemmEngine(wiring.Component):
                 with m.If(compute_n == n_tiles - 1):
                     m.d.sync += [compute_n.eq(0), weight_base.eq(0),
                                  compute_m.eq(compute_m + 1)]
+        with m.If(start):
+            m.d.sync += [act_tiles.eq(0), weight_tiles.eq(0), compute_m.eq(0),
+                         compute_n.eq(0), k.eq(0), pass_k.eq(0), weight_base.eq(0),
+                         weight_addr.eq(0), act_k.eq(0), weight_k.eq(0)]
 
-        # -- readout: add passes up exactly, then requantize -----------------------------------
-        psum_bits = cfg.partial_sum_bits
-        psum_layout = data.ArrayLayout(signed(psum_bits), cols)
+        # -- readout: the passes of a tile add up in a FIFO of rows, exactly --------------------
+        psum_layout = data.ArrayLayout(signed(cfg.partial_sum_bits), cols)
         m.submodules.partial_sums = partial_sums = SyncFIFOBuffered(
             width=psum_layout.size, depth=rows + 1)
         readout_tag = _PassTag(tags.r_data)
-        stored = psum_layout(partial_sums.r_data)
-        total = [Signal(signed(psum_bits), name=f"total{j}") for j in range(cols)]
-        m.d.comb += [total[j].eq(core.rows.acc[j] + Mux(readout_tag.first, 0, stored[j]))
-                     for j in range(cols)]
         arriving = core.rows_valid
+        acc, valid, last, n = self._sum_stage(
+            m, core.rows.acc, psum_layout(partial_sums.r_data), readout_tag.first,
+            arriving & readout_tag.final, core.rows.last, readout_tag.n)
         m.d.comb += [
             tags.r_en.eq(arriving & core.rows.last),
             partial_sums.r_en.eq(arriving & ~readout_tag.first),
             partial_sums.w_en.eq(arriving & ~readout_tag.final),
         ]
-        m.d.comb += [psum_layout(partial_sums.w_data)[j].eq(total[j]) for j in range(cols)]
+        pushed = psum_layout(partial_sums.w_data)
+        m.d.comb += [pushed[j].eq(core.rows.acc[j] + Mux(readout_tag.first, 0,
+                                                         psum_layout(partial_sums.r_data)[j]))
+                     for j in range(cols)]
+        done = compute_m == m_tiles
+        return done, Const(1), {"valid": valid, "acc": acc, "last": last, "next_n": readout_tag.n}
 
-        channel_read = channel_table.read_port()
-        m.d.comb += channel_read.addr.eq(readout_tag.n)
-        summed = Signal(requantizer.i.p.acc.shape())
-        summed_valid = Signal()
-        summed_last = Signal()
-        m.d.sync += [summed_valid.eq(arriving & readout_tag.final),
-                     summed_last.eq(core.rows.last)]
-        m.d.sync += [summed[j].eq(total[j]) for j in range(cols)]
+    def _elaborate_ws(self, m, core, shape, start, active, channel_tiles, credits, reserve):
+        cfg = self._config
+        array = cfg.array
+        rows, cols = array.rows, array.cols
+        layouts = engine_layouts(cfg)
+        rows_m, n_tiles, k_tiles = shape["m"], shape["n_tiles"], shape["k_tiles"]
+
+        # -- X, buffered for the whole command: K tile by K tile, row by row ------------------
+        m.submodules.act_buffer = act_buffer = memory.Memory(
+            shape=layouts["activations"], depth=cfg.max_m * cfg.max_k_tiles, init=[])
+        act_loaded = Signal(range(cfg.max_m * cfg.max_k_tiles + 1))
+        load_row = Signal(range(cfg.max_m))
+        load_k_tile = Signal(range(cfg.max_k_tiles + 1))
+        act_write = act_buffer.write_port()
         m.d.comb += [
-            requantizer.i.valid.eq(summed_valid),
-            requantizer.i.p.acc.eq(summed),
-            requantizer.i.p.last.eq(summed_last),
-            requantizer.i.p.bias.eq(channel_read.data.bias),
-            requantizer.i.p.shift.eq(channel_read.data.shift),
-            requantizer.o.ready.eq(1),
+            self.activations.ready.eq(active & (load_k_tile < k_tiles)),
+            act_write.addr.eq(act_loaded),
+            act_write.data.eq(self.activations.p),
+            act_write.en.eq(self.activations.valid & self.activations.ready),
         ]
-        if array.requant == "multiplier":
-            m.d.comb += requantizer.i.p.multiplier.eq(channel_read.data.multiplier)
+        with m.If(act_write.en):
+            m.d.sync += [act_loaded.eq(act_loaded + 1), load_row.eq(load_row + 1)]
+            with m.If(load_row == rows_m - 1):
+                m.d.sync += [load_row.eq(0), load_k_tile.eq(load_k_tile + 1)]
 
-        # -- results FIFO, with credits reserved when a final pass is issued --------------------
-        m.submodules.fifo = fifo = SyncFIFOBuffered(
-            width=len(self.results.payload.as_value()), depth=self.fifo_depth)
-        released = self.results.valid & self.results.ready
-        m.d.comb += [
-            fifo.w_en.eq(requantizer.o.valid),
-            fifo.w_data.eq(requantizer.o.payload),
-            self.results.valid.eq(fifo.r_rdy),
-            self.results.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.results.ready),
-        ]
-        m.d.sync += credits.eq(credits - reserve + released)
+        # -- weights stream straight into the grid's two banks --------------------------------
+        # A bank is full after `rows` load beats, in use by the rows of X of its tile, and
+        # draining after the tile's last row until no PE reads it.
+        full = [Signal(name=f"full{b}") for b in range(2)]
+        drain = [Signal(range(core.drain_cycles + 1), name=f"drain{b}") for b in range(2)]
+        drained = [~d.any() for d in drain]
+        load_bank = Signal()
+        load_count = Signal(range(rows))
+        weight_k_tile = Signal(range(cfg.max_k_tiles + 1))
+        weight_n_tile = Signal(range(cfg.max_n_tiles + 1))
+        m.d.comb += self.weights.ready.eq(
+            active & (weight_n_tile < n_tiles) &
+            ~Mux(load_bank, full[1], full[0]) & Mux(load_bank, drained[1], drained[0]))
+        with m.If(self.weights.valid & self.weights.ready):
+            m.d.sync += load_count.eq(load_count + 1)
+            with m.If(load_count == rows - 1):
+                m.d.sync += [load_count.eq(0), load_bank.eq(~load_bank),
+                             weight_k_tile.eq(weight_k_tile + 1)]
+                with m.If(weight_k_tile == k_tiles - 1):
+                    m.d.sync += [weight_k_tile.eq(0), weight_n_tile.eq(weight_n_tile + 1)]
+                for bank in range(2):
+                    with m.If(load_bank == bank):
+                        m.d.sync += full[bank].eq(1)
+        m.d.sync += [core.load.eq(self.weights.valid & self.weights.ready),
+                     core.load_bank.eq(load_bank)]
+        m.d.sync += [core.w_load[j].eq(self.weights.p.w[j]) for j in range(cols)]
 
+        # -- sequencer: for n, for each K tile, every row of X --------------------------------
+        compute_bank = Signal()
+        compute_row = Signal(range(cfg.max_m))
+        compute_k_tile = Signal(range(cfg.max_k_tiles))
+        compute_n = Signal(range(cfg.max_n_tiles + 1))
+        read_addr = Signal(range(cfg.max_m * cfg.max_k_tiles))
+        final = compute_k_tile == k_tiles - 1
+        tile_end = compute_row == rows_m - 1
+        issue = (active & (compute_n < n_tiles) & (act_loaded > read_addr) &
+                 (channel_tiles > compute_n) &
+                 Mux(compute_bank, full[1], full[0]) &
+                 Mux(compute_bank, drained[1], drained[0]) & (~final | credits.any()))
+        act_read = act_buffer.read_port()
+        m.d.comb += act_read.addr.eq(read_addr)
+        flags = Signal(TileFlags)   # aligned with the buffer's read data
+        m.d.sync += [flags.valid.eq(issue), flags.last.eq(tile_end),
+                     flags.bank.eq(compute_bank)]
+        m.d.comb += core.flags.eq(flags)
+        m.d.comb += [core.x[i].eq(act_read.data.x[i]) for i in range(rows)]
+        with m.If(issue):
+            m.d.sync += [compute_row.eq(compute_row + 1), read_addr.eq(read_addr + 1)]
+            with m.If(final):
+                m.d.comb += reserve.eq(1)
+            with m.If(tile_end):
+                m.d.sync += [compute_row.eq(0), compute_bank.eq(~compute_bank),
+                             compute_k_tile.eq(compute_k_tile + 1)]
+                with m.If(final):
+                    m.d.sync += [compute_k_tile.eq(0), read_addr.eq(0),
+                                 compute_n.eq(compute_n + 1)]
+        for bank in range(2):
+            with m.If(issue & tile_end & (compute_bank == bank)):
+                m.d.sync += drain[bank].eq(core.drain_cycles)
+            with m.Elif(drain[bank] != 0):
+                m.d.sync += drain[bank].eq(drain[bank] - 1)
+                with m.If(drain[bank] == 1):
+                    m.d.sync += full[bank].eq(0)
         with m.If(start):
-            m.d.sync += [active.eq(1), m_tiles.eq(command.m_tiles),
-                         n_tiles.eq(command.n_tiles), depth.eq(command.depth),
-                         act_tiles.eq(0), weight_tiles.eq(0), channel_tiles.eq(0),
-                         compute_m.eq(0), compute_n.eq(0), k.eq(0), pass_k.eq(0),
-                         weight_base.eq(0), weight_addr.eq(0), act_k.eq(0), weight_k.eq(0)]
-        with m.Elif(active & (compute_m == m_tiles)):
-            m.d.sync += active.eq(0)
-        m.d.comb += self.busy.eq(active | (credits != self.fifo_depth))
-        return m
+            m.d.sync += [act_loaded.eq(0), load_row.eq(0), load_k_tile.eq(0),
+                         weight_k_tile.eq(0), weight_n_tile.eq(0),
+                         compute_row.eq(0), compute_k_tile.eq(0), compute_n.eq(0),
+                         read_addr.eq(0)]
+
+        # -- readout: each row of X adds its K tiles up in an accumulator memory, exactly ------
+        out_row = Signal(range(cfg.max_m))
+        out_k_tile = Signal(range(cfg.max_k_tiles))
+        out_n = Signal(range(cfg.max_n_tiles + 1))
+        psum_layout = data.ArrayLayout(signed(cfg.partial_sum_bits), cols)
+        m.submodules.partial_sums = partial_sums = memory.Memory(
+            shape=psum_layout, depth=cfg.max_m, init=[])
+        psum_write = partial_sums.write_port()
+        # Transparent: row r of K tile t may arrive the cycle after row r of tile t − 1 was
+        # written (a one-row X).
+        psum_read = partial_sums.read_port(transparent_for=(psum_write,))
+        arriving = core.rows_valid
+        row = Signal(psum_layout, name="row")
+        row_valid, row_first, row_final, row_last = (Signal(name=f"row_{name}") for name in
+                                                     ("valid", "first", "final", "last"))
+        row_index = Signal.like(out_row, name="row_index")
+        row_n = Signal.like(out_n, name="row_n")
+        m.d.comb += psum_read.addr.eq(out_row)
+        m.d.sync += [row[j].eq(core.rows.acc[j]) for j in range(cols)]
+        m.d.sync += [row_valid.eq(arriving), row_first.eq(out_k_tile == 0),
+                     row_final.eq(out_k_tile == k_tiles - 1),
+                     row_last.eq(out_row == rows_m - 1), row_index.eq(out_row), row_n.eq(out_n)]
+        with m.If(arriving):
+            m.d.sync += out_row.eq(out_row + 1)
+            with m.If(out_row == rows_m - 1):
+                m.d.sync += [out_row.eq(0), out_k_tile.eq(out_k_tile + 1)]
+                with m.If(out_k_tile == k_tiles - 1):
+                    m.d.sync += [out_k_tile.eq(0), out_n.eq(out_n + 1)]
+        with m.If(start):
+            m.d.sync += [out_row.eq(0), out_k_tile.eq(0), out_n.eq(0)]
+        total = [row[j] + Mux(row_first, 0, psum_read.data[j]) for j in range(cols)]
+        m.d.comb += [psum_write.addr.eq(row_index), psum_write.en.eq(row_valid & ~row_final)]
+        m.d.comb += [psum_write.data[j].eq(total[j]) for j in range(cols)]
+        acc, valid, last, n = self._sum_stage(m, row, psum_read.data, row_first,
+                                              row_valid & row_final, row_last, row_n)
+        done = compute_n == n_tiles
+        return done, drained[0] & drained[1], {"valid": valid, "acc": acc, "last": last,
+                                              "next_n": row_n}

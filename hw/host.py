@@ -121,10 +121,11 @@ class LayerParams:
 class EngineJob:
     """One GEMM laid out as the beats of :class:`hw.engine.GemmEngine`'s streams.
 
-    ``activations`` [m_tiles·depth, rows], ``weights`` [n_tiles·depth, cols] and ``channels``
-    (``bias``, ``multiplier``, ``shift``, each [n_tiles, cols]) hold one beat per row;
-    ``command`` is the command's fields. Ragged edges are padded (rows with zeros, channels
-    with zero weights and a zero multiplier); :meth:`outputs` drops what the padding produced.
+    ``activations`` [beats, rows], ``weights`` [beats, cols] and ``channels`` (``bias``,
+    ``multiplier``, ``shift``, each [n_tiles, cols]) hold one beat per row, in stream order
+    (docs/engine.md); ``command`` is the command's fields. Ragged edges are padded (rows and
+    K with zeros, channels with zero weights and a zero multiplier); :meth:`outputs` drops
+    what the padding produced.
     """
 
     m: int
@@ -138,25 +139,41 @@ class EngineJob:
     channels: dict
 
     @property
-    def m_tiles(self):
-        return self.command["m_tiles"]
+    def weight_stationary(self):
+        return "k_tiles" in self.command
 
     @property
     def n_tiles(self):
         return self.command["n_tiles"]
 
     @property
+    def tile_rows(self):
+        """Result rows per output tile: ``rows`` (output-stationary) or M (weight-stationary)."""
+        return self.m if self.weight_stationary else self.rows
+
+    @property
     def result_rows(self):
-        return self.m_tiles * self.n_tiles * self.rows
+        if self.weight_stationary:
+            return self.n_tiles * self.m
+        return self.command["m_tiles"] * self.n_tiles * self.rows
+
+    @property
+    def result_lasts(self):
+        """``results.last`` of every result row: set on each tile's final row."""
+        return [int(i % self.tile_rows == self.tile_rows - 1) for i in range(self.result_rows)]
 
     def outputs(self, rows):
-        """y [m, n] from the engine's result rows, in delivery order (m tile, n tile, row)."""
+        """y [m, n] from the engine's result rows, in delivery order."""
         rows = np.asarray(rows, np.int64)
         if rows.shape != (self.result_rows, self.cols):
             raise ValueError(f"rows must have shape ({self.result_rows}, {self.cols}), "
                              f"not {rows.shape}")
-        tiles = rows.reshape(self.m_tiles, self.n_tiles, self.rows, self.cols)
-        y = tiles.transpose(0, 2, 1, 3).reshape(self.m_tiles * self.rows, self.n_tiles * self.cols)
+        if self.weight_stationary:   # for each N tile, rows 0 … M−1
+            y = rows.reshape(self.n_tiles, self.m, self.cols).transpose(1, 0, 2)
+            return y.reshape(self.m, -1)[:, :self.n]
+        m_tiles = self.command["m_tiles"]  # for each M tile, for each N tile, its rows
+        tiles = rows.reshape(m_tiles, self.n_tiles, self.rows, self.cols)
+        y = tiles.transpose(0, 2, 1, 3).reshape(m_tiles * self.rows, self.n_tiles * self.cols)
         return y[:self.m, :self.n]
 
 
@@ -175,18 +192,15 @@ def engine_job(config, x, w, params):
     if w.shape[1] != k:
         raise ValueError(f"w must have K={k} columns like x, not {w.shape[1]}")
     rows, cols = array.rows, array.cols
-    m_tiles, n_tiles = -(-m // rows), -(-n // cols)
-    for name, value, lo, hi in (("M", m, 1, MAX_M_TILES * rows), ("K", k, 1, config.max_k),
+    max_m = config.max_m if config.weight_stationary else MAX_M_TILES * rows
+    for name, value, lo, hi in (("M", m, 1, max_m), ("K", k, 1, config.max_k),
                                 ("N", n, 1, config.max_n)):
         if not lo <= value <= hi:
-            raise ValueError(f"{name} must be in [{lo}, {hi}] for this engine, not {value}")
+            raise ValueError(f"{name} must be in [1, {hi}] for this engine, not {value}")
     check_operands(x, array)
     bias = params.hardware_bias(array, w)   # folds with the real weights (binary: ±1)
     w = encode_weights(w, array)
-    x_pad = np.zeros((m_tiles * rows, k), np.int64)
-    x_pad[:m] = x
-    w_pad = np.zeros((n_tiles * cols, k), np.int64)
-    w_pad[:n] = w
+    n_tiles = -(-n // cols)
 
     def per_channel(values):
         padded = np.zeros(n_tiles * cols, np.int64)
@@ -194,23 +208,47 @@ def engine_job(config, x, w, params):
         return padded.reshape(n_tiles, cols)
 
     multiplier = params.multiplier if array.requant == "multiplier" else np.zeros(n, np.int64)
+    channels = dict(bias=per_channel(bias), multiplier=per_channel(multiplier),
+                    shift=per_channel(params.shift))
+    output = dict(output_zero_point=params.output_zero_point, act_min=params.act_min,
+                  act_max=params.act_max)
+    if config.weight_stationary:
+        # K is tiled over the rows; padded K columns are zero in x, so they add nothing
+        # whatever the padded weights encode.
+        k_tiles = -(-k // rows)
+        x_pad = np.zeros((m, k_tiles * rows), np.int64)
+        x_pad[:, :k] = x
+        w_pad = np.zeros((n_tiles * cols, k_tiles * rows), np.int64)
+        w_pad[:n, :k] = w
+        return EngineJob(
+            m=m, k=k, n=n, rows=rows, cols=cols,
+            command=dict(m=m, n_tiles=n_tiles, k_tiles=k_tiles, **output),
+            # beat (K tile t, row b): x[b, t·rows … t·rows + rows − 1]
+            activations=x_pad.reshape(m, k_tiles, rows).transpose(1, 0, 2).reshape(-1, rows),
+            # beat (N tile, K tile t, k): w[tile's channels, t·rows + k]
+            weights=w_pad.reshape(n_tiles, cols, k_tiles, rows).transpose(0, 2, 3, 1)
+                         .reshape(-1, cols),
+            channels=channels)
+    m_tiles = -(-m // rows)
+    x_pad = np.zeros((m_tiles * rows, k), np.int64)
+    x_pad[:m] = x
+    w_pad = np.zeros((n_tiles * cols, k), np.int64)
+    w_pad[:n] = w
     return EngineJob(
         m=m, k=k, n=n, rows=rows, cols=cols,
-        command=dict(m_tiles=m_tiles, n_tiles=n_tiles, depth=k,
-                     output_zero_point=params.output_zero_point, act_min=params.act_min,
-                     act_max=params.act_max),
+        command=dict(m_tiles=m_tiles, n_tiles=n_tiles, depth=k, **output),
         # beat (tile t, k) carries column k of tile t: x[t·rows + i, k] for each lane i
         activations=x_pad.reshape(m_tiles, rows, k).transpose(0, 2, 1).reshape(-1, rows),
         weights=w_pad.reshape(n_tiles, cols, k).transpose(0, 2, 1).reshape(-1, cols),
-        channels=dict(bias=per_channel(bias), multiplier=per_channel(multiplier),
-                      shift=per_channel(params.shift)))
+        channels=channels)
 
 
 def save_engine_job(job, path):
     """Write ``job`` to an .npz file (a cocotb bench loads it with :func:`load_engine_job`)."""
     np.savez(path, activations=job.activations, weights=job.weights,
              shape=np.array([job.m, job.k, job.n, job.rows, job.cols]),
-             command=np.array([job.command[name] for name in _COMMAND_FIELDS]),
+             command_fields=np.array(list(job.command)),
+             command=np.array(list(job.command.values())),
              **{f"channel_{name}": values for name, values in job.channels.items()})
 
 
@@ -219,11 +257,9 @@ def load_engine_job(path):
         m, k, n, rows, cols = (int(v) for v in saved["shape"])
         return EngineJob(
             m=m, k=k, n=n, rows=rows, cols=cols,
-            command={name: int(v) for name, v in zip(_COMMAND_FIELDS, saved["command"],
-                                                      strict=True)},
+            command={str(name): int(v) for name, v in zip(saved["command_fields"],
+                                                           saved["command"], strict=True)},
             activations=saved["activations"], weights=saved["weights"],
             channels={name: saved[f"channel_{name}"] for name in ("bias", "multiplier",
                                                                   "shift")})
 
-
-_COMMAND_FIELDS = ("m_tiles", "n_tiles", "depth", "output_zero_point", "act_min", "act_max")

@@ -57,17 +57,21 @@ def _round_up(value, multiple):
     return -(-value // multiple) * multiple
 
 
-def engine_config_for(config, k, n):
-    """An :class:`EngineConfig` for ``config`` with buffers for K×N: at least 256 deep and 64
-    channels (so that layers of one model share a build), more when the GEMM needs it."""
+def engine_config_for(config, m, k, n):
+    """An :class:`EngineConfig` for ``config`` with buffers for an M×K×N GEMM: at least
+    256 deep, 64 channels and (weight-stationary) 256 rows of X, so that the layers of one
+    model share a build; more when the GEMM needs it."""
     if isinstance(config, EngineConfig):
+        if m > config.max_m and config.weight_stationary:
+            config = config.replace(max_m=m)
         if k > config.max_k or n > config.max_n:
-            return config.replace(max_k=max(k, config.max_k), max_n=max(n, config.max_n))
+            config = config.replace(max_k=max(k, config.max_k), max_n=max(n, config.max_n))
         return config
     if not isinstance(config, ArrayConfig):
         raise TypeError(f"config must be an ArrayConfig or EngineConfig, not {config!r}")
-    max_k = max(256, 1 << (k - 1).bit_length())
-    return EngineConfig(config, max_k=max_k, max_n=max(64, _round_up(n, 64)))
+    return EngineConfig(config, max_k=max(256, 1 << (k - 1).bit_length()),
+                        max_n=max(64, _round_up(n, 64)),
+                        max_m=max(256, 1 << (m - 1).bit_length()))
 
 
 def _params(array, n, *, act_min, act_max, **values):
@@ -114,7 +118,7 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
     if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
         raise ValueError(f"x must be [M, K] and w [N, K] with the same K, not {x.shape} and "
                          f"{w.shape}")
-    engine_config = engine_config_for(config, x.shape[1], w.shape[0])
+    engine_config = engine_config_for(config, *x.shape, w.shape[0])
     array = engine_config.array
     n = w.shape[0]
     params = _params(array, n, bias=bias, multiplier=multiplier, shift=shift,

@@ -15,7 +15,6 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from hw.config import ArrayConfig
 from hw.engine import EngineConfig, engine_layouts
 from hw.host import load_engine_job
 
@@ -49,8 +48,7 @@ def _beats(layouts, job):
 @cocotb.test()
 async def engine_matches_golden(dut):
     spec = load_spec()
-    config = EngineConfig(ArrayConfig.from_dict(spec["config"]["array"]),
-                          max_k=spec["config"]["max_k"], max_n=spec["config"]["max_n"])
+    config = EngineConfig.from_dict(spec["config"])
     job = load_engine_job(spec["job"])
     expected = np.load(spec["expected"])
     layouts = engine_layouts(config)
@@ -88,7 +86,7 @@ async def engine_matches_golden(dut):
                       for edge in driver.accepted[:1])
     cycles = sink.beats[-1][0] - first_input + 1 if sink.beats else 0
     lasts = [int(row.last) for row in rows]
-    expected_lasts = [int(i % job.rows == job.rows - 1) for i in range(job.result_rows)]
+    expected_lasts = job.result_lasts
     report = {"cycles": cycles, "wall_seconds": wall, "rows": len(got_rows),
               "error_flag": int(dut.error.value), "busy_after": int(dut.busy.value)}
     error = None

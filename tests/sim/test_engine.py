@@ -18,8 +18,13 @@ from hw.engine import EngineConfig, GemmEngine
 from sim.gemm import conv2d, gemm
 from sim.runner import simulator_available
 
-ENGINE = EngineConfig(ArrayConfig(rows=3, cols=4, kmax=8, name="engine_3x4"), max_k=64,
-                      max_n=16)
+ENGINES = {
+    "os": EngineConfig(ArrayConfig(rows=3, cols=4, kmax=8, name="engine_3x4"), max_k=64,
+                       max_n=16),
+    "ws": EngineConfig(ArrayConfig(rows=3, cols=4, dataflow="ws", name="engine_ws_3x4"),
+                       max_k=64, max_n=16, max_m=16),
+}
+ENGINE = ENGINES["os"]
 
 # (M, K, N, stall, per_channel, seed)
 CASES = [
@@ -28,6 +33,7 @@ CASES = [
     (6, 64, 16, 0.0, True, 3),    # the deepest K: 8 passes, exact partial sums
     (10, 5, 5, 0.7, False, 4),
 ]
+CASES = [(case, dataflow) for dataflow in ENGINES for case in CASES]
 
 
 def _need(sim):
@@ -63,20 +69,26 @@ def _fill_drain_bound(engine, m, k, n):
     return k + 2 + tiles * k + dut.latency + rows
 
 
+def _case_id(value):
+    (m, k, n, stall, _, _), dataflow = value
+    return f"{dataflow}-{m}x{k}x{n}-stall{stall}"
+
+
 @pytest.mark.parametrize("sim", ["icarus", "verilator"])
-@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}x{c[1]}x{c[2]}-stall{c[3]}")
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_engine_matches_golden(sim, case):
     _need(sim)
-    m, k, n, stall, per_channel, seed = case
+    (m, k, n, stall, per_channel, seed), dataflow = case
+    engine = ENGINES[dataflow]
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, (m, k), dtype=np.int64)
     w = rng.integers(-127, 128, (n, k), dtype=np.int64)
     params = _layer(rng, n, per_channel)
-    result = gemm(ENGINE, x, w, sim=sim, stall=stall, seed=seed, check=False, **params)
+    result = gemm(engine, x, w, sim=sim, stall=stall, seed=seed, check=False, **params)
     np.testing.assert_array_equal(result.y, _expected(x, w, params))
-    assert result.verilog.endswith("engine_3x4_engine.v")
-    if stall == 0.0 and k >= 8:
-        assert result.cycles <= _fill_drain_bound(ENGINE, m, k, n)
+    assert result.verilog.endswith(f"{engine.name}_engine.v")
+    if stall == 0.0 and k >= 8 and dataflow == "os":
+        assert result.cycles <= _fill_drain_bound(engine, m, k, n)
 
 
 def test_engine_other_arithmetic_on_icarus():
