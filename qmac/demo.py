@@ -69,8 +69,11 @@ class _RtlRunner:
         y = np.empty((m, n), np.int64)
         cycles = 0
         started = time.perf_counter()
-        for start in range(0, m, CHUNK * self._rows_per_sample(layer)):
-            stop = min(start + CHUNK * self._rows_per_sample(layer), m)
+        step = CHUNK * self._rows_per_sample(layer)
+        if self.config.weight_stationary:
+            step = min(step, self.config.max_m)   # X is buffered on chip
+        for start in range(0, m, step):
+            stop = min(start + step, m)
             result = gemm(self.config, x[start:stop], w, bias=layer.bias,
                           input_zero_point=layer.input_zero_point,
                           output_zero_point=layer.output_zero_point,
@@ -103,7 +106,9 @@ def main(argv=None):
                         help="simulator (default: Verilator, else Icarus, else Amaranth's)")
     parser.add_argument("--rows", type=int, default=8)
     parser.add_argument("--cols", type=int, default=8)
-    parser.add_argument("--kmax", type=int, default=64, help="deepest pass of the PEs")
+    parser.add_argument("--kmax", type=int, default=64,
+                        help="deepest pass of the PEs (output-stationary)")
+    parser.add_argument("--dataflow", choices=["os", "ws"], default="os")
     parser.add_argument("--samples", type=int, default=None,
                         help="test images to run on the RTL (default: all 450)")
     args = parser.parse_args(argv)
@@ -136,15 +141,18 @@ def main(argv=None):
                   f"M0 [{layer.multiplier.min()}, {layer.multiplier.max()}] shift "
                   f"[{layer.shift.min()}, {layer.shift.max()}]")
 
-    array = ArrayConfig(rows=args.rows, cols=args.cols, kmax=args.kmax, per_channel=True,
-                        name="qmac_digits")
+    weight_stationary = args.dataflow == "ws"
+    array = ArrayConfig(rows=args.rows, cols=args.cols, dataflow=args.dataflow,
+                        kmax=None if weight_stationary else args.kmax, per_channel=True,
+                        name=f"qmac_digits_{args.dataflow}")
     deepest = max(layer.w.shape[1] for layers in quantized.values() for layer in layers)
     widest = max(layer.w.shape[0] for layers in quantized.values() for layer in layers)
     engine = EngineConfig(array, max_k=1 << (deepest - 1).bit_length(),
-                          max_n=-(-widest // args.cols) * args.cols)
-    _step(f"3. Every layer on the RTL: a {args.rows}×{args.cols} GemmEngine ({sim})")
-    print(f"PE accumulators {array.accumulator_bits} bits (K ≤ kmax = {array.kmax} per pass); "
-          f"deeper layers add passes up exactly in {engine.partial_sum_bits}-bit partial sums "
+                          max_n=-(-widest // args.cols) * args.cols, max_m=1024)
+    dataflow = "weight-stationary" if weight_stationary else "output-stationary"
+    _step(f"3. Every layer on the RTL: a {args.rows}×{args.cols} {dataflow} GemmEngine ({sim})")
+    print(f"PE sums {array.accumulator_bits} bits (K ≤ {array.kmax} per pass); deeper layers "
+          f"add passes up exactly in {engine.partial_sum_bits}-bit partial sums "
           f"(K up to {engine.max_k})")
     report = {}
     for name, layers in quantized.items():
