@@ -264,11 +264,6 @@ class GemmEngine(wiring.Component):
         shape = {name: Signal.like(getattr(command, name), name=name)
                  for name in ("m_tiles", "m", "n_tiles", "depth", "k_tiles")
                  if name in layouts["command"].members}
-        for name in ("output_zero_point", "act_min", "act_max"):
-            register = Signal.like(getattr(command, name), name=name)
-            m.d.comb += getattr(requantizer, name).eq(register)
-            with m.If(self.command.valid & self.command.ready):
-                m.d.sync += register.eq(getattr(command, name))
         command_ok = command.act_min <= command.act_max
         for name in shape:
             limit = {"m_tiles": MAX_M_TILES, "m": cfg.max_m, "n_tiles": cfg.max_n_tiles,
@@ -282,6 +277,11 @@ class GemmEngine(wiring.Component):
         with m.If(start):
             m.d.sync += active.eq(1)
             m.d.sync += [register.eq(getattr(command, name)) for name, register in shape.items()]
+        for name in ("output_zero_point", "act_min", "act_max"):
+            register = Signal.like(getattr(command, name), name=name)
+            m.d.comb += getattr(requantizer, name).eq(register)
+            with m.If(start):
+                m.d.sync += register.eq(getattr(command, name))
 
         # -- channel table: one entry per N tile ---------------------------------------------
         m.submodules.channel_table = channel_table = memory.Memory(

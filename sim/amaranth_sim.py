@@ -156,71 +156,85 @@ class EngineRun:
     rows: np.ndarray            # [result rows, cols], in delivery order
     lasts: list
     cycles: int                 # first input beat accepted → last result row delivered
-    error: bool
+    error: bool                 # the engine's sticky error flag after this command's rows
 
 
-def run_engine(config, job, *, stall=0.0, seed=0, max_cycles=2_000_000):
-    """Run one :class:`hw.host.EngineJob` through a :class:`hw.engine.GemmEngine` of ``config``
-    in Amaranth's simulator. ``stall`` is the probability of an idle cycle before each input
-    beat and of ``results.ready`` low in a cycle, independently on every stream."""
+def run_engine(config, jobs, *, stall=0.0, seed=0, max_cycles=2_000_000):
+    """Run ``jobs`` (:class:`hw.host.EngineJob`) through one :class:`hw.engine.GemmEngine` of
+    ``config`` in Amaranth's simulator, as consecutive commands; one :class:`EngineRun` each.
+
+    ``stall`` is the probability of an idle cycle before each input beat and of
+    ``results.ready`` low in a cycle, independently on every stream. The input streams carry
+    every job's beats back to back: the engine takes a job's beats only after its command.
+    """
     from hw.engine import GemmEngine
 
+    jobs = list(jobs)
     rng = random.Random(seed)
     dut = GemmEngine(config)
     cycle = [0]
-    first_accept, last_delivery = [], []
-    rows, lasts = [], []
+    first_accept = [None] * len(jobs)   # per job: cycle of its first input beat accepted
+    deliveries, rows, lasts, errors = [], [], [], []
+    cols = config.array.cols
 
     async def clock(ctx):
         async for _ in ctx.tick():
             cycle[0] += 1
 
-    async def send_all(ctx, stream, beats, record):
-        for fields in beats:
-            while rng.random() < stall:
-                ctx.set(stream.valid, 0)
-                await ctx.tick()
-            ctx.set(stream.valid, 1)
-            ctx.set(stream.payload, fields)
-            await ctx.tick().until(stream.ready)
-            if record and not first_accept:
-                first_accept.append(cycle[0] - 1)
+    async def send_all(ctx, stream, beats_per_job, record):
+        for index, beats in enumerate(beats_per_job):
+            for fields in beats:
+                while rng.random() < stall:
+                    ctx.set(stream.valid, 0)
+                    await ctx.tick()
+                ctx.set(stream.valid, 1)
+                ctx.set(stream.payload, fields)
+                await ctx.tick().until(stream.ready)
+                accepted = cycle[0] - 1
+                if record and (first_accept[index] is None or accepted < first_accept[index]):
+                    first_accept[index] = accepted
         ctx.set(stream.valid, 0)
 
-    def channel_beats():
-        channels = job.channels
-        names = [name for name in ("bias", "multiplier", "shift")
-                 if name in dut.channels.payload.shape().members]
-        return [{name: [int(v) for v in channels[name][t]] for name in names}
-                for t in range(job.n_tiles)]
+    names = [name for name in ("bias", "multiplier", "shift")
+             if name in dut.channels.payload.shape().members]
 
     async def command(ctx):
-        await send_all(ctx, dut.command, [job.command], record=False)
+        await send_all(ctx, dut.command, [[job.command] for job in jobs], record=False)
 
     async def channels(ctx):
-        await send_all(ctx, dut.channels, channel_beats(), record=True)
+        await send_all(ctx, dut.channels, [
+            [{name: [int(v) for v in job.channels[name][t]] for name in names}
+             for t in range(job.n_tiles)] for job in jobs], record=True)
 
     async def weights(ctx):
-        await send_all(ctx, dut.weights, [{"w": [int(v) for v in beat]}
-                                          for beat in job.weights], record=True)
+        await send_all(ctx, dut.weights, [[{"w": [int(v) for v in beat]} for beat in job.weights]
+                                          for job in jobs], record=True)
 
     async def activations(ctx):
-        await send_all(ctx, dut.activations, [{"x": [int(v) for v in beat]}
-                                              for beat in job.activations], record=True)
+        await send_all(ctx, dut.activations, [
+            [{"x": [int(v) for v in beat]} for beat in job.activations] for job in jobs],
+            record=True)
 
     async def monitor(ctx):
-        while len(rows) < job.result_rows:
-            ready = rng.random() >= stall
-            ctx.set(dut.results.ready, ready)
-            *_, valid, payload = await ctx.tick().sample(dut.results.valid, dut.results.payload)
-            if ready and valid:
-                rows.append([int(payload.y[j]) for j in range(job.cols)])
-                lasts.append(bool(payload.last))
-                last_delivery[:] = [cycle[0] - 1]
+        for job in jobs:
+            job_rows, job_lasts = [], []
+            while len(job_rows) < job.result_rows:
+                ready = rng.random() >= stall
+                ctx.set(dut.results.ready, ready)
+                *_, valid, payload = await ctx.tick().sample(dut.results.valid,
+                                                             dut.results.payload)
+                if ready and valid:
+                    job_rows.append([int(payload.y[j]) for j in range(cols)])
+                    job_lasts.append(bool(payload.last))
+            deliveries.append(cycle[0] - 1)
+            rows.append(job_rows)
+            lasts.append(job_lasts)
+            errors.append(bool(ctx.get(dut.error)))
         ctx.set(dut.results.ready, 1)
-        for _ in range(4 * (job.rows + job.cols) + 16):  # nothing more may come out
+        span = config.array.rows + cols
+        for _ in range(4 * span + 16):  # nothing more may come out
             *_, valid = await ctx.tick().sample(dut.results.valid)
-            assert not valid, "the engine delivered more rows than the command asks for"
+            assert not valid, "the engine delivered more rows than the commands ask for"
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -228,8 +242,11 @@ def run_engine(config, job, *, stall=0.0, seed=0, max_cycles=2_000_000):
     for bench in (command, channels, weights, activations, monitor):
         sim.add_testbench(bench)
     _run(sim, cycle, max_cycles)
-    if len(rows) != job.result_rows:
-        raise AssertionError(f"got {len(rows)} result rows in {max_cycles} cycles, "
-                             f"expected {job.result_rows}")
-    return EngineRun(np.array(rows, np.int64).reshape(-1, job.cols), lasts,
-                     last_delivery[0] - first_accept[0] + 1, False)
+    if len(rows) != len(jobs):
+        delivered = sum(map(len, rows))
+        raise AssertionError(f"got {len(rows)} of {len(jobs)} commands' results "
+                             f"({delivered} rows) in {max_cycles} cycles")
+    return [EngineRun(np.array(job_rows, np.int64).reshape(-1, cols), job_lasts,
+                      delivered - first + 1, error)
+            for job_rows, job_lasts, delivered, first, error in
+            zip(rows, lasts, deliveries, first_accept, errors, strict=True)]

@@ -130,7 +130,7 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
     if sim == "amaranth":
         from .amaranth_sim import run_engine
 
-        run = run_engine(engine_config, job, stall=stall, seed=seed)
+        run, = run_engine(engine_config, [job], stall=stall, seed=seed)
         rows, cycles = run.rows, run.cycles
     else:
         rows, cycles, verilog = _run_cocotb(engine_config, job, expected, sim, stall, seed)
