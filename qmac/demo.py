@@ -59,6 +59,7 @@ class _RtlRunner:
         self.config, self.sim = config, sim
         self.layers = []
         self.verilog = None
+        self.tty = sys.stdout.isatty()
 
     def __call__(self, x, w, layer):
         from sim.gemm import gemm
@@ -82,15 +83,19 @@ class _RtlRunner:
             y[start:stop] = result.y   # gemm() raised unless equal to golden, bit for bit
             cycles += result.cycles
             self.verilog = result.verilog or self.verilog
-            print(f"\r  {name:24} {stop:6}/{m} rows of [{m}, {k}]×[{n}, {k}]ᵀ "
-                  f"{cycles:9,} cycles", end="", flush=True)
+            progress = (f"  {name:24} {stop:6}/{m} rows of [{m}, {k}]×[{n}, {k}]ᵀ "
+                        f"{cycles:9,} cycles")
+            # on a terminal the line updates in place; in a log, one line per command
+            print(f"\r{progress}" if self.tty else progress, end="" if self.tty else "\n",
+                  flush=True)
         golden = digits.golden_gemm(x, w, layer)
         if not np.array_equal(y, golden):
             raise SystemExit(f"\n{name}: the RTL disagrees with golden/")
         macs = m * k * n
         utilization = macs / (self.config.array.rows * self.config.array.cols * cycles)
-        print(f"  {utilization:6.1%} utilization, {time.perf_counter() - started:5.1f} s, "
-              f"bit-exact with golden ({y.size:,} outputs)", flush=True)
+        print("  " if self.tty else f"  {name:24} ",
+              f"{utilization:6.1%} utilization, {time.perf_counter() - started:5.1f} s, "
+              f"bit-exact with golden ({y.size:,} outputs)", sep="", flush=True)
         self.layers.append(dict(name=name, shape=(m, k, n), cycles=cycles, macs=macs,
                                 utilization=utilization))
         return y
