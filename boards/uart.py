@@ -60,6 +60,7 @@ class UARTRx(wiring.Component):
 
     def __init__(self, divisor):
         if divisor < 4:
+            self._MustUse__silence = True   # refused: never to be elaborated
             raise ValueError(f"divisor must be ≥ 4 clock cycles per bit; got {divisor}")
         self._divisor = divisor
         super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8))})
@@ -102,6 +103,7 @@ class UARTTx(wiring.Component):
 
     def __init__(self, divisor):
         if divisor < 4:
+            self._MustUse__silence = True   # refused: never to be elaborated
             raise ValueError(f"divisor must be ≥ 4 clock cycles per bit; got {divisor}")
         self._divisor = divisor
         super().__init__({"i": In(stream.Signature(8)), "tx": Out(1, init=1)})

@@ -202,6 +202,7 @@ class GemmEngine(wiring.Component):
 
     def __init__(self, config):
         if not isinstance(config, EngineConfig):
+            self._MustUse__silence = True   # refused: never to be elaborated
             raise TypeError(f"config must be an EngineConfig, not {config!r}")
         self._config = config
         array = config.array
