@@ -34,7 +34,7 @@ from golden.accumulator import accumulator_bits
 from .config import ArrayConfig
 from .pe import PassFlags, TileFlags, operand_shape
 from .requantizer import Requantizer, ResultRow
-from .systolic import OutputStationaryArray, WeightStationaryArray
+from .systolic import OutputStationaryArray, WeightBanks, WeightStationaryArray
 from .top import _FIFO_LATENCY, _raw_act_shape, _raw_weight_shape
 
 __all__ = ["EngineConfig", "GemmEngine", "engine_layouts"]
@@ -500,34 +500,18 @@ class GemmEngine(wiring.Component):
                 m.d.sync += [load_row.eq(0), load_k_tile.eq(load_k_tile + 1)]
 
         # -- weights stream straight into the grid's two banks --------------------------------
-        # A bank is full after `rows` load beats, in use by the rows of X of its tile, and
-        # draining after the tile's last row until no PE reads it.
-        full = [Signal(name=f"full{b}") for b in range(2)]
-        drain = [Signal(range(core.drain_cycles + 1), name=f"drain{b}") for b in range(2)]
-        drained = [~d.any() for d in drain]
-        load_bank = Signal()
-        load_count = Signal(range(rows))
+        banks = WeightBanks(m, core, rows)
         weight_k_tile = Signal(range(cfg.max_k_tiles + 1))
         weight_n_tile = Signal(range(cfg.max_n_tiles + 1))
-        m.d.comb += self.weights.ready.eq(
-            active & (weight_n_tile < n_tiles) &
-            ~Mux(load_bank, full[1], full[0]) & Mux(load_bank, drained[1], drained[0]))
-        with m.If(self.weights.valid & self.weights.ready):
-            m.d.sync += load_count.eq(load_count + 1)
-            with m.If(load_count == rows - 1):
-                m.d.sync += [load_count.eq(0), load_bank.eq(~load_bank),
-                             weight_k_tile.eq(weight_k_tile + 1)]
-                with m.If(weight_k_tile == k_tiles - 1):
-                    m.d.sync += [weight_k_tile.eq(0), weight_n_tile.eq(weight_n_tile + 1)]
-                for bank in range(2):
-                    with m.If(load_bank == bank):
-                        m.d.sync += full[bank].eq(1)
-        m.d.sync += [core.load.eq(self.weights.valid & self.weights.ready),
-                     core.load_bank.eq(load_bank)]
-        m.d.sync += [core.w_load[j].eq(self.weights.p.w[j]) for j in range(cols)]
+        m.d.comb += self.weights.ready.eq(active & (weight_n_tile < n_tiles) & banks.can_load)
+        tile_loaded = banks.load(self.weights.valid & self.weights.ready,
+                                 [self.weights.p.w[j] for j in range(cols)])
+        with m.If(tile_loaded):
+            m.d.sync += weight_k_tile.eq(weight_k_tile + 1)
+            with m.If(weight_k_tile == k_tiles - 1):
+                m.d.sync += [weight_k_tile.eq(0), weight_n_tile.eq(weight_n_tile + 1)]
 
         # -- sequencer: for n, for each K tile, every row of X --------------------------------
-        compute_bank = Signal()
         compute_row = Signal(range(cfg.max_m))
         compute_k_tile = Signal(range(cfg.max_k_tiles))
         compute_n = Signal(range(cfg.max_n_tiles + 1))
@@ -536,13 +520,12 @@ class GemmEngine(wiring.Component):
         tile_end = compute_row == rows_m - 1
         issue = (active & (compute_n < n_tiles) & (act_loaded > read_addr) &
                  (channel_tiles > compute_n) &
-                 Mux(compute_bank, full[1], full[0]) &
-                 Mux(compute_bank, drained[1], drained[0]) & (~final | credits.any()))
+                 banks.can_compute & (~final | credits.any()))
         act_read = act_buffer.read_port()
         m.d.comb += act_read.addr.eq(read_addr)
         flags = Signal(TileFlags)   # aligned with the buffer's read data
         m.d.sync += [flags.valid.eq(issue), flags.last.eq(tile_end),
-                     flags.bank.eq(compute_bank)]
+                     flags.bank.eq(banks.compute_bank)]
         m.d.comb += core.flags.eq(flags)
         m.d.comb += [core.x[i].eq(act_read.data.x[i]) for i in range(rows)]
         with m.If(issue):
@@ -550,18 +533,11 @@ class GemmEngine(wiring.Component):
             with m.If(final):
                 m.d.comb += reserve.eq(1)
             with m.If(tile_end):
-                m.d.sync += [compute_row.eq(0), compute_bank.eq(~compute_bank),
-                             compute_k_tile.eq(compute_k_tile + 1)]
+                m.d.sync += [compute_row.eq(0), compute_k_tile.eq(compute_k_tile + 1)]
                 with m.If(final):
                     m.d.sync += [compute_k_tile.eq(0), read_addr.eq(0),
                                  compute_n.eq(compute_n + 1)]
-        for bank in range(2):
-            with m.If(issue & tile_end & (compute_bank == bank)):
-                m.d.sync += drain[bank].eq(core.drain_cycles)
-            with m.Elif(drain[bank] != 0):
-                m.d.sync += drain[bank].eq(drain[bank] - 1)
-                with m.If(drain[bank] == 1):
-                    m.d.sync += full[bank].eq(0)
+        banks.computed(issue & tile_end)
         with m.If(start):
             m.d.sync += [act_loaded.eq(0), load_row.eq(0), load_k_tile.eq(0),
                          weight_k_tile.eq(0), weight_n_tile.eq(0),
@@ -604,5 +580,5 @@ class GemmEngine(wiring.Component):
         acc, valid, last, n = self._sum_stage(m, row, psum_read.data, row_first,
                                               row_valid & row_final, row_last, row_n)
         done = compute_n == n_tiles
-        return done, drained[0] & drained[1], {"valid": valid, "acc": acc, "last": last,
+        return done, ~banks.draining, {"valid": valid, "acc": acc, "last": last,
                                               "next_n": row_n}

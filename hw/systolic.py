@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from .pe import OutputStationaryPE, PassFlags, TileFlags, WeightStationaryPE, operand_shape
 
-__all__ = ["OutputStationaryArray", "WeightStationaryArray", "AccumulatorRow"]
+__all__ = ["OutputStationaryArray", "WeightStationaryArray", "WeightBanks", "AccumulatorRow"]
 
 
 def AccumulatorRow(acc_bits, cols):
@@ -206,6 +206,65 @@ class WeightStationaryArray(wiring.Component):
                 _delay(m, bottom[j].psum_out, cfg.cols - 1 - j, f"deskew{j}"))
         m.d.sync += [self.rows_valid.eq(out_flags.valid), self.rows.last.eq(out_flags.last)]
         return m
+
+
+class WeightBanks:
+    """Which of a :class:`WeightStationaryArray`'s two weight banks loads and which computes.
+
+    A bank is full after ``rows`` load beats, in use by the activations of its tile, and
+    draining after the tile's last activation until no PE reads it
+    (:attr:`WeightStationaryArray.drain_cycles`); then it may load again. Built into the
+    module ``m`` of the component that drives ``core``:
+
+    * :attr:`can_load` / :meth:`load`: a weight beat may be taken / was taken;
+    * :attr:`can_compute` / :attr:`compute_bank` / :meth:`computed`: an activation may issue,
+      with which bank / the last activation of a tile issued;
+    * :attr:`draining`: a bank is still read by activations in flight.
+    """
+
+    def __init__(self, m, core, rows):
+        self._m, self._core, self._rows = m, core, rows
+        self.full = [Signal(name=f"full{b}") for b in range(2)]
+        self.drain = [Signal(range(core.drain_cycles + 1), name=f"drain{b}") for b in range(2)]
+        self.load_bank = Signal()
+        self.load_count = Signal(range(rows))
+        self.compute_bank = Signal()
+        drained = [~d.any() for d in self.drain]
+        self.can_load = ~Mux(self.load_bank, self.full[1], self.full[0]) & \
+            Mux(self.load_bank, drained[1], drained[0])
+        self.can_compute = Mux(self.compute_bank, self.full[1], self.full[0]) & \
+            Mux(self.compute_bank, drained[1], drained[0])
+        self.draining = self.drain[0].any() | self.drain[1].any()
+
+    def load(self, taken, lanes):
+        """Shift ``lanes`` (one weight per column) into the loading bank when ``taken``;
+        returns the condition that this beat completes a tile."""
+        m, core = self._m, self._core
+        tile_loaded = taken & (self.load_count == self._rows - 1)
+        with m.If(taken):
+            m.d.sync += self.load_count.eq(self.load_count + 1)
+            with m.If(tile_loaded):
+                m.d.sync += [self.load_count.eq(0), self.load_bank.eq(~self.load_bank)]
+                for bank in range(2):
+                    with m.If(self.load_bank == bank):
+                        m.d.sync += self.full[bank].eq(1)
+        # The grid shifts the new weights one row down per load beat, in the loading bank.
+        m.d.sync += [core.load.eq(taken), core.load_bank.eq(self.load_bank)]
+        m.d.sync += [core.w_load[j].eq(lane) for j, lane in enumerate(lanes)]
+        return tile_loaded
+
+    def computed(self, tile_done):
+        """``tile_done``: the last activation of the computing bank's tile issues now."""
+        m = self._m
+        with m.If(tile_done):
+            m.d.sync += self.compute_bank.eq(~self.compute_bank)
+        for bank in range(2):
+            with m.If(tile_done & (self.compute_bank == bank)):
+                m.d.sync += self.drain[bank].eq(self._core.drain_cycles)
+            with m.Elif(self.drain[bank] != 0):
+                m.d.sync += self.drain[bank].eq(self.drain[bank] - 1)
+                with m.If(self.drain[bank] == 1):
+                    m.d.sync += self.full[bank].eq(0)
 
 
 def _one_hot_select(select, values):

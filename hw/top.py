@@ -11,7 +11,7 @@ accepted only when the FIFO has room reserved for every row it will produce, so 
 on ``results`` can never drop or duplicate a row.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from .config import ArrayConfig
 from .pe import PassFlags, TileFlags, operand_shape
 from .requantizer import Requantizer, ResultRow
-from .systolic import OutputStationaryArray, WeightStationaryArray
+from .systolic import OutputStationaryArray, WeightBanks, WeightStationaryArray
 
 __all__ = ["MacArray", "stream_layouts"]
 
@@ -233,48 +233,19 @@ class MacArray(wiring.Component):
     def _elaborate_ws(self, m, core, credits, reserve, x_operand, w_operand):
         cfg = self._config
         weights, activations = self.weights, self.activations
-        # Two weight banks. A bank is full after `rows` load beats, in use by the activations
-        # of its tile, and draining after the tile's last activation until no PE reads it.
-        full = [Signal(name=f"full{b}") for b in range(2)]
-        drain = [Signal(range(core.drain_cycles + 1), name=f"drain{b}") for b in range(2)]
-        load_bank = Signal()
-        load_count = Signal(range(cfg.rows))
-        compute_bank = Signal()
-
-        drained = [~d.any() for d in drain]
-        m.d.comb += weights.ready.eq(~Mux(load_bank, full[1], full[0]) &
-                                     Mux(load_bank, drained[1], drained[0]))
-        with m.If(weights.valid & weights.ready):
-            with m.If(load_count == cfg.rows - 1):
-                m.d.sync += [load_count.eq(0), load_bank.eq(~load_bank)]
-                for bank in range(2):
-                    with m.If(load_bank == bank):
-                        m.d.sync += full[bank].eq(1)
-            with m.Else():
-                m.d.sync += load_count.eq(load_count + 1)
-        # The grid shifts the new weights one row down per load beat, in the loading bank.
-        m.d.sync += [core.load.eq(weights.valid & weights.ready), core.load_bank.eq(load_bank)]
-        m.d.sync += [core.w_load[j].eq(w_operand(weights.p.w[j])) for j in range(cfg.cols)]
-
-        m.d.comb += activations.ready.eq(Mux(compute_bank, full[1], full[0]) &
-                                         Mux(compute_bank, drained[1], drained[0]) &
-                                         credits.any())
+        banks = WeightBanks(m, core, cfg.rows)
+        m.d.comb += weights.ready.eq(banks.can_load)
+        banks.load(weights.valid & weights.ready,
+                   [w_operand(weights.p.w[j]) for j in range(cfg.cols)])
+        m.d.comb += activations.ready.eq(banks.can_compute & credits.any())
         accept = activations.valid & activations.ready
         flags = Signal(TileFlags)
         m.d.sync += [
             flags.valid.eq(accept),
             flags.last.eq(activations.p.last),
-            flags.bank.eq(compute_bank),
+            flags.bank.eq(banks.compute_bank),
         ]
         m.d.sync += [core.x[k].eq(x_operand(activations.p.x[k])) for k in range(cfg.rows)]
         m.d.comb += [core.flags.eq(flags), reserve.eq(accept)]
-        with m.If(accept & activations.p.last):
-            m.d.sync += compute_bank.eq(~compute_bank)
-        for bank in range(2):
-            with m.If(accept & activations.p.last & (compute_bank == bank)):
-                m.d.sync += drain[bank].eq(core.drain_cycles)
-            with m.Elif(drain[bank] != 0):
-                m.d.sync += drain[bank].eq(drain[bank] - 1)
-                with m.If(drain[bank] == 1):
-                    m.d.sync += full[bank].eq(0)
-        m.d.comb += self.busy.eq((credits != self.fifo_depth) | drain[0].any() | drain[1].any())
+        banks.computed(accept & activations.p.last)
+        m.d.comb += self.busy.eq((credits != self.fifo_depth) | banks.draining)
