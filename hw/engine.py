@@ -563,7 +563,7 @@ class GemmEngine(wiring.Component):
         row_n = Signal.like(out_n, name="row_n")
         m.d.comb += psum_read.addr.eq(out_row)
         m.d.sync += [row[j].eq(core.rows.acc[j]) for j in range(cols)]
-        m.d.sync += [row_valid.eq(arriving), row_first.eq(out_k_tile == 0),
+        m.d.sync += [row_valid.eq(arriving), row_first.eq(~out_k_tile.any()),
                      row_final.eq(out_k_tile == k_tiles - 1),
                      row_last.eq(out_row == rows_m - 1), row_index.eq(out_row), row_n.eq(out_n)]
         with m.If(arriving):

@@ -89,8 +89,9 @@ def _cmd_lint_verilog(args):
     failed = 0
     with tempfile.TemporaryDirectory() as directory:
         tops = [(config.name, generate(config, directory)["verilog"]) for config in configs]
-        engine = EngineConfig(configs[0].replace(name="lint"), max_k=256, max_n=64)
-        tops.append(("lint_engine", generate_engine(engine, directory)["verilog"]))
+        for config in configs:
+            engine = EngineConfig(config, max_k=256, max_n=64, max_m=64)
+            tops.append((f"{config.name}_engine", generate_engine(engine, directory)["verilog"]))
         for name, verilog in tops:
             ok, messages = lint(verilog, top=name)
             print(f"{name}: {'clean' if ok else 'FAILED'}")
