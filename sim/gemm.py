@@ -75,6 +75,9 @@ def engine_config_for(config, m, k, n):
 
 
 def _params(array, n, *, act_min, act_max, **values):
+    if array.requant == "multiplier" and values["multiplier"] is None:
+        raise ValueError("multiplier (TFLite's M0, a scalar or one per channel) is required "
+                         "unless the configuration's requant is 'shift'")
     out_lo, out_hi = array.out_range
     return LayerParams.for_config(
         array.replace(per_channel=True), n=n, act_min=out_lo if act_min is None else act_min,

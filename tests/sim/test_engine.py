@@ -156,3 +156,8 @@ def test_qmac_run_refuses_bad_inputs(tmp_path):
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert "missing w; unknown colour" in done.stderr
+
+
+def test_gemm_requires_a_multiplier():
+    with pytest.raises(ValueError, match="multiplier .* is required unless"):
+        gemm(ENGINE, np.zeros((2, 3), np.int64), np.zeros((2, 3), np.int64), shift=-3)
