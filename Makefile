@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_golden_gemm.py
 	$(BIN)/python benchmarks/bench_sim_speed.py
 	$(BIN)/python benchmarks/bench_engine_utilization.py
+	$(BIN)/python benchmarks/bench_engine_area.py
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis
