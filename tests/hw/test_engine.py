@@ -505,3 +505,28 @@ def test_consecutive_commands_of_different_shapes(dataflow):
         np.testing.assert_array_equal(job.outputs(run.rows), expected)
         assert run.lasts == _expected_lasts(job)
         assert not run.error
+
+
+@pytest.mark.parametrize("rows,cols,dataflow", [
+    (1, 1, "weight_stationary"), (3, 2, "weight_stationary"), (4, 4, "weight_stationary"),
+    (1, 1, "output_stationary"), (2, 3, "output_stationary"), (4, 4, "output_stationary"),
+])
+def test_latency_is_exact(rows, cols, dataflow):
+    """One tile, unstalled: its operands load (K beats, all streams at once), its K beats issue
+    (output-stationary; weight-stationary issues its one row as the weight tile completes), and
+    the rows arrive GemmEngine.latency after the beat that completes them."""
+    k = rows if dataflow == "weight_stationary" else 5
+    array = ArrayConfig(rows=rows, cols=cols, dataflow=dataflow, per_channel=True,
+                        kmax=None if dataflow == "weight_stationary" else 8)
+    config = EngineConfig(array, max_k=16, max_n=8, max_m=8)
+    m = 1 if dataflow == "weight_stationary" else rows
+    rng = np.random.default_rng(rows * 10 + cols)
+    x = random_operand(rng, 8, True, (m, k))
+    w = random_operand(rng, 8, True, (cols, k))
+    params = _random_params(array, rng, x, w, cols, zero_point=False)
+    _, run, _ = _run(config, x, w, params)
+    latency = _engine(config).latency
+    if dataflow == "weight_stationary":   # loads k = rows beats, then its row issues
+        assert run.cycles == k + latency + 1
+    else:                                 # loads k beats, issues k, then rows 0 … R−1
+        assert run.cycles == 2 * k + latency + rows - 1
