@@ -1,10 +1,13 @@
-"""Host side of the UART link: run work on a MacArray behind :class:`boards.uart.UARTBridge`.
+"""Host side of the UART link: run work on a MacArray or a GemmEngine behind
+:class:`boards.uart.UARTBridge`.
 
 :class:`UARTArray` speaks the protocol of :mod:`boards.uart` over any transport with
 ``write(bytes)`` and ``read(n) -> bytes``: a pyserial ``Serial`` for a board
 (:func:`open_serial`), or a simulated UART in the tests. ``run(jobs, params)`` takes the
 same jobs and hardware-ready parameters as the simulator harnesses
 (:class:`sim.workload.Workload` ``.jobs`` / ``.params``) and returns the result rows.
+:class:`UARTEngine` runs :class:`hw.host.EngineJob` s (:func:`hw.host.engine_job`) on a
+GemmEngine.
 """
 
 import numpy as np
@@ -12,12 +15,13 @@ from amaranth.hdl import Const, Shape
 from amaranth.lib import data
 
 from hw.config import ArrayConfig
+from hw.engine import EngineConfig, engine_layouts
 from hw.host import encode_weights
 from hw.top import stream_layouts
 
-from .uart import COMMANDS, PARAMS, RESULT, param_shapes, payload_bytes
+from .uart import ACK, COMMANDS, PARAMS, RESULT, param_shapes, payload_bytes
 
-__all__ = ["UARTArray", "open_serial"]
+__all__ = ["UARTArray", "UARTEngine", "open_serial"]
 
 
 def open_serial(port, baudrate=115200, timeout=5.0):
@@ -116,3 +120,68 @@ class UARTArray:
             self.transport.write(b"".join(frames))
             rows += self._read_rows(expected)
         return np.array(rows, dtype=np.int64).reshape(-1, cfg.cols)
+
+
+class UARTEngine:
+    """A :class:`hw.engine.GemmEngine` of ``config`` reached through ``transport``.
+
+    Stop and wait: every frame is answered with ``K`` once the engine took its beat, and the
+    next frame goes only then; result rows (``R``) are read whenever they arrive. Frames go in
+    an order the engine can always take: the command, the channel table, the buffered operand
+    (output-stationary: the weights; weight-stationary: X), then the streamed one.
+    """
+
+    def __init__(self, config, transport):
+        if not isinstance(config, EngineConfig):
+            raise TypeError(f"config must be an EngineConfig, not {config!r}")
+        self.config = config
+        self.transport = transport
+        self._layouts = engine_layouts(config)
+        self._row_bytes = payload_bytes(self._layouts["results"].size)
+
+    def _frame(self, name, fields):
+        layout = self._layouts[name]
+        bits = layout.const(fields).as_bits()
+        return bytes([COMMANDS[name]]) + int(bits).to_bytes(payload_bytes(layout.size),
+                                                             "little")
+
+    def _receive(self, rows, *, until_ack):
+        """Read frames into ``rows`` until an acknowledgement (or, without ``until_ack``, one
+        result row)."""
+        while True:
+            header = self.transport.read(1)
+            if header == bytes([ACK]) and until_ack:
+                return
+            if header != bytes([RESULT]):
+                raise RuntimeError(f"expected {'K or ' if until_ack else ''}R from the board, "
+                                   f"got {header!r}")
+            payload = self.transport.read(self._row_bytes)
+            if len(payload) != self._row_bytes:
+                raise RuntimeError(f"result row cut short: {len(payload)} of "
+                                   f"{self._row_bytes} bytes")
+            row = data.Const(self._layouts["results"], int.from_bytes(payload, "little"))
+            rows.append([int(row.y[j]) for j in range(self.config.array.cols)])
+            if not until_ack:
+                return
+
+    def run(self, job):
+        """Run one :class:`hw.host.EngineJob`; return its result rows [result_rows, cols]
+        (``job.outputs`` turns them into y)."""
+        names = [name for name in ("bias", "multiplier", "shift")
+                 if name in self._layouts["channels"].members]
+        frames = [self._frame("command", job.command)]
+        frames += [self._frame("channels", {name: job.channels[name][t].tolist()
+                                            for name in names})
+                   for t in range(job.n_tiles)]
+        weights = [self._frame("weights", {"w": beat.tolist()}) for beat in job.weights]
+        activations = [self._frame("activations", {"x": beat.tolist()})
+                       for beat in job.activations]
+        frames += activations + weights if self.config.weight_stationary else \
+            weights + activations
+        rows = []
+        for frame in frames:
+            self.transport.write(frame)
+            self._receive(rows, until_ack=True)
+        while len(rows) < job.result_rows:
+            self._receive(rows, until_ack=False)
+        return np.array(rows, dtype=np.int64).reshape(-1, self.config.array.cols)

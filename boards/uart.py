@@ -1,4 +1,4 @@
-"""A UART bridge to a MacArray: load parameters, stream operands, read result rows.
+"""A UART bridge to a MacArray or a GemmEngine: load parameters, stream operands, read rows.
 
 Serial format: 8N1, ``divisor`` clock cycles per bit (e.g. 12 MHz / 115200 ≈ 104).
 
@@ -12,10 +12,16 @@ of whole bytes:
                  whole bytes; ``W``/``A`` likewise for ``weights``/``activations``
                  (weight-stationary arrays).
 
+``C``, ``H``     a :class:`hw.engine.GemmEngine`'s ``command`` and ``channels`` beats; ``W``
+                 and ``A`` carry its ``weights`` and ``activations`` beats.
+
 Board → host: every result row as ``R`` + its payload bytes. Backpressure: the bridge stops
-reading the UART receiver while an operand beat waits for the array (the host paces itself
-by waiting for results, see :class:`boards.host.UARTArray`), and the array waits while the
-transmitter is busy, so nothing is dropped.
+reading the UART receiver while an operand beat waits for the array, and the array waits while
+the transmitter is busy, so nothing is dropped as long as the host does not send into a
+waiting bridge. A MacArray's host paces itself by waiting for each job's results
+(:class:`boards.host.UARTArray`); a GemmEngine's bridge answers every delivered beat with
+``K``, and its host sends the next frame only after that (:class:`boards.host.UARTEngine`),
+reading result rows in between.
 """
 
 from amaranth.hdl import Cat, Const, Module, Shape, Signal
@@ -23,14 +29,23 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import ArrayConfig
+from hw.engine import EngineConfig, GemmEngine, engine_layouts
 from hw.top import MacArray, stream_layouts
 
 __all__ = ["COMMANDS", "UARTBridge", "UARTRx", "UARTTx", "param_fields", "param_shapes",
-           "payload_bytes"]
+           "payload_bytes", "link_layouts"]
 
 #: Command byte of each input stream.
-COMMANDS = {"operands": ord("O"), "weights": ord("W"), "activations": ord("A")}
-PARAMS, RESULT = ord("P"), ord("R")
+COMMANDS = {"operands": ord("O"), "weights": ord("W"), "activations": ord("A"),
+            "command": ord("C"), "channels": ord("H")}
+PARAMS, RESULT, ACK = ord("P"), ord("R"), ord("K")
+
+
+def link_layouts(config):
+    """Stream payload layouts of the design behind the bridge, by port name."""
+    if isinstance(config, EngineConfig):
+        return engine_layouts(config)
+    return stream_layouts(config)
 
 
 def payload_bytes(width):
@@ -43,7 +58,10 @@ def param_fields(config):
 
 
 def param_shapes(config):
-    """(name, shape) of every run-time parameter port, in the order of a ``P`` frame."""
+    """(name, shape) of every run-time parameter port, in the order of a ``P`` frame (a
+    GemmEngine has none: its parameters come with its command and channels)."""
+    if isinstance(config, EngineConfig):
+        return []
     array = MacArray(config)
     array._MustUse__silence = True  # built only to read its signature
     streams = stream_layouts(config)
@@ -127,14 +145,21 @@ class UARTTx(wiring.Component):
 
 
 class UARTBridge(wiring.Component):
-    """A :class:`MacArray` behind a UART: ``rx``/``tx`` pins, the protocol of this module."""
+    """A :class:`MacArray` (``config`` an :class:`ArrayConfig`) or a :class:`GemmEngine`
+    (an :class:`EngineConfig`) behind a UART: ``rx``/``tx`` pins, the protocol of this module.
+    """
 
     def __init__(self, config, *, divisor):
-        if not isinstance(config, ArrayConfig):
-            raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+        if isinstance(config, EngineConfig):
+            self.array = GemmEngine(config)
+        elif isinstance(config, ArrayConfig):
+            self.array = MacArray(config)
+        else:
+            self._MustUse__silence = True   # refused: never to be elaborated
+            raise TypeError(f"config must be an ArrayConfig or EngineConfig, not {config!r}")
+        self._acks = isinstance(config, EngineConfig)
         self._config = config
         self._divisor = divisor
-        self.array = MacArray(config)
         self._rx = UARTRx(divisor)
         self._tx = UARTTx(divisor)
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1)})
@@ -147,11 +172,12 @@ class UARTBridge(wiring.Component):
         m.submodules.uart_tx = tx = self._tx
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
 
-        inputs = {name: layout for name, layout in stream_layouts(cfg).items()
-                  if name != "results"}
+        layouts = link_layouts(cfg)
+        inputs = {name: layout for name, layout in layouts.items() if name != "results"}
         fields = param_fields(cfg)
         param_width = sum(width for _, width in fields)
         widest = max([param_width] + [layout.size for layout in inputs.values()])
+        ack = Signal()  # a delivered beat to acknowledge (GemmEngine protocol)
         buffer = Signal(payload_bytes(widest) * 8)
         count = Signal(range(payload_bytes(widest) + 1))
         target = Signal(range(len(inputs) + 1))  # 0: parameters, 1..: input streams
@@ -172,9 +198,10 @@ class UARTBridge(wiring.Component):
                 m.d.comb += rx.o.ready.eq(1)
                 with m.If(rx.o.valid):
                     m.d.sync += count.eq(0)
-                    with m.If(rx.o.payload == PARAMS):
-                        m.d.sync += target.eq(0)
-                        m.next = "payload"
+                    if fields:
+                        with m.If(rx.o.payload == PARAMS):
+                            m.d.sync += target.eq(0)
+                            m.next = "payload"
                     for index, name in enumerate(inputs, start=1):
                         with m.If(rx.o.payload == COMMANDS[name]):
                             m.d.sync += target.eq(index)
@@ -202,19 +229,31 @@ class UARTBridge(wiring.Component):
                 with m.State(f"send{index}"):
                     m.d.comb += port.valid.eq(1)
                     with m.If(port.ready):
+                        if self._acks:
+                            m.d.sync += ack.eq(1)
                         m.next = "command"
 
         # Transmitter: "R" and the bytes of each result row.
-        result_width = stream_layouts(cfg)["results"].size
+        result_width = layouts["results"].size
         result_bytes = payload_bytes(result_width)
         row = Signal(result_bytes * 8)
         sent = Signal(range(result_bytes + 1))
         with m.FSM():
             with m.State("wait"):
-                m.d.comb += array.results.ready.eq(1)
-                with m.If(array.results.valid):
-                    m.d.sync += [row.eq(array.results.payload.as_value()), sent.eq(0)]
-                    m.next = "header"
+                with m.If(ack):
+                    m.next = "ack"
+                with m.Else():
+                    m.d.comb += array.results.ready.eq(1)
+                    with m.If(array.results.valid):
+                        m.d.sync += [row.eq(array.results.payload.as_value()), sent.eq(0)]
+                        m.next = "header"
+            with m.State("ack"):
+                # The host sends no frame before this byte, so no new beat is delivered (and
+                # `ack` set again) while it is pending.
+                m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(ACK)]
+                with m.If(tx.i.ready):
+                    m.d.sync += ack.eq(0)
+                    m.next = "wait"
             with m.State("header"):
                 m.d.comb += [tx.i.valid.eq(1), tx.i.payload.eq(RESULT)]
                 with m.If(tx.i.ready):

@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from boards.host import UARTArray
+from boards.host import UARTArray, UARTEngine
 from boards.uart import UARTBridge, UARTRx, UARTTx
+from golden.layers import fully_connected
 from hw.config import ArrayConfig
+from hw.engine import EngineConfig
+from hw.host import LayerParams, engine_job
 from sim.workload import random_workload
 
 DIVISOR = 6  # clock cycles per bit
@@ -109,3 +112,25 @@ def test_uart_loopback_every_byte():
 def test_bad_divisor():
     with pytest.raises(ValueError, match="divisor must be ≥ 4 clock cycles per bit; got 2"):
         UARTRx(2)
+
+
+@pytest.mark.parametrize("array", [
+    ArrayConfig(rows=2, cols=2, kmax=3, per_channel=True),
+    ArrayConfig(rows=2, cols=2, dataflow="weight_stationary"),
+], ids=["engine os", "engine ws"])
+def test_uart_runs_a_gemm_on_the_engine(array):
+    """A whole GEMM (K beyond a pass, ragged M and N) through the stop-and-wait engine link."""
+    config = EngineConfig(array, max_k=8, max_n=4, max_m=4)
+    rng = np.random.default_rng(8)
+    x = rng.integers(-128, 128, (3, 7), dtype=np.int64)
+    w = rng.integers(-128, 128, (3, 7), dtype=np.int64)
+    params = LayerParams.for_config(
+        array.replace(per_channel=True), n=3, bias=rng.integers(-500, 500, 3),
+        multiplier=rng.integers(1 << 30, 1 << 31, 3), shift=[-8, -9, -10],
+        output_zero_point=4, act_min=-100, act_max=110, input_zero_point=-7)
+    job = engine_job(config, x, w, params)
+    link = UARTEngine(config, SimulatedSerial(UARTBridge(config, divisor=DIVISOR)))
+    expected = fully_connected(x, w, params.bias, input_zero_point=-7, weight_zero_point=0,
+                               output_zero_point=4, multiplier=params.multiplier,
+                               shift=params.shift, act_min=-100, act_max=110)
+    np.testing.assert_array_equal(job.outputs(link.run(job)), expected)
