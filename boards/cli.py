@@ -105,6 +105,10 @@ def _cmd_build(args):
     if args.config is None and (args.rows is None or args.cols is None):
         raise ValueError("--rows and --cols are required unless --config gives them")
     config = _config(args)
+    if args.engine:
+        from hw.engine import EngineConfig
+
+        config = EngineConfig(config, max_k=args.max_k, max_n=args.max_n, max_m=args.max_m)
     from .flow import BuildError, build, format_report
 
     try:
@@ -168,6 +172,12 @@ def add_commands(subparsers):
     p.add_argument("--json", action="store_true", help="also print the report as JSON")
     p.add_argument("--link", choices=["bist", "uart"], default="bist",
                    help="board top: built-in self test with LEDs, or the UART bridge")
+    p.add_argument("--engine", action="store_true",
+                   help="the GEMM engine (docs/engine.md) behind the UART (needs --link uart)")
+    p.add_argument("--max-k", type=int, default=256, help="engine: deepest K (default 256)")
+    p.add_argument("--max-n", type=int, default=64, help="engine: most channels (default 64)")
+    p.add_argument("--max-m", type=int, default=64,
+                   help="engine, weight-stationary: most rows of X (default 64)")
     p.add_argument("-o", "--output", help="output directory")
     p.set_defaults(handler=_cmd_build)
 

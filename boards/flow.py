@@ -192,9 +192,18 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     ``dsp`` is ``"auto"`` (every DSP of the device), ``"none"`` or a number of primitives.
     ``place_and_route=False`` stops after synthesis (cell counts only, no bitstream).
     ``link`` picks the board top: ``"bist"`` (self test, LEDs) or ``"uart"`` (the array behind
-    :class:`boards.uart.UARTBridge` on the board's FTDI UART at 115200 baud).
+    :class:`boards.uart.UARTBridge` on the board's FTDI UART at 115200 baud). ``config`` may
+    be an :class:`hw.engine.EngineConfig` with ``link="uart"``: the GEMM engine on the UART.
     The report is also written to ``out_dir/report.json``.
     """
+    from hw.engine import EngineConfig
+
+    engine = config if isinstance(config, EngineConfig) else None
+    if engine is not None:
+        if link != "uart":
+            raise ValueError(f"link must be 'uart' for a GEMM engine (its self test is the "
+                             f"host's), not {link!r}")
+        config = engine.array
     board = get_board(board)
     if link not in LINKS:
         raise ValueError(f"link must be one of {', '.join(LINKS)}; got {link!r}")
@@ -210,7 +219,8 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    progress(f"qmac build: {config.rows}×{config.cols} {config.dataflow} "
+    progress(f"qmac build: {'GEMM engine, ' if engine else ''}"
+             f"{config.rows}×{config.cols} {config.dataflow} "
              f"(act {config.act_bits} b, weight {config.weight_bits} b, kmax {config.kmax}, "
              f"{config.accumulator_bits}-bit accumulators) for {board.name} ({board.device})")
     start = time.monotonic()
@@ -224,7 +234,7 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
             raise ValueError(f"link='uart' needs a UART on the board; {board.name} has none "
                              "(use link='bist')")
 
-        top = UARTBoardTop(config, clock_hz=platform.default_clk_frequency)
+        top = UARTBoardTop(engine or config, clock_hz=platform.default_clk_frequency)
     else:
         top = BoardTop(board, vectors)
     synth_opts = "-nodsp" if board.family == "ecp5" else ""
@@ -238,6 +248,8 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     build_plan = platform.prepare(top, name=_NAME, **overrides)
     build_plan.extract(out_dir)
     config.save(out_dir / "config.toml")
+    if engine is not None:
+        (out_dir / "engine.json").write_text(json.dumps(engine.to_dict(), indent=2) + "\n")
     (out_dir / "bist_vectors.json").write_text(json.dumps({
         "params": vectors.params,
         "streams": vectors.streams,
@@ -286,6 +298,7 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
         "dataflow": config.dataflow,
         "config": config.to_dict(),
         "config_digest": config.digest,
+        "engine": engine.to_dict() if engine else None,
         "board_clock_mhz": board.clock_mhz,
         "dsp": {**plan.to_dict(), "primitive": board.dsp_primitive,
                 "synthesized_primitives": dsp_used},
@@ -333,6 +346,10 @@ def format_report(report):
                   f"{report['act_bits']}×{report['weight_bits']} bit, kmax {report['kmax']}, "
                   f"{report['accumulator_bits']}-bit accumulators"),
     ]
+    if report.get("engine"):
+        engine = report["engine"]
+        lines.append(("GEMM engine", f"K ≤ {engine['max_k']}, N ≤ {engine['max_n']}, "
+                                     f"M ≤ {engine['max_m']} (weight-stationary)"))
     if "fmax_mhz" in report:
         for clock, fmax in report["fmax_mhz"].items():
             constraint = report["constraint_mhz"][clock]

@@ -43,21 +43,33 @@ def test_ulx3s_bitstream(tmp_path):
 
 @pytest.mark.parametrize("name,link", [
     ("icebreaker", "bist"), ("ulx3s-85f", "bist"), ("orangecrab", "bist"),
-    ("icebreaker", "uart"), ("ulx3s-85f", "uart"),
+    ("icebreaker", "uart"), ("ulx3s-85f", "uart"), ("icebreaker", "uart-engine"),
 ])
 def test_every_board_top_elaborates_for_its_platform(name, link):
     """Pins exist and are requested once (OrangeCrab's two LEDs are one RGB resource)."""
     from boards.bist import BoardTop, make_vectors
     from boards.registry import get_board
     from boards.uart import UARTBoardTop
+    from hw.engine import EngineConfig
 
     board = get_board(name)
     config = ArrayConfig(rows=1, cols=2, kmax=4)
     platform = board.make_platform(None)
-    top = (BoardTop(board, make_vectors(config)) if link == "bist" else
-           UARTBoardTop(config, clock_hz=platform.default_clk_frequency))
+    if link == "bist":
+        top = BoardTop(board, make_vectors(config))
+    else:
+        design = EngineConfig(config, max_k=16, max_n=4) if link == "uart-engine" else config
+        top = UARTBoardTop(design, clock_hz=platform.default_clk_frequency)
     plan = platform.prepare(top, name="top")
     assert "top.il" in plan.files or any(path.endswith(".il") for path in plan.files)
+
+
+def test_engine_needs_the_uart_link(tmp_path):
+    from hw.engine import EngineConfig
+
+    engine = EngineConfig(ArrayConfig(rows=1, cols=1, kmax=4), max_k=8, max_n=2)
+    with pytest.raises(ValueError, match="link must be 'uart' for a GEMM engine"):
+        build("icebreaker", engine, tmp_path, link="bist", progress=None)
 
 
 def test_uart_link_needs_a_uart(tmp_path):
