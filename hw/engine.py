@@ -339,15 +339,16 @@ class GemmEngine(wiring.Component):
         m.d.comb += self.busy.eq(active | (credits != self.fifo_depth) | ~drained)
         return m
 
-    def _sum_stage(self, m, rows_in, previous, first, final, last, n):
-        """Register ``rows_in`` (+ ``previous`` unless ``first``) as exact partial sums."""
+    def _sum_stage(self, m, rows_in, previous, *, first, final, last, next_n):
+        """The requantizer's input: ``rows_in`` (+ ``previous`` unless ``first``) registered
+        as exact sums, valid for the ``final`` pass of a tile; the channel table is read at
+        ``next_n`` meanwhile."""
         cols = self._config.array.cols
         acc = Signal(data.ArrayLayout(signed(self._config.partial_sum_bits), cols), name="sum")
-        valid, row_last, row_n = Signal(name="sum_valid"), Signal(name="sum_last"), \
-            Signal(unsigned(14), name="sum_n")
+        valid, row_last = Signal(name="sum_valid"), Signal(name="sum_last")
         m.d.sync += [acc[j].eq(rows_in[j] + Mux(first, 0, previous[j])) for j in range(cols)]
-        m.d.sync += [valid.eq(final), row_last.eq(last), row_n.eq(n)]
-        return acc, valid, row_last, row_n
+        m.d.sync += [valid.eq(final), row_last.eq(last)]
+        return {"valid": valid, "acc": acc, "last": row_last, "next_n": next_n}
 
     def _elaborate_os(self, m, core, shape, start, active, channel_tiles, credits, reserve):
         cfg = self._config
@@ -459,9 +460,9 @@ class GemmEngine(wiring.Component):
             width=psum_layout.size, depth=rows + 1)
         readout_tag = _PassTag(tags.r_data)
         arriving = core.rows_valid
-        acc, valid, last, n = self._sum_stage(
-            m, core.rows.acc, psum_layout(partial_sums.r_data), readout_tag.first,
-            arriving & readout_tag.final, core.rows.last, readout_tag.n)
+        summed = self._sum_stage(
+            m, core.rows.acc, psum_layout(partial_sums.r_data), first=readout_tag.first,
+            final=arriving & readout_tag.final, last=core.rows.last, next_n=readout_tag.n)
         m.d.comb += [
             tags.r_en.eq(arriving & core.rows.last),
             partial_sums.r_en.eq(arriving & ~readout_tag.first),
@@ -472,7 +473,7 @@ class GemmEngine(wiring.Component):
                                                          psum_layout(partial_sums.r_data)[j]))
                      for j in range(cols)]
         done = compute_m == m_tiles
-        return done, Const(1), {"valid": valid, "acc": acc, "last": last, "next_n": readout_tag.n}
+        return done, Const(1), summed
 
     def _elaborate_ws(self, m, core, shape, start, active, channel_tiles, credits, reserve):
         cfg = self._config
@@ -577,8 +578,7 @@ class GemmEngine(wiring.Component):
         total = [row[j] + Mux(row_first, 0, psum_read.data[j]) for j in range(cols)]
         m.d.comb += [psum_write.addr.eq(row_index), psum_write.en.eq(row_valid & ~row_final)]
         m.d.comb += [psum_write.data[j].eq(total[j]) for j in range(cols)]
-        acc, valid, last, n = self._sum_stage(m, row, psum_read.data, row_first,
-                                              row_valid & row_final, row_last, row_n)
+        summed = self._sum_stage(m, row, psum_read.data, first=row_first,
+                                 final=row_valid & row_final, last=row_last, next_n=row_n)
         done = compute_n == n_tiles
-        return done, ~banks.draining, {"valid": valid, "acc": acc, "last": last,
-                                              "next_n": row_n}
+        return done, ~banks.draining, summed
