@@ -530,3 +530,72 @@ def test_latency_is_exact(rows, cols, dataflow):
         assert run.cycles == k + latency + 1
     else:                                 # loads k beats, issues k, then rows 0 … R−1
         assert run.cycles == 2 * k + latency + rows - 1
+
+
+# -- 8. the host layout is the documented beat order ------------------------------------------
+
+@pytest.mark.parametrize("dataflow", DATAFLOWS, ids=["os", "ws"])
+@pytest.mark.parametrize("seed", range(4))
+def test_engine_job_beats_follow_docs(dataflow, seed):
+    """Every beat of every stream, read back with the order docs/engine.md states, element by
+    element in plain Python: x, w and the channel table are where the protocol says."""
+    rng = np.random.default_rng(seed)
+    rows, cols = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+    m, k, n = (int(v) for v in rng.integers(1, 12, size=3))
+    array = ArrayConfig(rows=rows, cols=cols, dataflow=dataflow, per_channel=True,
+                        kmax=None if dataflow == "weight_stationary" else 4)
+    config = EngineConfig(array, max_k=16, max_n=16, max_m=16)
+    x = rng.integers(-128, 128, size=(m, k), dtype=np.int64)
+    w = rng.integers(-128, 128, size=(n, k), dtype=np.int64)
+    params = _random_params(array, rng, x, w, n, zero_point=False)
+    job = engine_job(config, x, w, params)
+
+    def x_at(i, kk):
+        return int(x[i, kk]) if i < m and kk < k else 0   # padding is zero
+
+    def w_at(j, kk):
+        return int(w[j, kk]) if j < n and kk < k else 0
+
+    n_tiles = -(-n // cols)
+    beat = 0
+    if dataflow == "output_stationary":
+        m_tiles = -(-m // rows)
+        assert (job.command["m_tiles"], job.command["n_tiles"], job.command["depth"]) == \
+            (m_tiles, n_tiles, k)
+        for t in range(m_tiles):           # M tile by M tile, k = 0 first, lane i = row i
+            for kk in range(k):
+                assert [int(v) for v in job.activations[beat]] == \
+                    [x_at(t * rows + i, kk) for i in range(rows)]
+                beat += 1
+        beat = 0
+        for t in range(n_tiles):           # N tile by N tile, k = 0 first
+            for kk in range(k):
+                assert [int(v) for v in job.weights[beat]] == \
+                    [w_at(t * cols + j, kk) for j in range(cols)]
+                beat += 1
+    else:
+        k_tiles = -(-k // rows)
+        assert (job.command["m"], job.command["n_tiles"], job.command["k_tiles"]) == \
+            (m, n_tiles, k_tiles)
+        for t in range(k_tiles):           # K tile by K tile, row 0 first, lane = column
+            for i in range(m):
+                assert [int(v) for v in job.activations[beat]] == \
+                    [x_at(i, t * rows + kk) for kk in range(rows)]
+                beat += 1
+        beat = 0
+        for tn in range(n_tiles):          # for each N tile, each K tile, k = 0 first
+            for tk in range(k_tiles):
+                for kk in range(rows):
+                    assert [int(v) for v in job.weights[beat]] == \
+                        [w_at(tn * cols + j, tk * rows + kk) for j in range(cols)]
+                    beat += 1
+    assert beat == len(job.weights)
+    for t in range(n_tiles):                # one channel-table beat per N tile
+        for j in range(cols):
+            channel = t * cols + j
+            if channel < n:
+                assert int(job.channels["shift"][t][j]) == int(params.shift[channel])
+                assert int(job.channels["multiplier"][t][j]) == int(params.multiplier[channel])
+                assert int(job.channels["bias"][t][j]) == int(params.bias[channel])
+            else:
+                assert int(job.channels["multiplier"][t][j]) == 0
