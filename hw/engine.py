@@ -35,7 +35,7 @@ from .config import ArrayConfig
 from .pe import PassFlags, TileFlags, operand_shape
 from .requantizer import Requantizer, ResultRow
 from .systolic import OutputStationaryArray, WeightBanks, WeightStationaryArray
-from .top import _FIFO_LATENCY, _raw_act_shape, _raw_weight_shape
+from .top import _FIFO_LATENCY, _raw_act_shape, _raw_weight_shape, result_fifo
 
 __all__ = ["EngineConfig", "GemmEngine", "engine_layouts"]
 
@@ -301,20 +301,8 @@ class GemmEngine(wiring.Component):
             m.d.sync += channel_tiles.eq(0)
 
         # -- results FIFO, with credits reserved when a result row's last beat issues ----------
-        m.submodules.fifo = fifo = SyncFIFOBuffered(
-            width=len(self.results.payload.as_value()), depth=self.fifo_depth)
-        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
-        reserve = Signal(range(array.rows + 1))
-        released = self.results.valid & self.results.ready
-        m.d.comb += [
-            requantizer.o.ready.eq(1),
-            fifo.w_en.eq(requantizer.o.valid),
-            fifo.w_data.eq(requantizer.o.payload),
-            self.results.valid.eq(fifo.r_rdy),
-            self.results.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.results.ready),
-        ]
-        m.d.sync += credits.eq(credits - reserve + released)
+        credits, reserve = result_fifo(m, requantizer.o, self.results, depth=self.fifo_depth,
+                                       max_reserve=array.rows)
 
         # -- the dataflow: buffers, sequencer, partial sums ----------------------------------
         channel_read = channel_table.read_port()

@@ -21,7 +21,7 @@ from .pe import PassFlags, TileFlags, operand_shape
 from .requantizer import Requantizer, ResultRow
 from .systolic import OutputStationaryArray, WeightBanks, WeightStationaryArray
 
-__all__ = ["MacArray", "stream_layouts"]
+__all__ = ["MacArray", "result_fifo", "stream_layouts"]
 
 #: Cycles from a row entering SyncFIFOBuffered to it being visible at its read port.
 _FIFO_LATENCY = 2
@@ -55,6 +55,30 @@ def stream_layouts(config):
             "last": 1})
     layouts["results"] = ResultRow(operand_shape(*config.out_range), config.cols)
     return layouts
+
+
+def result_fifo(m, rows, results, *, depth, max_reserve):
+    """``rows`` (a stream that is always taken) → a FIFO of ``depth`` rows → ``results``.
+
+    Returns ``(credits, reserve)``: free places in the FIFO, and the number of places a
+    producer claims this cycle (drive it combinationally) for rows it is about to create. A
+    producer that creates rows only against credits can never overflow the FIFO, however long
+    ``results`` is stalled, without stalling anything itself.
+    """
+    m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(results.payload.as_value()),
+                                                depth=depth)
+    credits = Signal(range(depth + 1), init=depth)
+    reserve = Signal(range(max_reserve + 1))
+    m.d.comb += [
+        rows.ready.eq(1),
+        fifo.w_en.eq(rows.valid),
+        fifo.w_data.eq(rows.payload),
+        results.valid.eq(fifo.r_rdy),
+        results.payload.eq(fifo.r_data),
+        fifo.r_en.eq(results.ready),
+    ]
+    m.d.sync += credits.eq(credits - reserve + (results.valid & results.ready))
+    return credits, reserve
 
 
 class MacArray(wiring.Component):
@@ -155,8 +179,6 @@ class MacArray(wiring.Component):
         m = Module()
         m.submodules.core = core = self._core
         m.submodules.requantizer = requantizer = self._requantizer
-        m.submodules.fifo = fifo = SyncFIFOBuffered(
-            width=len(self.results.payload.as_value()), depth=self.fifo_depth)
 
         # Run-time parameters go straight to the requantizer.
         for name in requantizer.signature.members:
@@ -167,17 +189,9 @@ class MacArray(wiring.Component):
         m.d.comb += [
             requantizer.i.valid.eq(core.rows_valid),
             requantizer.i.payload.eq(core.rows),
-            requantizer.o.ready.eq(1),
-            fifo.w_en.eq(requantizer.o.valid),
-            fifo.w_data.eq(requantizer.o.payload),
-            self.results.valid.eq(fifo.r_rdy),
-            self.results.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.results.ready),
         ]
-        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
-        reserve = Signal(range(cfg.rows + 1))
-        released = self.results.valid & self.results.ready
-        m.d.sync += credits.eq(credits - reserve + released)
+        credits, reserve = result_fifo(m, requantizer.o, self.results, depth=self.fifo_depth,
+                                       max_reserve=cfg.rows)
 
         def x_operand(x):
             if cfg.input_zero_point_in_hw:
