@@ -39,6 +39,23 @@ def _bits(shape, value):
     return Const(int(value), Shape.cast(shape)).value & ((1 << Shape.cast(shape).width) - 1)
 
 
+def _frame(command, bits, width):
+    """A frame: the command byte, then ``width`` bits of payload as little-endian bytes."""
+    return bytes([command]) + int(bits).to_bytes(payload_bytes(width), "little")
+
+
+def _beat_frame(layouts, name, fields):
+    """The frame of one beat of the input stream ``name``."""
+    layout = layouts[name]
+    return _frame(COMMANDS[name], layout.const(fields).as_bits(), layout.size)
+
+
+def _result_row(layout, payload):
+    """The ``y`` lanes of a result row from its frame's payload bytes."""
+    row = data.Const(layout, int.from_bytes(payload, "little"))
+    return [int(lane) for lane in row.y]
+
+
 class UARTArray:
     """A MacArray of ``config`` reached through ``transport``."""
 
@@ -49,10 +66,6 @@ class UARTArray:
         self.transport = transport
         self._layouts = stream_layouts(config)
         self._params = param_shapes(config)
-
-    def _frame(self, command, bits, width):
-        size = payload_bytes(width)
-        return bytes([command]) + int(bits).to_bytes(size, "little")
 
     def set_params(self, params):
         """Load run-time parameters: a dict as :attr:`sim.workload.Workload.params`."""
@@ -71,12 +84,10 @@ class UARTArray:
         for name, shape in self._params:
             bits |= _bits(shape, values[name]) << offset
             offset += Shape.cast(shape).width
-        self.transport.write(self._frame(PARAMS, bits, offset))
+        self.transport.write(_frame(PARAMS, bits, offset))
 
     def _beat(self, name, fields):
-        layout = self._layouts[name]
-        return self._frame(COMMANDS[name], layout.const(fields).as_bits(),
-                           Shape.cast(layout).width)
+        return _beat_frame(self._layouts, name, fields)
 
     def _read_rows(self, count):
         layout = self._layouts["results"]
@@ -87,8 +98,7 @@ class UARTArray:
             if len(frame) != 1 + size or frame[0] != RESULT:
                 raise RuntimeError(f"expected a result frame of {1 + size} bytes starting with "
                                    f"'R', got {frame!r}")
-            row = data.Const(layout, int.from_bytes(frame[1:], "little"))
-            rows.append([int(row.y[j]) for j in range(self.config.cols)])
+            rows.append(_result_row(layout, frame[1:]))
         return rows
 
     def run(self, jobs, params):
@@ -139,12 +149,6 @@ class UARTEngine:
         self._layouts = engine_layouts(config)
         self._row_bytes = payload_bytes(self._layouts["results"].size)
 
-    def _frame(self, name, fields):
-        layout = self._layouts[name]
-        bits = layout.const(fields).as_bits()
-        return bytes([COMMANDS[name]]) + int(bits).to_bytes(payload_bytes(layout.size),
-                                                             "little")
-
     def _receive(self, rows, *, until_ack):
         """Read frames into ``rows`` until an acknowledgement (or, without ``until_ack``, one
         result row)."""
@@ -159,25 +163,20 @@ class UARTEngine:
             if len(payload) != self._row_bytes:
                 raise RuntimeError(f"result row cut short: {len(payload)} of "
                                    f"{self._row_bytes} bytes")
-            row = data.Const(self._layouts["results"], int.from_bytes(payload, "little"))
-            rows.append([int(row.y[j]) for j in range(self.config.array.cols)])
+            rows.append(_result_row(self._layouts["results"], payload))
             if not until_ack:
                 return
 
     def run(self, job):
         """Run one :class:`hw.host.EngineJob`; return its result rows [result_rows, cols]
         (``job.outputs`` turns them into y)."""
-        names = [name for name in ("bias", "multiplier", "shift")
-                 if name in self._layouts["channels"].members]
-        frames = [self._frame("command", job.command)]
-        frames += [self._frame("channels", {name: job.channels[name][t].tolist()
-                                            for name in names})
-                   for t in range(job.n_tiles)]
-        weights = [self._frame("weights", {"w": beat.tolist()}) for beat in job.weights]
-        activations = [self._frame("activations", {"x": beat.tolist()})
-                       for beat in job.activations]
-        frames += activations + weights if self.config.weight_stationary else \
-            weights + activations
+        # the buffered operand first, then the one the engine takes only as it computes
+        order = ["command", "channels", "activations", "weights"] \
+            if self.config.weight_stationary else \
+            ["command", "channels", "weights", "activations"]
+        beats = job.beats()
+        frames = [_beat_frame(self._layouts, name, fields)
+                  for name in order for fields in beats[name]]
         rows = []
         for frame in frames:
             self.transport.write(frame)

@@ -33,7 +33,7 @@ from golden.accumulator import accumulator_bits
 
 from .config import ArrayConfig
 from .pe import PassFlags, TileFlags, operand_shape
-from .requantizer import Requantizer, ResultRow
+from .requantizer import Requantizer, ResultRow, channel_params
 from .systolic import OutputStationaryArray, WeightBanks, WeightStationaryArray
 from .top import _FIFO_LATENCY, _raw_act_shape, _raw_weight_shape, result_fifo
 
@@ -133,23 +133,20 @@ class EngineConfig:
         return dataclasses.replace(self, **changes)
 
 
+def _shape_limits(config):
+    """The command's shape fields and the largest value each may take."""
+    if config.weight_stationary:
+        return {"m": config.max_m, "n_tiles": config.max_n_tiles, "k_tiles": config.max_k_tiles}
+    return {"m_tiles": MAX_M_TILES, "n_tiles": config.max_n_tiles, "depth": config.max_k}
+
+
 def engine_layouts(config):
     """Payload layouts of :class:`GemmEngine`'s streams, by port name."""
     array = config.array
     out_shape = operand_shape(*array.out_range)
-    channel = {"bias": data.ArrayLayout(signed(32), array.cols),
-               "shift": data.ArrayLayout(signed(6), array.cols)}
-    if array.requant == "multiplier":
-        channel["multiplier"] = data.ArrayLayout(unsigned(31), array.cols)
-    if config.weight_stationary:
-        shape = {"m": range(config.max_m + 1), "n_tiles": range(config.max_n_tiles + 1),
-                 "k_tiles": range(config.max_k_tiles + 1)}
-    else:
-        shape = {"m_tiles": range(MAX_M_TILES + 1), "n_tiles": range(config.max_n_tiles + 1),
-                 "depth": range(config.max_k + 1)}
     return {
         "command": data.StructLayout({
-            **shape,
+            **{name: range(limit + 1) for name, limit in _shape_limits(config).items()},
             "output_zero_point": out_shape,
             "act_min": out_shape,
             "act_max": out_shape,
@@ -158,7 +155,7 @@ def engine_layouts(config):
             "x": data.ArrayLayout(_raw_act_shape(array), array.rows)}),
         "weights": data.StructLayout({
             "w": data.ArrayLayout(_raw_weight_shape(array), array.cols)}),
-        "channels": data.StructLayout(channel),
+        "channels": data.StructLayout(channel_params(array, array.cols)),
         "results": ResultRow(out_shape, array.cols),
     }
 
@@ -216,9 +213,10 @@ class GemmEngine(wiring.Component):
             accumulator_width=config.partial_sum_bits, per_channel=True)
         self._requantizer = Requantizer(self._requant_config, params_per_row=True)
         self._core._MustUse__silence = self._requantizer._MustUse__silence = True
-        layouts = engine_layouts(config)
+        self._layouts = engine_layouts(config)
+        self._psum_layout = data.ArrayLayout(signed(config.partial_sum_bits), array.cols)
         members = {name: (Out if name == "results" else In)(stream.Signature(layout))
-                   for name, layout in layouts.items()}
+                   for name, layout in self._layouts.items()}
         members["busy"] = Out(1)
         members["error"] = Out(1)
         super().__init__(members)
@@ -257,18 +255,15 @@ class GemmEngine(wiring.Component):
         m = Module()
         m.submodules.core = core = self._core
         m.submodules.requantizer = requantizer = self._requantizer
-        layouts = engine_layouts(cfg)
+        layouts = self._layouts
 
         # -- command: the shape, and the output parameters held for the whole command ----------
         active = Signal()
         command = self.command.p
-        shape = {name: Signal.like(getattr(command, name), name=name)
-                 for name in ("m_tiles", "m", "n_tiles", "depth", "k_tiles")
-                 if name in layouts["command"].members}
+        limits = _shape_limits(cfg)
+        shape = {name: Signal.like(getattr(command, name), name=name) for name in limits}
         command_ok = command.act_min <= command.act_max
-        for name in shape:
-            limit = {"m_tiles": MAX_M_TILES, "m": cfg.max_m, "n_tiles": cfg.max_n_tiles,
-                     "depth": cfg.max_k, "k_tiles": cfg.max_k_tiles}[name]
+        for name, limit in limits.items():
             field = getattr(command, name)
             command_ok &= (field != 0) & (field <= limit)
         m.d.comb += self.command.ready.eq(~self.busy)
@@ -316,33 +311,34 @@ class GemmEngine(wiring.Component):
             requantizer.i.valid.eq(summed["valid"]),
             requantizer.i.p.acc.eq(summed["acc"]),
             requantizer.i.p.last.eq(summed["last"]),
-            requantizer.i.p.bias.eq(channel_read.data.bias),
-            requantizer.i.p.shift.eq(channel_read.data.shift),
         ]
-        if array.requant == "multiplier":
-            m.d.comb += requantizer.i.p.multiplier.eq(channel_read.data.multiplier)
+        m.d.comb += [requantizer.i.p[name].eq(channel_read.data[name])
+                     for name in layouts["channels"].members]
 
         with m.If(active & done):
             m.d.sync += active.eq(0)
         m.d.comb += self.busy.eq(active | (credits != self.fifo_depth) | ~drained)
         return m
 
-    def _sum_stage(self, m, rows_in, previous, *, first, final, last, next_n):
-        """The requantizer's input: ``rows_in`` (+ ``previous`` unless ``first``) registered
-        as exact sums, valid for the ``final`` pass of a tile; the channel table is read at
-        ``next_n`` meanwhile."""
-        cols = self._config.array.cols
-        acc = Signal(data.ArrayLayout(signed(self._config.partial_sum_bits), cols), name="sum")
+    def _partial_sums(self, rows_in, previous, first):
+        """``rows_in`` + ``previous`` (unless ``first``) at the exact partial-sum width."""
+        total = Signal(self._psum_layout, name="total")
+        return total, [total[j].eq(rows_in[j] + Mux(first, 0, previous[j]))
+                       for j in range(self._config.array.cols)]
+
+    def _sum_stage(self, m, total, *, final, last, next_n):
+        """The requantizer's input: the exact sums ``total`` registered, valid for the
+        ``final`` pass of a tile; the channel table is read at ``next_n`` meanwhile."""
+        acc = Signal(self._psum_layout, name="sum")
         valid, row_last = Signal(name="sum_valid"), Signal(name="sum_last")
-        m.d.sync += [acc[j].eq(rows_in[j] + Mux(first, 0, previous[j])) for j in range(cols)]
-        m.d.sync += [valid.eq(final), row_last.eq(last)]
+        m.d.sync += [acc.eq(total), valid.eq(final), row_last.eq(last)]
         return {"valid": valid, "acc": acc, "last": row_last, "next_n": next_n}
 
     def _elaborate_os(self, m, core, shape, start, active, channel_tiles, credits, reserve):
         cfg = self._config
         array = cfg.array
         rows, cols, kmax = array.rows, array.cols, array.kmax
-        layouts = engine_layouts(cfg)
+        layouts = self._layouts
         m_tiles, n_tiles, depth = shape["m_tiles"], shape["n_tiles"], shape["depth"]
 
         # -- loaders: each input stream fills its buffer in order ------------------------------
@@ -443,23 +439,21 @@ class GemmEngine(wiring.Component):
                          weight_addr.eq(0), act_k.eq(0), weight_k.eq(0)]
 
         # -- readout: the passes of a tile add up in a FIFO of rows, exactly --------------------
-        psum_layout = data.ArrayLayout(signed(cfg.partial_sum_bits), cols)
         m.submodules.partial_sums = partial_sums = SyncFIFOBuffered(
-            width=psum_layout.size, depth=rows + 1)
+            width=self._psum_layout.size, depth=rows + 1)
         readout_tag = _PassTag(tags.r_data)
         arriving = core.rows_valid
-        summed = self._sum_stage(
-            m, core.rows.acc, psum_layout(partial_sums.r_data), first=readout_tag.first,
-            final=arriving & readout_tag.final, last=core.rows.last, next_n=readout_tag.n)
+        total, add = self._partial_sums(core.rows.acc, self._psum_layout(partial_sums.r_data),
+                                        readout_tag.first)
+        m.d.comb += add
         m.d.comb += [
             tags.r_en.eq(arriving & core.rows.last),
             partial_sums.r_en.eq(arriving & ~readout_tag.first),
             partial_sums.w_en.eq(arriving & ~readout_tag.final),
+            partial_sums.w_data.eq(total),
         ]
-        pushed = psum_layout(partial_sums.w_data)
-        m.d.comb += [pushed[j].eq(core.rows.acc[j] + Mux(readout_tag.first, 0,
-                                                         psum_layout(partial_sums.r_data)[j]))
-                     for j in range(cols)]
+        summed = self._sum_stage(m, total, final=arriving & readout_tag.final,
+                                 last=core.rows.last, next_n=readout_tag.n)
         done = compute_m == m_tiles
         return done, Const(1), summed
 
@@ -467,7 +461,7 @@ class GemmEngine(wiring.Component):
         cfg = self._config
         array = cfg.array
         rows, cols = array.rows, array.cols
-        layouts = engine_layouts(cfg)
+        layouts = self._layouts
         rows_m, n_tiles, k_tiles = shape["m"], shape["n_tiles"], shape["k_tiles"]
 
         # -- X, buffered for the whole command: K tile by K tile, row by row ------------------
@@ -537,15 +531,14 @@ class GemmEngine(wiring.Component):
         out_row = Signal(range(cfg.max_m))
         out_k_tile = Signal(range(cfg.max_k_tiles))
         out_n = Signal(range(cfg.max_n_tiles + 1))
-        psum_layout = data.ArrayLayout(signed(cfg.partial_sum_bits), cols)
         m.submodules.partial_sums = partial_sums = memory.Memory(
-            shape=psum_layout, depth=cfg.max_m, init=[])
+            shape=self._psum_layout, depth=cfg.max_m, init=[])
         psum_write = partial_sums.write_port()
         # Transparent: row r of K tile t may arrive the cycle after row r of tile t − 1 was
         # written (a one-row X).
         psum_read = partial_sums.read_port(transparent_for=(psum_write,))
         arriving = core.rows_valid
-        row = Signal(psum_layout, name="row")
+        row = Signal(self._psum_layout, name="row")
         row_valid, row_first, row_final, row_last = (Signal(name=f"row_{name}") for name in
                                                      ("valid", "first", "final", "last"))
         row_index = Signal.like(out_row, name="row_index")
@@ -563,10 +556,11 @@ class GemmEngine(wiring.Component):
                     m.d.sync += [out_k_tile.eq(0), out_n.eq(out_n + 1)]
         with m.If(start):
             m.d.sync += [out_row.eq(0), out_k_tile.eq(0), out_n.eq(0)]
-        total = [row[j] + Mux(row_first, 0, psum_read.data[j]) for j in range(cols)]
-        m.d.comb += [psum_write.addr.eq(row_index), psum_write.en.eq(row_valid & ~row_final)]
-        m.d.comb += [psum_write.data[j].eq(total[j]) for j in range(cols)]
-        summed = self._sum_stage(m, row, psum_read.data, first=row_first,
-                                 final=row_valid & row_final, last=row_last, next_n=row_n)
+        total, add = self._partial_sums(row, psum_read.data, row_first)
+        m.d.comb += add
+        m.d.comb += [psum_write.addr.eq(row_index), psum_write.en.eq(row_valid & ~row_final),
+                     psum_write.data.eq(total)]
+        summed = self._sum_stage(m, total, final=row_valid & row_final, last=row_last,
+                                 next_n=row_n)
         done = compute_n == n_tiles
         return done, ~banks.draining, summed

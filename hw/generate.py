@@ -49,22 +49,28 @@ def manifest(config, component=None):
     }
 
 
-def generate(config, directory):
-    """Write ``<top>.v``, ``<top>.il`` and ``<top>.manifest.json``; return their paths."""
-    if not isinstance(config, ArrayConfig):
-        raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+def _write_top(make_component, name, directory):
+    """Write ``<name>.v`` and ``<name>.il`` of ``make_component()``; return the paths
+    (``manifest`` still to be written) and the component that was converted to Verilog."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    stem = directory / config.name
-    array = MacArray(config)
-    paths = {
-        "verilog": stem.with_suffix(".v"),
-        "rtlil": stem.with_suffix(".il"),
-        "manifest": stem.with_suffix(".manifest.json"),
-        "config": stem.with_suffix(".toml"),
-    }
-    paths["verilog"].write_text(verilog.convert(array, name=config.name, emit_src=False))
-    paths["rtlil"].write_text(rtlil.convert(MacArray(config), name=config.name, emit_src=False))
+    stem = directory / name
+    paths = {"verilog": stem.with_suffix(".v"), "rtlil": stem.with_suffix(".il"),
+             "manifest": stem.with_suffix(".manifest.json")}
+    component = make_component()
+    paths["verilog"].write_text(verilog.convert(component, name=name, emit_src=False))
+    # A component is elaborated once per conversion: RTLIL gets its own instance.
+    paths["rtlil"].write_text(rtlil.convert(make_component(), name=name, emit_src=False))
+    return paths, component
+
+
+def generate(config, directory):
+    """Write ``<top>.v``, ``<top>.il``, ``<top>.manifest.json`` and ``<top>.toml``; return
+    their paths."""
+    if not isinstance(config, ArrayConfig):
+        raise TypeError(f"config must be an ArrayConfig, not {config!r}")
+    paths, array = _write_top(lambda: MacArray(config), config.name, directory)
+    paths["config"] = paths["verilog"].with_suffix(".toml")
     paths["manifest"].write_text(json.dumps(manifest(config, array), indent=2) + "\n")
     config.save(paths["config"])
     return paths
@@ -73,25 +79,18 @@ def generate(config, directory):
 def generate_engine(config, directory):
     """Write ``<name>_engine.v``, ``.il`` and ``.manifest.json`` for an
     :class:`hw.engine.EngineConfig`; return their paths."""
+    from qmac import __version__
+
     from .engine import EngineConfig, GemmEngine
 
     if not isinstance(config, EngineConfig):
         raise TypeError(f"config must be an EngineConfig, not {config!r}")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     name = f"{config.name}_engine"
-    stem = directory / name
-    engine = GemmEngine(config)
-    paths = {"verilog": stem.with_suffix(".v"), "rtlil": stem.with_suffix(".il"),
-             "manifest": stem.with_suffix(".manifest.json")}
-    paths["verilog"].write_text(verilog.convert(engine, name=name, emit_src=False))
-    paths["rtlil"].write_text(rtlil.convert(GemmEngine(config), name=name, emit_src=False))
-    from qmac import __version__
-
+    paths, engine = _write_top(lambda: GemmEngine(config), name, directory)
     paths["manifest"].write_text(json.dumps({
         "top": name, "qmac_version": __version__, "config_digest": config.digest,
         "rows": config.array.rows, "cols": config.array.cols, "kmax": config.array.kmax,
-        "max_k": config.max_k, "max_n": config.max_n,
+        "max_k": config.max_k, "max_n": config.max_n, "max_m": config.max_m,
         "accumulator_bits": config.array.accumulator_bits,
         "partial_sum_bits": config.partial_sum_bits,
         "latency_cycles": engine.latency, "pass_interval_cycles": engine.pass_interval,

@@ -122,10 +122,10 @@ class EngineJob:
     """One GEMM laid out as the beats of :class:`hw.engine.GemmEngine`'s streams.
 
     ``activations`` [beats, rows], ``weights`` [beats, cols] and ``channels`` (``bias``,
-    ``multiplier``, ``shift``, each [n_tiles, cols]) hold one beat per row, in stream order
-    (docs/engine.md); ``command`` is the command's fields. Ragged edges are padded (rows and
-    K with zeros, channels with zero weights and a zero multiplier); :meth:`outputs` drops
-    what the padding produced.
+    ``shift`` and, unless shift-only, ``multiplier``, each [n_tiles, cols]) hold one beat per
+    row, in stream order (docs/engine.md); ``command`` is the command's fields. Ragged edges
+    are padded (rows and K with zeros, channels with zero weights and a zero multiplier);
+    :meth:`outputs` drops what the padding produced.
     """
 
     m: int
@@ -156,6 +156,17 @@ class EngineJob:
         if self.weight_stationary:
             return self.n_tiles * self.m
         return self.command["m_tiles"] * self.n_tiles * self.rows
+
+    def beats(self):
+        """Every input stream's beats in order, as field dicts (``layout.const`` takes them):
+        the one place that turns the arrays above into stream payloads."""
+        return {
+            "command": [dict(self.command)],
+            "channels": [{name: values[t].tolist() for name, values in self.channels.items()}
+                         for t in range(self.n_tiles)],
+            "weights": [{"w": beat.tolist()} for beat in self.weights],
+            "activations": [{"x": beat.tolist()} for beat in self.activations],
+        }
 
     @property
     def result_lasts(self):
@@ -207,9 +218,9 @@ def engine_job(config, x, w, params):
         padded[:n] = values
         return padded.reshape(n_tiles, cols)
 
-    multiplier = params.multiplier if array.requant == "multiplier" else np.zeros(n, np.int64)
-    channels = dict(bias=per_channel(bias), multiplier=per_channel(multiplier),
-                    shift=per_channel(params.shift))
+    channels = dict(bias=per_channel(bias), shift=per_channel(params.shift))
+    if array.requant == "multiplier":
+        channels["multiplier"] = per_channel(params.multiplier)
     output = dict(output_zero_point=params.output_zero_point, act_min=params.act_min,
                   act_max=params.act_max)
     if config.weight_stationary:
@@ -260,6 +271,6 @@ def load_engine_job(path):
             command={str(name): int(v) for name, v in zip(saved["command_fields"],
                                                            saved["command"], strict=True)},
             activations=saved["activations"], weights=saved["weights"],
-            channels={name: saved[f"channel_{name}"] for name in ("bias", "multiplier",
-                                                                  "shift")})
+            channels={name[len("channel_"):]: saved[name] for name in saved.files
+                      if name.startswith("channel_")})
 

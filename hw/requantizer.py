@@ -15,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 from .pe import operand_shape
 from .systolic import AccumulatorRow
 
-__all__ = ["Requantizer", "ResultRow", "round_shift"]
+__all__ = ["Requantizer", "ResultRow", "channel_params", "round_shift"]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -23,6 +23,19 @@ INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 def ResultRow(out_shape, cols):
     """Layout of one row of requantized outputs."""
     return data.StructLayout({"y": data.ArrayLayout(out_shape, cols), "last": 1})
+
+
+def channel_params(config, channels):
+    """Layouts of the per-channel run-time parameters, by name: ``bias`` (int32, one per
+    column), ``shift`` (TFLite convention) and, unless shift-only, ``multiplier`` (M0), one of
+    each per channel."""
+    params = {
+        "bias": data.ArrayLayout(signed(32), config.cols),
+        "shift": data.ArrayLayout(signed(6), channels),
+    }
+    if config.requant == "multiplier":
+        params["multiplier"] = data.ArrayLayout(unsigned(31), channels)
+    return params
 
 
 def round_shift(value, amount, mode):
@@ -103,13 +116,8 @@ class Requantizer(wiring.Component):
         self._config = config
         self._params_per_row = bool(params_per_row)
         out_shape = operand_shape(*config.out_range)
-        channels = config.cols if params_per_row else config.requant_channels
-        params = {
-            "bias": data.ArrayLayout(signed(32), config.cols),
-            "shift": data.ArrayLayout(signed(6), channels),
-        }
-        if config.requant == "multiplier":
-            params["multiplier"] = data.ArrayLayout(unsigned(31), channels)
+        params = channel_params(config, config.cols if params_per_row
+                                else config.requant_channels)
         row = AccumulatorRow(config.accumulator_bits, config.cols)
         if params_per_row:
             # Each row brings its own per-column parameters, which travel down the pipeline

@@ -195,25 +195,13 @@ def run_engine(config, jobs, *, stall=0.0, seed=0, max_cycles=2_000_000):
                     first_accept[index] = accepted
         ctx.set(stream.valid, 0)
 
-    names = [name for name in ("bias", "multiplier", "shift")
-             if name in dut.channels.payload.shape().members]
+    beats = [job.beats() for job in jobs]
 
-    async def command(ctx):
-        await send_all(ctx, dut.command, [[job.command] for job in jobs], record=False)
-
-    async def channels(ctx):
-        await send_all(ctx, dut.channels, [
-            [{name: [int(v) for v in job.channels[name][t]] for name in names}
-             for t in range(job.n_tiles)] for job in jobs], record=True)
-
-    async def weights(ctx):
-        await send_all(ctx, dut.weights, [[{"w": [int(v) for v in beat]} for beat in job.weights]
-                                          for job in jobs], record=True)
-
-    async def activations(ctx):
-        await send_all(ctx, dut.activations, [
-            [{"x": [int(v) for v in beat]} for beat in job.activations] for job in jobs],
-            record=True)
+    def stream_driver(name, record):
+        async def driver(ctx):
+            await send_all(ctx, getattr(dut, name), [job_beats[name] for job_beats in beats],
+                           record)
+        return driver
 
     async def monitor(ctx):
         for job in jobs:
@@ -239,8 +227,10 @@ def run_engine(config, jobs, *, stall=0.0, seed=0, max_cycles=2_000_000):
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_process(clock)
-    for bench in (command, channels, weights, activations, monitor):
-        sim.add_testbench(bench)
+    sim.add_testbench(stream_driver("command", record=False))
+    for name in ("channels", "weights", "activations"):
+        sim.add_testbench(stream_driver(name, record=True))
+    sim.add_testbench(monitor)
     _run(sim, cycle, max_cycles)
     if len(rows) != len(jobs):
         delivered = sum(map(len, rows))

@@ -28,7 +28,7 @@ from hw.engine import EngineConfig
 from hw.host import LayerParams, engine_job, save_engine_job
 
 __all__ = ["SIMULATORS", "GemmResult", "MismatchError", "engine_config_for", "gemm",
-           "golden_outputs", "fully_connected", "conv2d"]
+           "fully_connected", "conv2d"]
 
 SIMULATORS = ("amaranth", "icarus", "verilator")
 
@@ -40,6 +40,7 @@ class MismatchError(AssertionError):
 @dataclass
 class GemmResult:
     y: np.ndarray        # [M, N] int64
+    expected: np.ndarray  # [M, N] what golden/ computes for the same GEMM
     cycles: int          # first input beat accepted → last result row delivered
     macs: int            # M·K·N
     rows: int
@@ -82,17 +83,6 @@ def _params(array, n, *, act_min, act_max, **values):
     return LayerParams.for_config(
         array.replace(per_channel=True), n=n, act_min=out_lo if act_min is None else act_min,
         act_max=out_hi if act_max is None else act_max, **values)
-
-
-def golden_outputs(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
-                   output_zero_point=0, multiplier=None, shift=0, act_min=None, act_max=None):
-    """What :func:`gemm` must return, from golden/ alone."""
-    array = config.array if isinstance(config, EngineConfig) else config
-    x, w = np.asarray(x, np.int64), np.asarray(w, np.int64)
-    params = _params(array, w.shape[0], bias=bias, multiplier=multiplier, shift=shift,
-                     output_zero_point=output_zero_point, act_min=act_min, act_max=act_max,
-                     input_zero_point=input_zero_point, weight_zero_point=weight_zero_point)
-    return _golden(array, x, w, params)
 
 
 def _golden(array, x, w, params):
@@ -143,12 +133,12 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
         i, j = wrong[0]
         raise MismatchError(f"{len(wrong)} of {y.size} outputs differ from golden; first at "
                             f"[{i}, {j}]: hardware {y[i, j]}, golden {expected[i, j]}")
-    return GemmResult(y=y, cycles=cycles, macs=x.shape[0] * x.shape[1] * n, rows=array.rows,
-                      cols=array.cols, simulator=sim, verilog=verilog)
+    return GemmResult(y=y, expected=expected, cycles=cycles, macs=x.shape[0] * x.shape[1] * n,
+                      rows=array.rows, cols=array.cols, simulator=sim, verilog=verilog)
 
 
 def _run_cocotb(engine_config, job, expected, sim, stall, seed):
-    from .runner import build_root, engine_design, run
+    from .runner import engine_design, run
 
     design = engine_design(engine_config)
     with tempfile.TemporaryDirectory(prefix="qmac_gemm_") as scratch:
@@ -159,9 +149,7 @@ def _run_cocotb(engine_config, job, expected, sim, stall, seed):
                 "rows_path": str(scratch / "rows.npy"), "stall": stall, "seed": seed}
         report = run(design, "sim.tb_engine", spec, sim=sim, test_dir=scratch / "run")
         rows = np.load(scratch / "rows.npy")
-    flavour = build_root() / design.key
-    verilog = next(iter(sorted(flavour.glob(f"{sim}*/{design.name}.v"))), None)
-    return rows, report["cycles"], str(verilog) if verilog else None
+    return rows, report["cycles"], report["verilog"]
 
 
 def fully_connected(config, x, w, bias=None, **params):
@@ -185,4 +173,5 @@ def conv2d(config, x, w, bias=None, *, stride=1, padding="valid", dilation=1, **
         pad_value=int(params.get("input_zero_point", 0)))
     result = gemm(config, patches, w.reshape(w.shape[0], -1), bias=bias, **params)
     result.y = result.y.reshape(batch, oh, ow, w.shape[0])
+    result.expected = result.expected.reshape(result.y.shape)
     return result

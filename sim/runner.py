@@ -275,9 +275,10 @@ def waves_path(build_dir, test_dir, design, sim):
 
 def run(design, bench, spec, *, sim=None, test_dir=None, optimize=False):
     """Simulate ``design`` with the cocotb module ``bench`` (e.g. ``"sim.tb_array"``) and
-    ``spec``; return the bench's report (a dict), with ``waves`` (the waveform's path) when
-    ``WAVES=1``. ``optimize`` builds the Verilator model with the compiler's optimization
-    (for speed measurements; the tests' short runs are quicker without)."""
+    ``spec``; return the bench's report (a dict), with ``verilog`` (the source that ran) and
+    ``waves`` (the waveform's path) when ``WAVES=1``. ``optimize`` builds the Verilator model
+    with the compiler's optimization (for speed measurements; the tests' short runs are
+    quicker without)."""
     sim = sim or default_simulator()
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}; got {sim!r}")
@@ -307,6 +308,7 @@ def run(design, bench, spec, *, sim=None, test_dir=None, optimize=False):
         detail = report.get("error") or _failure_excerpt(test_dir / "sim.log")
         raise AssertionError(f"{bench} on {sim}: {failed} of {tests} cocotb tests failed; "
                              f"log: {test_dir / 'sim.log'}\n{detail}")
+    report["verilog"] = str(build_dir / f"{design.name}.v")
     if _waves():
         report["waves"] = str(waves_path(build_dir, test_dir, design, sim))
     return report

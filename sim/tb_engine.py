@@ -34,15 +34,8 @@ from .streams import (
 
 
 def _beats(layouts, job):
-    channels = [{name: job.channels[name][t].tolist() for name in layouts["channels"].members}
-                for t in range(job.n_tiles)]
-    return {
-        "command": [pack(layouts["command"], job.command)],
-        "channels": [pack(layouts["channels"], fields) for fields in channels],
-        "weights": [pack(layouts["weights"], {"w": beat.tolist()}) for beat in job.weights],
-        "activations": [pack(layouts["activations"], {"x": beat.tolist()})
-                        for beat in job.activations],
-    }
+    return {name: [pack(layouts[name], fields) for fields in beats]
+            for name, beats in job.beats().items()}
 
 
 @cocotb.test()

@@ -301,16 +301,16 @@ def _simulate_commands(config, commands, job, *, watch=8, max_cycles=20_000):
                 await ctx.tick()
             watched.append(seen)
 
+    beats = job.beats()
+
     async def channels(ctx):
-        names = list(engine_layouts(config)["channels"].members)
-        await send(ctx, dut.channels, [{name: [int(v) for v in job.channels[name][t]]
-                                        for name in names} for t in range(job.n_tiles)])
+        await send(ctx, dut.channels, beats["channels"])
 
     async def weights(ctx):
-        await send(ctx, dut.weights, [{"w": [int(v) for v in b]} for b in job.weights])
+        await send(ctx, dut.weights, beats["weights"])
 
     async def activations(ctx):
-        await send(ctx, dut.activations, [{"x": [int(v) for v in b]} for b in job.activations])
+        await send(ctx, dut.activations, beats["activations"])
 
     async def monitor(ctx):
         ctx.set(dut.results.ready, 1)
