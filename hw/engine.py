@@ -160,6 +160,16 @@ def engine_layouts(config):
     }
 
 
+def _load(m, port, buffer, *, addr, room):
+    """Take beats of the stream ``port`` while ``room``, each written into the memory
+    ``buffer`` at ``addr``; returns the condition that a beat is taken this cycle."""
+    write = buffer.write_port()
+    taken = port.valid & port.ready
+    m.d.comb += [port.ready.eq(room), write.addr.eq(addr), write.data.eq(port.p),
+                 write.en.eq(taken)]
+    return taken
+
+
 class _PassTag(data.Struct):
     """What the readout side needs to know about a pass, queued when it is issued."""
     first: 1   # first pass of its tile: nothing to add from the partial-sum buffer
@@ -283,14 +293,8 @@ class GemmEngine(wiring.Component):
         m.submodules.channel_table = channel_table = memory.Memory(
             shape=layouts["channels"], depth=cfg.max_n_tiles, init=[])
         channel_tiles = Signal(range(cfg.max_n_tiles + 1))
-        channel_write = channel_table.write_port()
-        m.d.comb += [
-            self.channels.ready.eq(active & (channel_tiles < shape["n_tiles"])),
-            channel_write.addr.eq(channel_tiles),
-            channel_write.data.eq(self.channels.p),
-            channel_write.en.eq(self.channels.valid & self.channels.ready),
-        ]
-        with m.If(channel_write.en):
+        with m.If(_load(m, self.channels, channel_table, addr=channel_tiles,
+                        room=active & (channel_tiles < shape["n_tiles"]))):
             m.d.sync += channel_tiles.eq(channel_tiles + 1)
         with m.If(start):
             m.d.sync += channel_tiles.eq(0)
@@ -355,30 +359,17 @@ class GemmEngine(wiring.Component):
             return Mux(tile[0], cfg.max_k, 0)
 
         act_k = Signal(range(cfg.max_k))
-        act_write = act_buffer.write_port()
         # A bank is free again once the sequencer has moved past the tile two before.
-        m.d.comb += [
-            self.activations.ready.eq(active & (act_tiles < m_tiles) &
-                                      (act_tiles < compute_m + 2)),
-            act_write.addr.eq(bank_base(act_tiles) + act_k),
-            act_write.data.eq(self.activations.p),
-            act_write.en.eq(self.activations.valid & self.activations.ready),
-        ]
-        with m.If(act_write.en):
+        with m.If(_load(m, self.activations, act_buffer, addr=bank_base(act_tiles) + act_k,
+                        room=active & (act_tiles < m_tiles) & (act_tiles < compute_m + 2))):
             m.d.sync += act_k.eq(Mux(act_k == depth - 1, 0, act_k + 1))
             with m.If(act_k == depth - 1):
                 m.d.sync += act_tiles.eq(act_tiles + 1)
 
         weight_k = Signal(range(cfg.max_k))
         weight_addr = Signal(range(cfg.max_n_tiles * cfg.max_k))
-        weight_write = weight_buffer.write_port()
-        m.d.comb += [
-            self.weights.ready.eq(active & (weight_tiles < n_tiles)),
-            weight_write.addr.eq(weight_addr),
-            weight_write.data.eq(self.weights.p),
-            weight_write.en.eq(self.weights.valid & self.weights.ready),
-        ]
-        with m.If(weight_write.en):
+        with m.If(_load(m, self.weights, weight_buffer, addr=weight_addr,
+                        room=active & (weight_tiles < n_tiles))):
             m.d.sync += [weight_addr.eq(weight_addr + 1),
                          weight_k.eq(Mux(weight_k == depth - 1, 0, weight_k + 1))]
             with m.If(weight_k == depth - 1):
@@ -470,14 +461,8 @@ class GemmEngine(wiring.Component):
         act_loaded = Signal(range(cfg.max_m * cfg.max_k_tiles + 1))
         load_row = Signal(range(cfg.max_m))
         load_k_tile = Signal(range(cfg.max_k_tiles + 1))
-        act_write = act_buffer.write_port()
-        m.d.comb += [
-            self.activations.ready.eq(active & (load_k_tile < k_tiles)),
-            act_write.addr.eq(act_loaded),
-            act_write.data.eq(self.activations.p),
-            act_write.en.eq(self.activations.valid & self.activations.ready),
-        ]
-        with m.If(act_write.en):
+        with m.If(_load(m, self.activations, act_buffer, addr=act_loaded,
+                        room=active & (load_k_tile < k_tiles))):
             m.d.sync += [act_loaded.eq(act_loaded + 1), load_row.eq(load_row + 1)]
             with m.If(load_row == rows_m - 1):
                 m.d.sync += [load_row.eq(0), load_k_tile.eq(load_k_tile + 1)]
