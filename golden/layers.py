@@ -115,23 +115,49 @@ def im2col(x, kernel, *, stride=1, dilation=1, padding="valid", pad_value=0):
 
 def conv2d(x, w, bias, *, input_zero_point, weight_zero_point, output_zero_point, multiplier,
            shift, act_min, act_max, stride=1, padding="valid", dilation=1, rounding="double"):
-    """Quantized 2-D convolution. x: NHWC, w: [C_out, KH, KW, C_in] (TFLite OHWI).
+    """Quantized 2-D convolution. x: NHWC, w: [C_out, KH, KW, C_in / groups] (TFLite OHWI).
 
-    Requantization parameters as in :func:`fully_connected` (per channel = per C_out).
-    Returns int64 [N, OH, OW, C_out].
+    A filter with fewer input channels than ``x`` makes a grouped convolution, as TFLite's
+    reference ConvPerChannel infers it: groups = C_in / filter channels, output channel o
+    reads the input channels of group ``o // (C_out / groups)``. Requantization parameters
+    as in :func:`fully_connected` (per channel = per C_out; for int8 models from
+    :func:`golden.tflite.conv_multiplier`). Returns int64 [N, OH, OW, C_out].
     """
     x = _ints("x", x, 4)
     w = _ints("w", w, 4)
-    if w.shape[3] != x.shape[3]:
-        raise ValueError(f"w has {w.shape[3]} input channels but x has {x.shape[3]}")
+    c_in, c_out, group_in = x.shape[3], w.shape[0], w.shape[3]
+    if group_in == 0 or c_in % group_in:
+        raise ValueError(f"w has {group_in} input channels, which must divide the input's "
+                         f"{c_in} (groups = C_in / filter channels)")
+    groups = c_in // group_in
+    if c_out % groups:
+        raise ValueError(f"w has {c_out} output channels, not a multiple of the "
+                         f"{groups} groups")
     cols, (batch, oh, ow) = im2col(x, w.shape[1:3], stride=stride, dilation=dilation,
                                    padding=padding, pad_value=int(input_zero_point))
-    out = fully_connected(cols, w.reshape(w.shape[0], -1), bias,
-                          input_zero_point=input_zero_point,
-                          weight_zero_point=weight_zero_point,
-                          output_zero_point=output_zero_point, multiplier=multiplier,
-                          shift=shift, act_min=act_min, act_max=act_max, rounding=rounding)
-    return out.reshape(batch, oh, ow, w.shape[0])
+    taps = w.shape[1] * w.shape[2]
+    cols = cols.reshape(cols.shape[0], taps, groups, group_in)
+    per_group = c_out // groups
+    common = dict(input_zero_point=input_zero_point, output_zero_point=output_zero_point,
+                  act_min=act_min, act_max=act_max, rounding=rounding)
+
+    def channel_slice(value, g):
+        array = np.asarray(value) if value is not None else None
+        if array is None or array.ndim == 0:
+            return value
+        return array[g * per_group:(g + 1) * per_group]
+
+    outputs = []
+    for g in range(groups):
+        out = fully_connected(cols[:, :, g, :].reshape(cols.shape[0], -1),
+                              w[g * per_group:(g + 1) * per_group].reshape(per_group, -1),
+                              channel_slice(bias, g),
+                              weight_zero_point=channel_slice(weight_zero_point, g),
+                              multiplier=channel_slice(multiplier, g),
+                              shift=channel_slice(shift, g), **common)
+        outputs.append(out)
+    out = outputs[0] if groups == 1 else np.concatenate(outputs, axis=1)
+    return out.reshape(batch, oh, ow, c_out)
 
 
 def binarize(w, *, axis=0):

@@ -30,7 +30,8 @@ from .rounding import ROUNDING_MODES, round_shift
 
 __all__ = [
     "INT32_MAX", "INT32_MIN", "REQUANT_ROUNDINGS", "ACTIVATIONS", "activation_range",
-    "multiply_by_quantized_multiplier", "quantize_multiplier", "requantize",
+    "conv_multiplier", "multiply_by_quantized_multiplier", "quantize_multiplier",
+    "quantize_multiplier_smaller_than_one", "requantize",
     "rounding_divide_by_pot", "saturating_rounding_doubling_high_mul", "tflite_multiplier",
 ]
 
@@ -154,6 +155,17 @@ def quantize_multiplier(real, *, rounding="double"):
     return m0, shift
 
 
+def quantize_multiplier_smaller_than_one(real):
+    """TFLite QuantizeMultiplierSmallerThanOneExp: :func:`quantize_multiplier` of a real
+    multiplier TFLite CHECKs to lie in (0, 1), so the shift is ≤ 0 (ADD/SUB rescaling).
+    Arrays give arrays."""
+    reals = np.asarray(real, dtype=np.float64)
+    if not (np.isfinite(reals).all() and (reals > 0).all() and (reals < 1).all()):
+        bad = reals[~(np.isfinite(reals) & (reals > 0) & (reals < 1))].flat[0]
+        raise ValueError(f"real multiplier must be in (0, 1) (TFLite CHECKs it); got {bad!r}")
+    return quantize_multiplier(real)
+
+
 def multiply_by_quantized_multiplier(x, m0, shift, rounding="double"):
     """TFLite MultiplyByQuantizedMultiplier of int32 ``x`` by ``m0 · 2^(shift − 31)``.
 
@@ -256,6 +268,22 @@ def tflite_multiplier(input_scale, weight_scale, output_scale):
     else:
         real = np.float64(s_in) * weight.astype(np.float64) / np.float64(s_out)
     return quantize_multiplier(real)
+
+
+def conv_multiplier(input_scale, filter_scale, output_scale):
+    """(m0, shift) arrays of an int8 CONV_2D or DEPTHWISE_CONV_2D, one per output channel.
+
+    TFLite's int8 convolutions are always per-channel: PopulateConvolutionQuantizationParams
+    (kernel_util.cc) computes ``double(input_scale)·double(filter_scale[c])/double(output_scale)``
+    for every channel, also when the filter has one scale (then used for every channel). This
+    is not :func:`tflite_multiplier` with a scalar filter scale, which is FULLY_CONNECTED's
+    float32 product. Multipliers ≥ 1 (positive shifts) are returned as they are. A scalar
+    ``filter_scale`` gives 1-element arrays (broadcast them over the channels).
+    """
+    weight = np.atleast_1d(np.asarray(filter_scale, dtype=np.float32))
+    if weight.ndim != 1:
+        raise ValueError(f"filter_scale must be a scalar or 1-D; got shape {weight.shape}")
+    return tflite_multiplier(input_scale, weight, output_scale)
 
 
 def activation_range(activation, scale, zero_point, *, bits=8, signed=True):
