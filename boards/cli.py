@@ -125,22 +125,26 @@ def _cmd_build(args):
 
 
 def _cmd_sweep(args):
-    from .flow import BuildError
-    from .registry import get_board
-    from .sweep import parse_sizes, sweep, sweep_table
+    from .sweep import parse_options, parse_sizes, sweep, sweep_table
 
-    board = get_board(args.board)
     sizes = parse_sizes(args.sizes) if args.sizes else None
     base = _config(args, rows=1, cols=1)
+    options = parse_options(args.option)
+    output = args.output or f"build/sweep-{args.board.replace(',', '-')}"
     try:
-        result = sweep(board, args.output or f"build/sweep-{board.name}", sizes=sizes,
-                       base=base, tools=args.tools, clock_mhz=args.clock_mhz, dsp=args.dsp,
-                       keep_going=args.keep_going)
-    except BuildError as error:
+        result = sweep(args.board, output, sizes=sizes, base=base, options=options,
+                       tools=args.tools, clock_mhz=args.clock_mhz, dsp=args.dsp,
+                       keep_going=args.keep_going, workers=args.workers,
+                       scheduler=args.scheduler)
+    except ConnectionError as error:
         print(f"qmac sweep: {error}", file=sys.stderr)
         return 1
     print(sweep_table(result))
-    return 0
+    print()
+    for kind, path in result["files"].items():
+        print(f"{kind:<8} {path}")
+    failed = [row for row in result["rows"] if row["status"] == "failed"]
+    return 1 if failed else 0
 
 
 def _cmd_asic(args):
@@ -181,15 +185,25 @@ def add_commands(subparsers):
     p.add_argument("-o", "--output", help="output directory")
     p.set_defaults(handler=_cmd_build)
 
-    p = subparsers.add_parser("sweep", help="build a range of array sizes for one board")
-    p.add_argument("--board", required=True, help="target board (see qmac build --list)")
+    p = subparsers.add_parser("sweep", help="build array sizes × boards × options on Dask")
+    p.add_argument("--board", "--boards", dest="board", required=True,
+                   help="target board(s), comma-separated (see qmac build --list)")
     p.add_argument("--sizes", help="comma-separated sizes, e.g. 2x2,4x4,8x8 "
-                                   "(default: the board's list)")
+                                   "(default: each board's list)")
+    p.add_argument("--option", action="append", metavar="KEY=V1,V2",
+                   help="also sweep an ArrayConfig parameter over these values "
+                        "(repeatable: every combination is built)")
     p.add_argument("--keep-going", action="store_true",
                    help="build every size even after one does not fit")
+    cluster = p.add_mutually_exclusive_group()
+    cluster.add_argument("--workers", type=_positive,
+                         help="Dask worker processes on this machine (default: the cores)")
+    cluster.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                         help="submit the builds to a running Dask scheduler instead")
     _array_options(p, size=False)
     _tool_options(p)
-    p.add_argument("-o", "--output", help="output directory (default build/sweep-BOARD)")
+    p.add_argument("-o", "--output",
+                   help="output directory (default build/sweep-BOARD[-BOARD...])")
     p.set_defaults(handler=_cmd_sweep)
 
     p = subparsers.add_parser("asic", help="technology-independent synthesis and size estimate")
