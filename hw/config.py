@@ -15,7 +15,7 @@ from pathlib import Path
 from golden.accumulator import accumulator_bits, guard_bits, operand_range
 from golden.rounding import ROUNDING_MODES
 
-__all__ = ["ArrayConfig", "DATAFLOWS", "REQUANT_ROUNDINGS", "WEIGHT_KINDS"]
+__all__ = ["ArrayConfig", "DATAFLOWS", "REQUANT_ROUNDINGS", "WEIGHT_KINDS", "ceil_div"]
 
 DATAFLOWS = ("output_stationary", "weight_stationary")
 _DATAFLOW_ALIASES = {"os": "output_stationary", "ws": "weight_stationary"}
@@ -27,6 +27,11 @@ REQUANT_KINDS = ("multiplier", "shift")
 
 MAX_DIM = 256
 MAX_KMAX = 1 << 20
+
+
+def ceil_div(a, b):
+    """⌈a / b⌉ for integers, b > 0."""
+    return -(-a // b)
 
 
 def _check_int(name, value, lo, hi):
@@ -82,6 +87,10 @@ class ArrayConfig:
         almost every layer, so the default 0 keeps the datapath narrow.
     out_bits, out_signed :
         Output width (2..16) and signedness; the run-time clamp [act_min, act_max] lies inside.
+    requant_lanes : int or None
+        Outputs the requantizer finishes per cycle, 1..``cols``: a row of ``cols`` accumulators
+        is requantized as ``ceil(cols / requant_lanes)`` beats. The default (None) is
+        :attr:`default_requant_lanes`, the fewest lanes that keep the grid at full rate.
 
     Pipeline
     --------
@@ -112,6 +121,7 @@ class ArrayConfig:
     max_left_shift: int = 0
     out_bits: int = 8
     out_signed: bool = True
+    requant_lanes: int | None = None
     register_product: bool = True
     fifo_depth: int | None = None
     accumulator_width: int | None = None
@@ -161,6 +171,8 @@ class ArrayConfig:
         _check_int("max_left_shift", self.max_left_shift, 0, 30)
         _check_int("out_bits", self.out_bits, 2, 16)
         _check_bool("out_signed", self.out_signed)
+        if self.requant_lanes is not None:
+            _check_int("requant_lanes", self.requant_lanes, 1, self.cols)
         _check_bool("register_product", self.register_product)
         if self.fifo_depth is not None:
             _check_int("fifo_depth", self.fifo_depth, self.min_fifo_depth, 1 << 16)
@@ -232,6 +244,29 @@ class ArrayConfig:
     def requant_channels(self):
         """Number of (M0, shift) pairs: one per column, or one."""
         return self.cols if self.per_channel else 1
+
+    @property
+    def default_requant_lanes(self):
+        """The fewest requantizer lanes that keep the grid at full rate.
+
+        Output-stationary: a pass of ``kmax`` beats yields ``rows`` rows, so a row may take up
+        to ``kmax // rows`` cycles, i.e. ``ceil(cols / (kmax // rows))`` lanes. Shorter passes
+        are still exact; the requantizer's backpressure then paces the grid. Weight-stationary
+        grids deliver a row per cycle: ``cols`` lanes.
+        """
+        if self.weight_stationary:
+            return self.cols
+        return min(self.cols, ceil_div(self.cols, max(1, self.kmax // self.rows)))
+
+    @property
+    def lanes(self):
+        """Requantizer lanes actually built: ``requant_lanes`` or its default."""
+        return self.requant_lanes if self.requant_lanes is not None else self.default_requant_lanes
+
+    @property
+    def requant_groups(self):
+        """Beats per row in the requantizer: ``ceil(cols / lanes)``."""
+        return ceil_div(self.cols, self.lanes)
 
     @property
     def shift_range(self):

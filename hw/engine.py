@@ -24,18 +24,25 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In, Out, connect
 
 from golden.accumulator import accumulator_bits
 
 from .config import ArrayConfig
 from .pe import PassFlags, TileFlags, operand_shape
-from .requantizer import Requantizer, ResultRow, channel_params
+from .requantizer import (
+    FIFO_LATENCY,
+    ChannelTable,
+    Requantizer,
+    ResultRow,
+    channel_params,
+    requantizer_latency,
+)
 from .systolic import OutputStationaryArray, WeightBanks, WeightStationaryArray
-from .top import _FIFO_LATENCY, _raw_act_shape, _raw_weight_shape, result_fifo
+from .top import CreditFIFO, _raw_act_shape, _raw_weight_shape, accumulator_fifo_depth
 
 __all__ = ["EngineConfig", "GemmEngine", "engine_layouts"]
 
@@ -217,12 +224,12 @@ class GemmEngine(wiring.Component):
             self._core = WeightStationaryArray(array)
         else:
             self._core = OutputStationaryArray(array)
-        # The requantizer sees exact partial sums, with each row's channel parameters.
+        # The requantizer sees exact partial sums; each row names its N tile, whose channel
+        # parameters the requantizer reads from the channel table stage by stage.
         self._requant_config = array.replace(
             dataflow="output_stationary", kmax=config.max_k,
-            accumulator_width=config.partial_sum_bits, per_channel=True)
-        self._requantizer = Requantizer(self._requant_config, params_per_row=True)
-        self._core._MustUse__silence = self._requantizer._MustUse__silence = True
+            accumulator_width=config.partial_sum_bits, per_channel=True,
+            requant_lanes=array.lanes)
         self._layouts = engine_layouts(config)
         self._psum_layout = data.ArrayLayout(signed(config.partial_sum_bits), array.cols)
         members = {name: (Out if name == "results" else In)(stream.Signature(layout))
@@ -241,31 +248,47 @@ class GemmEngine(wiring.Component):
         readout, and the partial-sum FIFO's write-to-read latency). Weight-stationary: 1."""
         if self._config.weight_stationary:
             return 1
-        return max(self._core.pass_interval, _FIFO_LATENCY)
+        return max(self._core.pass_interval, FIFO_LATENCY)
+
+    @property
+    def _sum_latency(self):
+        """Cycles from issuing a beat to its row's exact sum entering the accumulator FIFO:
+        buffer read, grid, partial-sum add."""
+        if self._config.weight_stationary:
+            grid = self._core.latency + 1       # + the row register before the memory add
+        else:
+            grid = self._core.readout_latency
+        return 1 + grid + 1
+
+    @property
+    def row_interval(self):
+        """Cycles between consecutive result rows at full rate (requantizer lane groups)."""
+        return self._config.array.requant_groups
 
     @property
     def latency(self):
         """Cycles from issuing the beat that completes a result row (output-stationary: the
         last beat of a tile's final pass, for its row 0) to that row on ``results`` with the
-        sink ready: buffer read, grid, partial-sum add, requantizer, FIFO."""
-        if self._config.weight_stationary:
-            grid = self._core.latency + 1       # + the row register before the memory add
-        else:
-            grid = self._core.readout_latency
-        return 1 + grid + 1 + self._requantizer.latency + _FIFO_LATENCY
+        sink ready and the requantizer idle: buffer read, grid, partial-sum add, accumulator
+        FIFO, the row's lane groups, requantizer."""
+        return (self._sum_latency + FIFO_LATENCY + self.row_interval - 1 +
+                requantizer_latency(self._requant_config))
 
     @property
     def fifo_depth(self):
-        rows = 1 if self._config.weight_stationary else self._config.array.rows
-        return self.latency + rows + self.pass_interval + 2
+        """Rows of exact sums buffered before the requantizer."""
+        cfg = self._config
+        rows = 1 if cfg.weight_stationary else cfg.array.rows
+        return accumulator_fifo_depth(cfg.array, self._sum_latency + self.pass_interval,
+                                      rows_per_reserve=rows)
 
     def elaborate(self, platform):
         cfg = self._config
         array = cfg.array
         m = Module()
         m.submodules.core = core = self._core
-        m.submodules.requantizer = requantizer = self._requantizer
-        layouts = self._layouts
+        m.submodules.requantizer = requantizer = Requantizer(self._requant_config,
+                                                             table_depth=cfg.max_n_tiles)
 
         # -- command: the shape, and the output parameters held for the whole command ----------
         active = Signal()
@@ -289,39 +312,40 @@ class GemmEngine(wiring.Component):
             with m.If(start):
                 m.d.sync += register.eq(getattr(command, name))
 
-        # -- channel table: one entry per N tile ---------------------------------------------
-        m.submodules.channel_table = channel_table = memory.Memory(
-            shape=layouts["channels"], depth=cfg.max_n_tiles, init=[])
-        channel_tiles = Signal(range(cfg.max_n_tiles + 1))
-        with m.If(_load(m, self.channels, channel_table, addr=channel_tiles,
-                        room=active & (channel_tiles < shape["n_tiles"]))):
-            m.d.sync += channel_tiles.eq(channel_tiles + 1)
-        with m.If(start):
-            m.d.sync += channel_tiles.eq(0)
+        # -- channel table: one entry per N tile, cleared by each command -------------------
+        channel_table = ChannelTable(self._requant_config, cfg.max_n_tiles)
+        m.submodules.channel_table = ResetInserter(start)(channel_table)
+        connect(m, wiring.flipped(self.channels), channel_table.channels)
+        m.d.comb += channel_table.limit.eq(Mux(active, shape["n_tiles"], 0))
+        for name in channel_params(self._requant_config, 1):
+            connect(m, getattr(channel_table, f"{name}_read"),
+                    getattr(requantizer, f"{name}_read"))
+        channel_tiles = channel_table.loaded
 
-        # -- results FIFO, with credits reserved when a result row's last beat issues ----------
-        credits, reserve = result_fifo(m, requantizer.o, self.results, depth=self.fifo_depth,
-                                       max_reserve=array.rows)
+        # -- exact sums → accumulator FIFO (credits reserved when a final pass issues) ------
+        # → requantizer → results
+        m.submodules.accumulators = accumulators = CreditFIFO(
+            requantizer.i.p.shape(), depth=self.fifo_depth, max_reserve=array.rows)
+        connect(m, accumulators.o, requantizer.i)
+        connect(m, requantizer.o, wiring.flipped(self.results))
+        credits, reserve = accumulators.credits, accumulators.reserve
 
         # -- the dataflow: buffers, sequencer, partial sums ----------------------------------
-        channel_read = channel_table.read_port()
         elaborate = self._elaborate_ws if cfg.weight_stationary else self._elaborate_os
         done, drained, summed = elaborate(m, core, shape, start, active, channel_tiles,
                                           credits, reserve)
-        # `summed`: a row of exact sums of a tile's final pass, and the N tile it belongs to,
-        # whose channel-table entry is read for it one cycle ahead.
-        m.d.comb += channel_read.addr.eq(summed["next_n"])
+        # `summed`: a row of exact sums of a tile's final pass, and the N tile it belongs to.
         m.d.comb += [
-            requantizer.i.valid.eq(summed["valid"]),
-            requantizer.i.p.acc.eq(summed["acc"]),
-            requantizer.i.p.last.eq(summed["last"]),
+            accumulators.i.valid.eq(summed["valid"]),
+            accumulators.i.p.acc.eq(summed["acc"]),
+            accumulators.i.p.last.eq(summed["last"]),
+            accumulators.i.p.n.eq(summed["n"]),
         ]
-        m.d.comb += [requantizer.i.p[name].eq(channel_read.data[name])
-                     for name in layouts["channels"].members]
 
         with m.If(active & done):
             m.d.sync += active.eq(0)
-        m.d.comb += self.busy.eq(active | (credits != self.fifo_depth) | ~drained)
+        m.d.comb += self.busy.eq(active | (credits != self.fifo_depth) | requantizer.busy |
+                                 ~drained)
         return m
 
     def _partial_sums(self, rows_in, previous, first):
@@ -330,13 +354,14 @@ class GemmEngine(wiring.Component):
         return total, [total[j].eq(rows_in[j] + Mux(first, 0, previous[j]))
                        for j in range(self._config.array.cols)]
 
-    def _sum_stage(self, m, total, *, final, last, next_n):
+    def _sum_stage(self, m, total, *, final, last, n):
         """The requantizer's input: the exact sums ``total`` registered, valid for the
-        ``final`` pass of a tile; the channel table is read at ``next_n`` meanwhile."""
+        ``final`` pass of a tile, with its N tile ``n``."""
         acc = Signal(self._psum_layout, name="sum")
         valid, row_last = Signal(name="sum_valid"), Signal(name="sum_last")
-        m.d.sync += [acc.eq(total), valid.eq(final), row_last.eq(last)]
-        return {"valid": valid, "acc": acc, "last": row_last, "next_n": next_n}
+        row_n = Signal.like(n, name="sum_n")
+        m.d.sync += [acc.eq(total), valid.eq(final), row_last.eq(last), row_n.eq(n)]
+        return {"valid": valid, "acc": acc, "last": row_last, "n": row_n}
 
     def _elaborate_os(self, m, core, shape, start, active, channel_tiles, credits, reserve):
         cfg = self._config
@@ -444,7 +469,7 @@ class GemmEngine(wiring.Component):
             partial_sums.w_data.eq(total),
         ]
         summed = self._sum_stage(m, total, final=arriving & readout_tag.final,
-                                 last=core.rows.last, next_n=readout_tag.n)
+                                 last=core.rows.last, n=readout_tag.n)
         done = compute_m == m_tiles
         return done, Const(1), summed
 
@@ -546,6 +571,6 @@ class GemmEngine(wiring.Component):
         m.d.comb += [psum_write.addr.eq(row_index), psum_write.en.eq(row_valid & ~row_final),
                      psum_write.data.eq(total)]
         summed = self._sum_stage(m, total, final=row_valid & row_final, last=row_last,
-                                 next_n=row_n)
+                                 n=row_n)
         done = compute_n == n_tiles
         return done, ~banks.draining, summed

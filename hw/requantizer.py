@@ -6,18 +6,50 @@ Integer-only inference (Jacob et al. 2018; TFLite's MultiplyByQuantizedMultiplie
 
 with an int32 M0 in [2^30, 2^31) (real multiplier M = M0·2^(shift−31)). Every rounding mode of
 :data:`hw.config.REQUANT_ROUNDINGS` is built exactly as :func:`golden.tflite.requantize` defines it.
+
+The work is sized to the grid (:attr:`hw.config.ArrayConfig.lanes`): an output-stationary pass of
+depth K yields R·C results every K cycles, so a row of C accumulators is requantized as
+``ceil(C / lanes)`` beats of ``lanes`` outputs by one pipeline::
+
+    rows → serialiser (lane-wide beats) → RequantizerLanes (free-running) → gather → FIFO → rows
+
+Parameters are not carried down the pipeline: each stage reads the one it needs (bias, M0,
+shift) through a read port one cycle ahead, from registers (:class:`ParameterRegisters`) or from
+a channel table in block RAM (:class:`ChannelTable`).
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
+from golden.tflite import INT32_MAX, INT32_MIN
+
+from .config import ceil_div
 from .pe import operand_shape
 from .systolic import AccumulatorRow
 
-__all__ = ["Requantizer", "ResultRow", "channel_params", "round_shift"]
+__all__ = [
+    "ChannelTable", "ParameterRegisters", "Requantizer", "RequantizerLanes", "ResultRow",
+    "FIFO_LATENCY", "channel_params", "parameter_members", "pipeline_stages",
+    "requantizer_latency", "round_shift", "shift_decode",
+]
 
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+#: Cycles from a row written into SyncFIFOBuffered to it being visible at its read port.
+FIFO_LATENCY = 2
+#: Width of one DSP multiply of the requantizer's product (SB_MAC16, MULT18X18D).
+DSP_CHUNK = 16
+#: Width of M0: an unsigned Q0.31 fraction in [2^30, 2^31).
+MULTIPLIER_BITS = 31
+#: Width of the run-time shift, TFLite convention (positive = left), in [−31, 30].
+SHIFT_BITS = 6
+#: Bits of the product below the binary point of M = M0 · 2^(shift − 31).
+FRACTION_BITS = 31
+#: The bias-added accumulator is TFLite's int32.
+ACC_BITS = 32
+
+_PARAMS = ("bias", "multiplier", "shift")
 
 
 def ResultRow(out_shape, cols):
@@ -25,223 +57,613 @@ def ResultRow(out_shape, cols):
     return data.StructLayout({"y": data.ArrayLayout(out_shape, cols), "last": 1})
 
 
+def _field_shapes(config):
+    shapes = {"bias": signed(ACC_BITS), "shift": signed(SHIFT_BITS)}
+    if config.requant == "multiplier":
+        shapes["multiplier"] = unsigned(MULTIPLIER_BITS)
+    return shapes
+
+
 def channel_params(config, channels):
     """Layouts of the per-channel run-time parameters, by name: ``bias`` (int32, one per
     column), ``shift`` (TFLite convention) and, unless shift-only, ``multiplier`` (M0), one of
     each per channel."""
-    params = {
-        "bias": data.ArrayLayout(signed(32), config.cols),
-        "shift": data.ArrayLayout(signed(6), channels),
-    }
-    if config.requant == "multiplier":
-        params["multiplier"] = data.ArrayLayout(unsigned(31), channels)
-    return params
+    counts = {"bias": config.cols}
+    return {name: data.ArrayLayout(shape, counts.get(name, channels))
+            for name, shape in _field_shapes(config).items()}
+
+
+def parameter_members(config, *, ports=True):
+    """The requantizer's run-time parameter members: output zero point and clamp and, when
+    ``ports``, the channel parameters (:func:`channel_params`) as ports."""
+    out_shape = operand_shape(*config.out_range)
+    members = {name: In(out_shape) for name in ("output_zero_point", "act_min", "act_max")}
+    if ports:
+        members.update((name, In(layout)) for name, layout in
+                       channel_params(config, config.requant_channels).items())
+    return members
+
+
+def requantizer_latency(config):
+    """:attr:`Requantizer.latency` of ``config``: its pipeline and its output FIFO."""
+    return len(pipeline_stages(config)) + FIFO_LATENCY
+
+
+def shift_decode(amount, width):
+    """``(mask, half)`` of a right shift of a ``width``-bit value by ``amount``: the bits that
+    the shift discards, and the weight of one half unit of the last bit it keeps (0 when
+    ``amount`` is 0). Registering them splits a rounding shift's decode from its compare."""
+    mask = ~(Const((1 << width) - 1, width) << amount)[:width]
+    half = (Const(1, width + 1) << amount)[1:width + 1]
+    return mask, half
+
+
+def _round_increment(value, floor, amount, mask, half, mode):
+    """Whether ``floor`` (= ``value`` >> ``amount``) rounds up under ``mode``."""
+    remainder = value.as_unsigned() & mask
+    negative = value[-1]
+    above = remainder > half
+    tie = (remainder == half) & (amount != 0)
+    if mode == "floor":
+        return Const(0)
+    if mode == "toward_zero":
+        return negative & (remainder != 0)
+    if mode == "half_up":
+        return above | tie
+    if mode == "half_away_from_zero":
+        return above | (tie & ~negative)
+    if mode == "half_to_even":
+        return above | (tie & floor[0])
+    raise ValueError(f"mode must be a golden.rounding mode, not {mode!r}")
 
 
 def round_shift(value, amount, mode):
     """``value`` / 2^``amount`` rounded with a :data:`golden.rounding.ROUNDING_MODES` rule.
 
     ``value`` is signed, ``amount`` an unsigned run-time shift. The floor comes from an
-    arithmetic shift; the discarded bits decide the increment.
+    arithmetic shift; the discarded bits decide the increment. (:class:`RequantizerLanes`
+    builds the same arithmetic in three registered steps: decode, floor and increment, add.)
     """
-    width = len(value)
+    mask, half = shift_decode(amount, len(value))
     floor = value >> amount
-    mask = ~(Const((1 << width) - 1, width) << amount)[:width]
-    remainder = value.as_unsigned() & mask
-    half = (Const(1, width + 1) << amount)[1:width + 1]
-    negative = value[-1]
-    above = remainder > half
-    tie = (remainder == half) & (amount != 0)
-    if mode == "floor":
-        increment = Const(0)
-    elif mode == "toward_zero":
-        increment = negative & (remainder != 0)
-    elif mode == "half_up":
-        increment = above | tie
-    elif mode == "half_away_from_zero":
-        increment = above | (tie & ~negative)
-    elif mode == "half_to_even":
-        increment = above | (tie & floor[0])
-    else:
-        raise ValueError(f"mode must be a golden.rounding mode, not {mode!r}")
-    return floor + increment
-
-
-def _partial_products(value, multiplier):
-    """16×16-bit unsigned partial products of ``value`` (signed) × ``multiplier`` (unsigned).
-
-    Each is one DSP multiply (SB_MAC16, MULT18X18D) with no adder behind it, so the pipeline
-    register right after it bounds the DSP's path; :func:`_sum_partials` adds them up a stage
-    later. ``value`` is offset by 2^(w−1) to make it unsigned (the product's correction is a
-    shifted copy of the multiplier). Returns [(product, weight exponent), ...].
-    """
-    width = len(value)
-    offset = (value.as_unsigned() ^ (1 << (width - 1)))[:width]  # value + 2^(w−1)
-    value_chunks = [(offset[i:i + 16], i) for i in range(0, width, 16)]
-    mult_chunks = [(multiplier[i:i + 16], i) for i in range(0, len(multiplier), 16)]
-    return [(a * b, i + j) for a, i in value_chunks for b, j in mult_chunks]
-
-
-def _sum_partials(registers, partials, width, multiplier):
-    """``value × multiplier`` from its registered partial products (see
-    :func:`_partial_products`): Σ p·2^k − multiplier·2^(w−1)."""
-    total = 0
-    for register, (_, exponent) in zip(registers, partials, strict=True):
-        total = total + (register << exponent)
-    return total - (multiplier << (width - 1))  # unsigned − unsigned is signed in Amaranth
+    return floor + _round_increment(value, floor, amount, mask, half, mode)
 
 
 def _saturate(value, lo, hi):
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 
-class Requantizer(wiring.Component):
-    """Pipelined requantizer for one row of ``cols`` accumulators per beat.
+def _partial_products(value, multiplier):
+    """``DSP_CHUNK``-square unsigned partial products of ``value`` (signed) × ``multiplier``
+    (unsigned), each one DSP multiply with a register right behind it. ``value`` is offset by
+    2^(w−1) to make it unsigned; :func:`_product_terms` subtracts the offset's share.
+    Returns [(product, weight exponent), ...]."""
+    width = len(value)
+    offset = (value.as_unsigned() ^ (1 << (width - 1)))[:width]  # value + 2^(w−1)
+    value_chunks = [(offset[i:i + DSP_CHUNK], i) for i in range(0, width, DSP_CHUNK)]
+    mult_chunks = [(multiplier[i:i + DSP_CHUNK], i)
+                   for i in range(0, len(multiplier), DSP_CHUNK)]
+    return [(a * b, i + j) for a, i in value_chunks for b, j in mult_chunks]
 
-    Stages (each one register): bias add saturated to int32 → 16×16-bit partial products of
-    the multiply by M0 (after the left shift, in the "double" build) → their sum → rounding
-    shift(s) → + output zero point and clamp.
-    ``requant="shift"`` drops the multiplier stage. :attr:`latency` is the number of stages;
-    throughput is one row per cycle. Backpressure on ``o`` stalls the whole pipeline, so no
-    row is dropped or duplicated.
 
-    ``bias``, ``multiplier``, ``shift``, ``output_zero_point``, ``act_min`` and ``act_max`` are
-    run-time parameters; change them only while no row is in flight. With ``per_channel`` there
-    is one (multiplier, shift) per column, otherwise one for all. With ``params_per_row``,
-    ``bias``, ``multiplier`` and ``shift`` (one per column) are fields of each input row instead
-    of ports, so consecutive rows may use different ones (:class:`hw.engine.GemmEngine`).
+def _add_pairs(terms):
+    """One adder level: neighbouring ``(value, exponent)`` terms added in pairs."""
+    terms = sorted(terms, key=lambda term: term[1])
+    merged = []
+    for index in range(0, len(terms) - 1, 2):
+        (a, ea), (b, eb) = terms[index], terms[index + 1]
+        merged.append((a + (b << (eb - ea)), ea))
+    if len(terms) % 2:
+        merged.append(terms[-1])
+    return merged
+
+
+def _adder_levels(count):
+    levels = 0
+    while count > 1:
+        count, levels = ceil_div(count, 2), levels + 1
+    return levels
+
+
+def pipeline_stages(config):
+    """Names of :class:`RequantizerLanes`' registered stages for ``config``, in order."""
+    names = ["acc", "biased"]
+    left_shifts = config.max_left_shift > 0
+    if config.requant == "shift":
+        names.append("scaled" if left_shifts else "decoded")
+    else:
+        double = config.rounding == "double"
+        if double and left_shifts:
+            names.append("left_shifted")
+        names.append("partial")
+        width = ACC_BITS + (config.max_left_shift if double else 0)
+        terms = ceil_div(width, DSP_CHUNK) * ceil_div(MULTIPLIER_BITS, DSP_CHUNK) + 1
+        names += [f"sum{level}" for level in range(_adder_levels(terms))]
+    return names + ["floor", "rounded", "out"]
+
+
+class _Pipeline:
+    """Builds :class:`RequantizerLanes` one registered stage at a time, free-running (no
+    stall), and records the stages so that the latency can be checked against them."""
+
+    def __init__(self, m, valid, last, addr):
+        self.m = m
+        self.valid, self.last, self.addr = valid, last, addr
+        self.stages = []
+
+    def stage(self, name, values):
+        """Register ``values`` (a list, or a list of lists) and the beat's valid/last/addr."""
+        def register(value, label):
+            if isinstance(value, list):
+                return [register(v, f"{label}_{i}") for i, v in enumerate(value)]
+            reg = Signal.like(value, name=label) if isinstance(value, Signal) else \
+                Signal(value.shape(), name=label)
+            self.m.d.sync += reg.eq(value)
+            return reg
+
+        index = len(self.stages) + 1
+        self.stages.append(name)
+        result = register(values, f"s{index}_{name}")
+        self.valid, self.last, self.addr = (
+            register(self.valid, f"s{index}_valid"), register(self.last, f"s{index}_last"),
+            register(self.addr, f"s{index}_addr"))
+        return result
+
+
+class RequantizerLanes(wiring.Component):
+    """``lanes`` requantizer datapaths in one free-running pipeline.
+
+    Parameters
+    ----------
+    config : :class:`hw.config.ArrayConfig`
+        Rounding, requantizer kind, widths; ``config.accumulator_bits`` is the input width.
+    lanes : int
+        Outputs per beat.
+    addr_width : int
+        Width of the parameter address each beat carries.
+
+    Members
+    -------
+    i : ``In(stream.Signature({acc: lanes × signed(accumulator_bits), addr, last},
+        always_ready=True))``
+        One beat per cycle at most; ``addr`` selects the beat's parameters.
+    o : ``Out(stream.Signature({y: lanes × out, last}, always_ready=True))``
+        The beat's outputs, exactly :attr:`latency` cycles after it entered. The consumer must
+        take every beat (the producer reserves room beforehand).
+    bias_read, shift_read, multiplier_read : ``In(memory.ReadPort.Signature(addr_width,
+        lanes × field))``
+        Synchronous reads: the pipeline drives ``addr`` one cycle before it uses ``data``.
+        ``multiplier_read`` exists unless ``config.requant == "shift"``.
+    output_zero_point, act_min, act_max : ``In(out)``
+        Run-time output parameters; hold them while beats are in flight.
+
+    Stages (one register each; :attr:`stage_names`): bias add saturated to int32 → (left shift
+    of the "double" build when ``max_left_shift``) → 16×16 partial products of × M0 → adder
+    levels → rounding floor and increment (the shift decoded a stage earlier) → increment →
+    zero point and clamp. No stage holds a variable shift, a compare and a wide add in series.
     """
 
-    def __init__(self, config, *, params_per_row=False):
+    def __init__(self, config, *, lanes, addr_width):
         self._config = config
-        self._params_per_row = bool(params_per_row)
+        self._lanes = lanes
         out_shape = operand_shape(*config.out_range)
-        params = channel_params(config, config.cols if params_per_row
-                                else config.requant_channels)
-        row = AccumulatorRow(config.accumulator_bits, config.cols)
-        if params_per_row:
-            # Each row brings its own per-column parameters, which travel down the pipeline
-            # with it: rows of different output tiles may be in flight at once.
-            row = data.StructLayout({**{name: field.shape for name, field in row}, **params})
         members = {
-            "i": In(stream.Signature(row)),
-            "o": Out(stream.Signature(ResultRow(out_shape, config.cols))),
+            "i": In(stream.Signature(data.StructLayout({
+                "acc": data.ArrayLayout(signed(config.accumulator_bits), lanes),
+                "addr": unsigned(addr_width), "last": 1}), always_ready=True)),
+            "o": Out(stream.Signature(ResultRow(out_shape, lanes), always_ready=True)),
             "output_zero_point": In(out_shape),
             "act_min": In(out_shape),
             "act_max": In(out_shape),
         }
-        if not params_per_row:
-            members.update((name, In(layout)) for name, layout in params.items())
+        for name, shape in _field_shapes(config).items():
+            members[f"{name}_read"] = In(memory.ReadPort.Signature(
+                addr_width=addr_width, shape=data.ArrayLayout(shape, lanes)))
         super().__init__(members)
 
     @property
+    def _left_shifts(self):
+        return self._config.max_left_shift > 0
+
+    @property
+    def stage_names(self):
+        """The registered stages, in order, as :meth:`elaborate` builds them."""
+        return pipeline_stages(self._config)
+
+    @property
     def latency(self):
-        cfg = self._config
-        if cfg.requant == "shift":
-            return 3
-        return 6 if cfg.rounding == "double" else 5
+        """Cycles from a beat on ``i`` to its outputs on ``o``."""
+        return len(self.stage_names)
 
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        advance = Signal()
-        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        lanes = range(self._lanes)
+        pipe = _Pipeline(m, self.i.valid, self.i.p.last, self.i.p.addr)
+        multiply = cfg.requant == "multiplier"
+        double = multiply and cfg.rounding == "double"
+        # The shift is needed right after the bias (shift-only, or the left shift of the
+        # "double" build) or only once the product is complete.
+        early_shift = not multiply or (double and self._left_shifts)
 
-        valid, last = self.i.valid, self.i.p.last
-        stages = 0
+        def read(name):
+            """Issue a read of ``name``'s parameters now; they are there one stage later."""
+            m.d.comb += getattr(self, f"{name}_read").addr.eq(pipe.addr)
+            return [getattr(self, f"{name}_read").data[j] for j in lanes]
 
-        def next_stage():
-            nonlocal valid, last, stages
-            stages += 1
-            valid, last = self._stage(m, advance, [valid, last], unsigned(1),
-                                      f"valid_last{stages}_")
+        # Stage 1: the accumulators; the bias is read meanwhile.
+        bias = read("bias")
+        acc = pipe.stage("acc", [self.i.p.acc[j] for j in lanes])
 
-        if self._params_per_row:
-            source, channel = self.i.p, (lambda lane: lane)
-        else:
-            source, channel = self, (lambda lane: lane if cfg.per_channel else 0)
-        shift = [source.shift[channel(j)] for j in range(cfg.cols)]
-        multiplier = ([source.multiplier[channel(j)] for j in range(cfg.cols)]
-                      if cfg.requant == "multiplier" else None)
-
-        def carry(name):
-            # Per-row parameters move on with their row; ports stay put.
-            nonlocal shift, multiplier
-            if self._params_per_row:
-                shift = self._stage(m, advance, shift, signed(6), f"{name}_shift")
-                if multiplier is not None:
-                    multiplier = self._stage(m, advance, multiplier, unsigned(31),
-                                             f"{name}_multiplier")
-
-        def left_shift(j):
-            return Mux(shift[j] > 0, shift[j], 0)[:max(cfg.max_left_shift.bit_length(), 1)]
-
-        def right_shift(j):
-            return Mux(shift[j] < 0, -shift[j], 0)[:6]
-
-        # Stage 1: bias. TFLite's accumulator is int32; outside it TFLite is undefined and
+        # Stage 2: bias. TFLite's accumulator is int32; outside it TFLite is undefined and
         # golden raises, so the hardware saturates rather than wraps.
-        lanes = [_saturate(self.i.p.acc[j] + source.bias[j], INT32_MIN, INT32_MAX)
-                 for j in range(cfg.cols)]
-        lanes = self._stage(m, advance, lanes, signed(32), "biased")
-        carry("biased")
-        next_stage()
+        shift = read("shift") if early_shift else None
+        multiplier = read("multiplier") if multiply and not early_shift else None
+        biased = pipe.stage("biased", [
+            _saturate(acc[j] + bias[j], INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed()
+            for j in lanes])
 
-        if cfg.requant == "shift":
-            # Stage 2: a single rounding shift (power-of-two scale).
-            mode = "half_up" if cfg.rounding == "single" else cfg.rounding
-            if cfg.max_left_shift:
-                lanes = [lane << left_shift(j) for j, lane in enumerate(lanes)]
-            lanes = [round_shift(lane, right_shift(j), mode) for j, lane in enumerate(lanes)]
-            lanes = self._stage(m, advance, lanes, None, "rounded")
-            next_stage()
+        if multiply:
+            decoded, mode = self._multiply(pipe, read, biased, shift, multiplier)
         else:
-            # Stages 2 and 3: the 32×31-bit product (after the left shift of the "double"
-            # build), as 16×16-bit partial products and then their sum.
-            if cfg.rounding == "double" and cfg.max_left_shift:
-                lanes = [lane << left_shift(j) for j, lane in enumerate(lanes)]
-            partials = [_partial_products(lane, multiplier[j]) for j, lane in enumerate(lanes)]
-            registered = [self._stage(m, advance, [p for p, _ in lane_partials], None,
-                                      f"partial{j}_")
-                          for j, lane_partials in enumerate(partials)]
-            carry("partial")
-            next_stage()
-            product_shape = signed(len(lanes[0]) + 31)
-            lanes = [_sum_partials(regs, lane_partials, len(lane), multiplier[j])
-                     for j, (regs, lane_partials, lane) in enumerate(
-                         zip(registered, partials, lanes, strict=True))]
-            lanes = self._stage(m, advance, lanes, product_shape, "product")
-            carry("product")
-            next_stage()
-            if cfg.rounding == "double":
-                # Stage 3: SaturatingRoundingDoublingHighMul = floor((x·M0 + 2^30) / 2^31);
-                # saturation needs M0 = −2^31, which an unsigned 31-bit M0 cannot be.
-                lanes = [(lane + (1 << 30)) >> 31 for lane in lanes]
-                lanes = self._stage(m, advance, lanes, None, "high")
-                carry("high")
-                next_stage()
-                # Stage 4: RoundingDivideByPOT rounds half away from zero.
-                lanes = [round_shift(lane, right_shift(j), "half_away_from_zero")
-                         for j, lane in enumerate(lanes)]
-            else:
-                mode = "half_up" if cfg.rounding == "single" else cfg.rounding
-                total = [(31 - shift[j]).as_unsigned()[:6] for j in range(cfg.cols)]
-                lanes = [round_shift(lane, total[j], mode) for j, lane in enumerate(lanes)]
-            lanes = self._stage(m, advance, lanes, None, "scaled")
-            next_stage()
+            mode = "half_up" if cfg.rounding == "single" else cfg.rounding
+            value = [self._left_shift(b, s) for b, s in zip(biased, shift, strict=True)]
+            decoded = pipe.stage("scaled" if self._left_shifts else "decoded",
+                                 [self._decode(v, s, right_only=True)
+                                  for v, s in zip(value, shift, strict=True)])
 
-        # Last stage: output zero point and the clamp (fused ReLU/ReLU6 are clamps).
-        out = [_saturate(lane + self.output_zero_point, self.act_min, self.act_max)
-               for lane in lanes]
-        with m.If(advance):
-            m.d.sync += [self.o.p.y[j].eq(out[j]) for j in range(cfg.cols)]
-            m.d.sync += [self.o.valid.eq(valid), self.o.p.last.eq(last)]
+        # Rounding: floor and increment from the registered decode, then their sum.
+        rounded = []
+        for value, amount, mask, half in decoded:
+            floor = value >> amount
+            rounded.append([floor, _round_increment(value, floor, amount, mask, half, mode)])
+        rounded = pipe.stage("floor", rounded)
+        rounded = pipe.stage("rounded", [floor + increment for floor, increment in rounded])
+
+        # Output zero point and the clamp (fused ReLU/ReLU6 are clamps).
+        out_bits = len(self.o.p.y[0])
+        out = pipe.stage("out", [_saturate(r + self.output_zero_point, self.act_min,
+                                           self.act_max)[:out_bits] for r in rounded])
+        m.d.comb += [self.o.p.y[j].eq(out[j]) for j in lanes]
+        m.d.comb += [self.o.valid.eq(pipe.valid), self.o.p.last.eq(pipe.last)]
+        assert pipe.stages == self.stage_names, (pipe.stages, self.stage_names)
         return m
 
+    def _left_shift(self, value, shift):
+        """``value`` · 2^max(shift, 0); ``shift`` never exceeds ``max_left_shift``."""
+        if not self._left_shifts:
+            return value
+        bits = self._config.max_left_shift
+        amount = Mux(shift > 0, shift, 0)[:bits.bit_length()]
+        return (value << amount)[:len(value) + bits].as_signed()
+
     @staticmethod
-    def _stage(m, advance, values, shape, name):
-        regs = [Signal(shape if shape is not None else value.shape(), name=f"{name}{lane}")
-                for lane, value in enumerate(values)]
-        with m.If(advance):
-            m.d.sync += [reg.eq(value) for reg, value in zip(regs, values, strict=True)]
-        return regs
+    def _decode(value, shift, *, right_only):
+        """``[value, amount, mask, half]`` of the rounding right shift: by −shift (when
+        negative) or, for a single rounding of the product, by 31 − shift."""
+        if right_only:
+            amount = Mux(shift < 0, -shift, 0)[:SHIFT_BITS - 1]
+        else:
+            amount = (FRACTION_BITS - shift).as_unsigned()[:SHIFT_BITS]
+        return [value, amount, *shift_decode(amount, len(value))]
+
+    def _multiply(self, pipe, read, biased, shift, multiplier):
+        """× M0 as registered DSP partial products and adder levels. Returns the decoded
+        rounding shift of the result and its rounding mode."""
+        cfg = self._config
+        lanes = range(self._lanes)
+        double = cfg.rounding == "double"
+        value = biased
+        if double and self._left_shifts:
+            multiplier = read("multiplier")
+            staged = pipe.stage("left_shifted", [[self._left_shift(v, s), s]
+                                                 for v, s in zip(value, shift, strict=True)])
+            value, shift = [v for v, _ in staged], [s for _, s in staged]
+        width = len(value[0])
+        # The offset's share, −M0 · 2^(w−1), and (double) SRDHM's nudge 2^30 join the sum as
+        # one more term, so that floor((x·M0 + 2^30) / 2^31) is a bit slice of the total.
+        product_shape = signed(width + MULTIPLIER_BITS + 1)
+        nudge = Const(1 << (FRACTION_BITS - 1) if double else 0, product_shape)
+        lane_terms, exponents = [], None
+        for j in lanes:
+            partials = _partial_products(value[j], multiplier[j])
+            exponents = [e for _, e in partials] + [0]
+            lane_terms.append([p for p, _ in partials] +
+                              [nudge - (multiplier[j] << (width - 1))])
+        levels = _adder_levels(len(exponents))
+        # Registers hold the terms of each lane, then (when read early) its shift.
+        carried = [[s] for s in shift] if shift is not None else [[] for _ in lanes]
+        if shift is None and levels == 1:
+            shift = read("shift")
+        staged = pipe.stage("partial", [t + c for t, c in zip(lane_terms, carried, strict=True)])
+        for level in range(levels):
+            count = len(exponents)
+            terms = [_add_pairs(list(zip(regs[:count], exponents, strict=True))) for regs in staged]
+            carried = [regs[count:] for regs in staged]
+            exponents = [e for _, e in terms[0]]
+            if level < levels - 1:
+                if shift is None and level == levels - 2:
+                    shift = read("shift")
+                staged = pipe.stage(f"sum{level}", [[v for v, _ in t] + c
+                                                    for t, c in zip(terms, carried, strict=True)])
+                continue
+            if carried[0]:
+                shift = [c[0] for c in carried]
+            product = [t[0][0][:product_shape.width].as_signed() for t in terms]
+            if double:
+                decoded = [self._decode(p[FRACTION_BITS:].as_signed(), s, right_only=True)
+                           for p, s in zip(product, shift, strict=True)]
+            else:
+                decoded = [self._decode(p, s, right_only=False)
+                           for p, s in zip(product, shift, strict=True)]
+            decoded = pipe.stage(f"sum{level}", decoded)
+        mode = "half_away_from_zero" if double else (
+            "half_up" if cfg.rounding == "single" else cfg.rounding)
+        return decoded, mode
+
+
+def _lane_groups(values, lanes, groups):
+    """``values`` cut into ``groups`` lists of ``lanes`` (the last padded with zeros)."""
+    padded = list(values) + [Const(0)] * (lanes * groups - len(values))
+    return [padded[g * lanes:(g + 1) * lanes] for g in range(groups)]
+
+
+def _select(index, candidates):
+    """``candidates[index]`` (a run-time index); no mux for a single candidate."""
+    if len(candidates) == 1:
+        return candidates[0]
+    result = candidates[-1]
+    for position in reversed(range(len(candidates) - 1)):
+        result = Mux(index == position, candidates[position], result)
+    return result
+
+
+def _read_port(addr_width, shape, lanes):
+    return memory.ReadPort.Signature(addr_width=addr_width, shape=data.ArrayLayout(shape, lanes))
+
+
+class ParameterRegisters(wiring.Component):
+    """The requantizer's parameters as ports, read lane group by lane group.
+
+    Parameters
+    ----------
+    config : :class:`hw.config.ArrayConfig`
+        ``per_channel`` decides whether M0 and shift are per column or one for all.
+
+    Members
+    -------
+    bias : ``In(cols × signed(32))``; multiplier : ``In(channels × unsigned(31))`` (unless
+    shift-only); shift : ``In(channels × signed(6))``
+        Run-time parameters (:func:`channel_params`), held while rows are in flight.
+    bias_read, multiplier_read, shift_read : ``Out(memory.ReadPort.Signature(groups bits,
+        lanes × field))``
+        Synchronous reads of lane group ``addr`` (columns ``addr·lanes …``), like a memory.
+    """
+
+    def __init__(self, config):
+        self._config = config
+        groups = config.requant_groups
+        members = {name: In(layout)
+                   for name, layout in channel_params(config, config.requant_channels).items()}
+        for name, shape in _field_shapes(config).items():
+            members[f"{name}_read"] = Out(_read_port(ceil_log2(groups), shape, config.lanes))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        for name in _field_shapes(cfg):
+            port, values = getattr(self, f"{name}_read"), getattr(self, name)
+            columns = [values[j if name == "bias" or cfg.per_channel else 0]
+                       for j in range(cfg.cols)]
+            groups = _lane_groups(columns, cfg.lanes, cfg.requant_groups)
+            for lane in range(cfg.lanes):
+                with m.If(port.en):
+                    m.d.sync += port.data[lane].eq(
+                        _select(port.addr, [group[lane] for group in groups]))
+        return m
+
+
+class ChannelTable(wiring.Component):
+    """Per-channel (bias, M0, shift) of up to ``depth`` tiles of ``cols`` channels, in block
+    RAM, read lane group by lane group at the requantizer stage that needs each field.
+
+    Parameters
+    ----------
+    config : :class:`hw.config.ArrayConfig`
+    depth : int
+        Entries (tiles of ``cols`` output channels).
+
+    Members
+    -------
+    channels : ``In(stream.Signature(channel_params(config, cols)))``
+        One beat per tile, tile 0 first; taken while ``loaded < limit``, one beat every
+        ``requant_groups`` cycles (each lane group is a write).
+    limit : ``In(range(depth + 1))``
+        Tiles to take; ``loaded`` counts the tiles completely written. Reset clears the count.
+    bias_read, multiplier_read, shift_read : ``Out(memory.ReadPort.Signature(...))``
+        Address ``tile · 2^⌈log2 groups⌉ + group``: :meth:`address`.
+    """
+
+    def __init__(self, config, depth):
+        self._config = config
+        self._depth = depth
+        self._group_bits = ceil_log2(config.requant_groups)
+        members = {
+            "channels": In(stream.Signature(data.StructLayout(
+                channel_params(config, config.cols)))),
+            "limit": In(range(depth + 1)),
+            "loaded": Out(range(depth + 1)),
+        }
+        for name, shape in _field_shapes(config).items():
+            members[f"{name}_read"] = Out(_read_port(self.addr_width, shape, config.lanes))
+        super().__init__(members)
+
+    @property
+    def addr_width(self):
+        return self._group_bits + ceil_log2(self._depth)
+
+    def address(self, tile, group):
+        """The read address of lane group ``group`` of tile ``tile``."""
+        return Cat(group[:self._group_bits], tile) if self._group_bits else tile
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        group = Signal(range(cfg.requant_groups))
+        last_group = group == cfg.requant_groups - 1
+        room = self.loaded < self.limit
+        write = self.channels.valid & room
+        m.d.comb += self.channels.ready.eq(room & last_group)
+        with m.If(write):
+            m.d.sync += group.eq(Mux(last_group, 0, group + 1))
+            with m.If(last_group):
+                m.d.sync += self.loaded.eq(self.loaded + 1)
+        for name, shape in _field_shapes(cfg).items():
+            m.submodules[f"{name}_table"] = table = memory.Memory(
+                shape=data.ArrayLayout(shape, cfg.lanes),
+                depth=self._depth << self._group_bits, init=[])
+            write_port = table.write_port()
+            values = getattr(self.channels.p, name)
+            groups = _lane_groups([values[j] for j in range(cfg.cols)], cfg.lanes,
+                                  cfg.requant_groups)
+            m.d.comb += [write_port.addr.eq(self.address(self.loaded, group)),
+                         write_port.en.eq(write)]
+            m.d.comb += [write_port.data[lane].eq(_select(group, [g[lane] for g in groups]))
+                         for lane in range(cfg.lanes)]
+            wiring.connect(m, wiring.flipped(getattr(self, f"{name}_read")), table.read_port())
+        return m
+
+
+class Requantizer(wiring.Component):
+    """Requantizes rows of ``cols`` accumulators with :attr:`ArrayConfig.lanes` lanes.
+
+    Parameters
+    ----------
+    config : :class:`hw.config.ArrayConfig`
+    table_depth : int or None
+        None: the parameters are ports (:class:`ParameterRegisters`). An int: each row names
+        its entry ``n`` of a :class:`ChannelTable` of that depth, read through the ``*_read``
+        ports.
+
+    Members
+    -------
+    i : ``In(stream.Signature({acc: cols × signed(accumulator_bits), last[, n]}))``
+        A row is taken when its last lane group enters the pipeline: one row every
+        :attr:`row_interval` cycles at full rate.
+    o : ``Out(stream.Signature({y: cols × out, last}))``
+        The requantized row, :attr:`latency` cycles after it was taken (sink ready).
+        Backpressure on ``o`` fills a FIFO of :attr:`fifo_depth` rows, then holds ``i``; no
+        row is ever dropped or duplicated.
+    output_zero_point, act_min, act_max : ``In(out)``
+        Run-time; hold them while ``busy``.
+    bias, multiplier, shift : ``In(...)`` (``table_depth`` None)
+        See :class:`ParameterRegisters`.
+    bias_read, multiplier_read, shift_read : ``In(memory.ReadPort.Signature(...))``
+        (``table_depth`` given) Connect to a :class:`ChannelTable`'s ports.
+    busy : ``Out(1)``
+        A row is inside (pipeline or FIFO).
+    """
+
+    def __init__(self, config, *, table_depth=None):
+        self._config = config
+        self._table_depth = table_depth
+        out_shape = operand_shape(*config.out_range)
+        row = AccumulatorRow(config.accumulator_bits, config.cols)
+        if table_depth is not None:
+            row = data.StructLayout({**{name: f.shape for name, f in row},
+                                     "n": range(table_depth)})
+        self._addr_width = ceil_log2(config.requant_groups)
+        if table_depth is not None:
+            self._addr_width += ceil_log2(table_depth)
+        members = {
+            "i": In(stream.Signature(row)),
+            "o": Out(stream.Signature(ResultRow(out_shape, config.cols))),
+            **parameter_members(config, ports=table_depth is None),
+            "busy": Out(1),
+        }
+        if table_depth is not None:
+            for name, shape in _field_shapes(config).items():
+                members[f"{name}_read"] = In(_read_port(self._addr_width, shape, config.lanes))
+        super().__init__(members)
+
+    @property
+    def row_interval(self):
+        """Cycles per row at full rate: one lane group per cycle."""
+        return self._config.requant_groups
+
+    @property
+    def latency(self):
+        """Cycles from a row taken on ``i`` (its last lane group) to it on ``o``."""
+        return requantizer_latency(self._config)
+
+    @property
+    def fifo_depth(self):
+        """Rows of output buffer: enough that reserving room never slows a ready sink."""
+        groups = self._config.requant_groups
+        return ceil_div(groups - 1 + self.latency + 1, groups) + 1
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        groups = cfg.requant_groups
+        m.submodules.lanes = lanes = RequantizerLanes(cfg, lanes=cfg.lanes,
+                                                      addr_width=self._addr_width)
+        for name in ("output_zero_point", "act_min", "act_max"):
+            m.d.comb += getattr(lanes, name).eq(getattr(self, name))
+        if self._table_depth is None:
+            m.submodules.parameters = parameters = ParameterRegisters(cfg)
+            for name in _field_shapes(cfg):
+                m.d.comb += getattr(parameters, name).eq(getattr(self, name))
+                wiring.connect(m, getattr(parameters, f"{name}_read"),
+                               getattr(lanes, f"{name}_read"))
+        else:
+            for name in _field_shapes(cfg):
+                wiring.connect(m, wiring.flipped(getattr(self, f"{name}_read")),
+                               getattr(lanes, f"{name}_read"))
+
+        # Output FIFO with credits: a row enters the pipeline only with room reserved.
+        m.submodules.fifo = fifo = SyncFIFOBuffered(
+            width=len(self.o.payload.as_value()), depth=self.fifo_depth)
+        credits = Signal(range(self.fifo_depth + 1), init=self.fifo_depth)
+        m.d.comb += [self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data),
+                     fifo.r_en.eq(self.o.ready),
+                     self.busy.eq(credits != self.fifo_depth)]
+
+        # Serialiser: one lane group of the row on i per cycle.
+        group = Signal(range(groups))
+        first, last_group = group == 0, group == groups - 1
+        issue = self.i.valid & (~first | credits.any())
+        row_groups = _lane_groups([self.i.p.acc[j] for j in range(cfg.cols)], cfg.lanes, groups)
+        address = group[:ceil_log2(groups)] if groups > 1 else Const(0, 0)
+        if self._table_depth is not None:
+            address = Cat(address, self.i.p.n)
+        m.d.comb += [
+            lanes.i.valid.eq(issue),
+            lanes.i.p.addr.eq(address),
+            lanes.i.p.last.eq(self.i.p.last & last_group),
+            self.i.ready.eq(issue & last_group),
+        ]
+        m.d.comb += [lanes.i.p.acc[lane].eq(_select(group, [g[lane] for g in row_groups]))
+                     for lane in range(cfg.lanes)]
+        with m.If(issue):
+            m.d.sync += group.eq(Mux(last_group, 0, group + 1))
+        reserve = issue & first
+        m.d.sync += credits.eq(credits - reserve + (self.o.valid & self.o.ready))
+
+        # Gather: lane groups back into a row, written into the FIFO with its last group.
+        gathered = Signal(range(groups))
+        held = [[Signal.like(lanes.o.p.y[lane], name=f"held{g}_{lane}")
+                 for lane in range(cfg.lanes)] for g in range(groups - 1)]
+        with m.If(lanes.o.valid):
+            m.d.sync += gathered.eq(Mux(gathered == groups - 1, 0, gathered + 1))
+            for g, regs in enumerate(held):
+                with m.If(gathered == g):
+                    m.d.sync += [reg.eq(lanes.o.p.y[lane]) for lane, reg in enumerate(regs)]
+        row = ResultRow(operand_shape(*cfg.out_range), cfg.cols)(fifo.w_data)
+        outputs = [y for regs in held for y in regs] + [lanes.o.p.y[j]
+                                                        for j in range(cfg.lanes)]
+        m.d.comb += [row.y[j].eq(outputs[j]) for j in range(cfg.cols)]
+        m.d.comb += [row.last.eq(lanes.o.p.last),
+                     fifo.w_en.eq(lanes.o.valid & (gathered == groups - 1))]
+        return m

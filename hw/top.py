@@ -4,27 +4,32 @@
 the systolic grid multiplies and accumulates, the requantizer scales each accumulator row back
 to N bits, and a FIFO hands the rows to the ``results`` stream::
 
-    stream in → zero-point subtract → skew → PE grid → readout → requantizer → FIFO → stream out
+    stream in → zero-point subtract → skew → PE grid → readout → accumulator FIFO
+              → requantizer (lane groups, its own output FIFO) → stream out
 
 The grid itself never stalls. Flow control is done with credits: a pass (or an activation) is
-accepted only when the FIFO has room reserved for every row it will produce, so backpressure
-on ``results`` can never drop or duplicate a row.
+accepted only when the accumulator FIFO has room reserved for every row it will produce; the
+requantizer takes rows from it as fast as its lanes allow and holds them back under
+backpressure on ``results``, so no row is ever dropped or duplicated.
 """
 
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In, Out, connect
 
-from .config import ArrayConfig
+from .config import ArrayConfig, ceil_div
 from .pe import PassFlags, TileFlags, operand_shape
-from .requantizer import Requantizer, ResultRow
-from .systolic import OutputStationaryArray, WeightBanks, WeightStationaryArray
+from .requantizer import (
+    FIFO_LATENCY,
+    Requantizer,
+    ResultRow,
+    parameter_members,
+    requantizer_latency,
+)
+from .systolic import AccumulatorRow, OutputStationaryArray, WeightBanks, WeightStationaryArray
 
-__all__ = ["MacArray", "result_fifo", "stream_layouts"]
-
-#: Cycles from a row entering SyncFIFOBuffered to it being visible at its read port.
-_FIFO_LATENCY = 2
+__all__ = ["CreditFIFO", "MacArray", "stream_layouts"]
 
 
 def _raw_act_shape(config):
@@ -57,28 +62,68 @@ def stream_layouts(config):
     return layouts
 
 
-def result_fifo(m, rows, results, *, depth, max_reserve):
-    """``rows`` (a stream that is always taken) → a FIFO of ``depth`` rows → ``results``.
+def accumulator_fifo_depth(config, core_latency, *, rows_per_reserve):
+    """Rows of accumulator FIFO that let the grid run unstalled into a ready sink.
 
-    Returns ``(credits, reserve)``: free places in the FIFO, and the number of places a
-    producer claims this cycle (drive it combinationally) for rows it is about to create. A
-    producer that creates rows only against credits can never overflow the FIFO, however long
-    ``results`` is stalled, without stalling anything itself.
+    A producer reserves ``rows_per_reserve`` places ``core_latency`` cycles before the first
+    of its rows arrives; each row then leaves for the requantizer within
+    ``FIFO_LATENCY + requant_groups`` cycles, one every ``requant_groups`` cycles.
     """
-    m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(results.payload.as_value()),
-                                                depth=depth)
-    credits = Signal(range(depth + 1), init=depth)
-    reserve = Signal(range(max_reserve + 1))
-    m.d.comb += [
-        rows.ready.eq(1),
-        fifo.w_en.eq(rows.valid),
-        fifo.w_data.eq(rows.payload),
-        results.valid.eq(fifo.r_rdy),
-        results.payload.eq(fifo.r_data),
-        fifo.r_en.eq(results.ready),
-    ]
-    m.d.sync += credits.eq(credits - reserve + (results.valid & results.ready))
-    return credits, reserve
+    groups = config.requant_groups
+    return rows_per_reserve + ceil_div(core_latency + FIFO_LATENCY + groups, groups) + 1
+
+
+class CreditFIFO(wiring.Component):
+    """A FIFO for a producer that cannot stall, paced by credits.
+
+    Parameters
+    ----------
+    layout : shape-castable
+        Payload of a beat.
+    depth : int
+        Beats the FIFO holds.
+    max_reserve : int
+        Most places a producer claims in one cycle.
+
+    Members
+    -------
+    i : ``In(stream.Signature(layout, always_ready=True))``
+        Beats in; every valid beat is written.
+    o : ``Out(stream.Signature(layout))``
+        Beats out, :data:`hw.requantizer.FIFO_LATENCY` cycles after they were written.
+    reserve : ``In(range(max_reserve + 1))``
+        Places the producer claims this cycle for beats it is about to create.
+    credits : ``Out(range(depth + 1))``
+        Places neither filled nor claimed. A producer that creates beats only against
+        credits can never overflow the FIFO, however long ``o`` is stalled.
+    """
+
+    def __init__(self, layout, *, depth, max_reserve):
+        self._depth = depth
+        super().__init__({
+            "i": In(stream.Signature(layout, always_ready=True)),
+            "o": Out(stream.Signature(layout)),
+            "reserve": In(range(max_reserve + 1)),
+            "credits": Out(range(depth + 1), init=depth),
+        })
+
+    @property
+    def depth(self):
+        return self._depth
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(self.o.payload.as_value()),
+                                                    depth=self._depth)
+        m.d.comb += [
+            fifo.w_en.eq(self.i.valid),
+            fifo.w_data.eq(self.i.payload),
+            self.o.valid.eq(fifo.r_rdy),
+            self.o.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.o.ready),
+        ]
+        m.d.sync += self.credits.eq(self.credits - self.reserve + (self.o.valid & self.o.ready))
+        return m
 
 
 class MacArray(wiring.Component):
@@ -114,19 +159,14 @@ class MacArray(wiring.Component):
         if not isinstance(config, ArrayConfig):
             raise TypeError(f"config must be an ArrayConfig, not {config!r}")
         self._config = config
-        self._requantizer = Requantizer(config)
+        # The grid is built here: its timing is part of this component's contract.
         if config.weight_stationary:
             self._core = WeightStationaryArray(config)
         else:
             self._core = OutputStationaryArray(config)
-        # Built here so that ports and timing are known before elaboration; whether they are
-        # used is up to this component, which warns itself when it is never elaborated.
-        self._requantizer._MustUse__silence = self._core._MustUse__silence = True
         members = {name: (Out if name == "results" else In)(stream.Signature(layout))
                    for name, layout in stream_layouts(config).items()}
-        for name, member in self._requantizer.signature.members.items():
-            if name not in ("i", "o"):
-                members[name] = member
+        members.update(parameter_members(config))
         if config.input_zero_point_in_hw:
             members["input_zero_point"] = In(_raw_act_shape(config))
         if config.weight_zero_point_in_hw:
@@ -141,16 +181,20 @@ class MacArray(wiring.Component):
         return self._config
 
     @property
+    def _core_latency(self):
+        """Cycles from accepting the beat that completes a row to the row leaving the grid."""
+        if self._config.weight_stationary:
+            return 1 + self._core.latency  # activations are registered before the grid
+        return self._core.readout_latency
+
+    @property
     def fifo_depth(self):
+        """Accumulator rows buffered between the grid and the requantizer."""
         cfg = self._config
         if cfg.fifo_depth is not None:
             return cfg.fifo_depth
-        # Enough credits to cover every row in flight at full rate.
-        if cfg.weight_stationary:
-            in_flight = self._core.latency
-        else:
-            in_flight = self._core.readout_latency + cfg.rows + self.pass_interval
-        return in_flight + self._requantizer.latency + _FIFO_LATENCY + 2
+        return accumulator_fifo_depth(cfg, self._core_latency,
+                                      rows_per_reserve=1 if cfg.weight_stationary else cfg.rows)
 
     @property
     def pass_interval(self):
@@ -160,38 +204,40 @@ class MacArray(wiring.Component):
         return self._core.pass_interval
 
     @property
+    def row_interval(self):
+        """Cycles between consecutive result rows at full rate: the requantizer's lane groups
+        per row (:attr:`ArrayConfig.requant_groups`)."""
+        return self._config.requant_groups
+
+    @property
     def latency(self):
         """Cycles from accepting the beat that completes a result row to that row on ``results``.
 
-        Output-stationary: from the ``last`` beat of a pass to its row 0 (row i follows i
-        cycles later). Weight-stationary: from an activation to its result row. The sink is
-        assumed ready; throughput is one row per cycle.
+        Output-stationary: from the ``last`` beat of a pass to its row 0 (row i follows
+        i · :attr:`row_interval` cycles later). Weight-stationary: from an activation to its
+        result row. The sink is assumed ready and the requantizer idle.
         """
-        core = self._core
-        if self._config.weight_stationary:
-            core_latency = 1 + core.latency  # activations are registered before the grid
-        else:
-            core_latency = core.readout_latency
-        return core_latency + self._requantizer.latency + _FIFO_LATENCY
+        return (self._core_latency + FIFO_LATENCY + self.row_interval - 1 +
+                requantizer_latency(self._config))
 
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
         m.submodules.core = core = self._core
-        m.submodules.requantizer = requantizer = self._requantizer
+        m.submodules.requantizer = requantizer = Requantizer(cfg)
+        for name in parameter_members(cfg):
+            m.d.comb += getattr(requantizer, name).eq(getattr(self, name))
 
-        # Run-time parameters go straight to the requantizer.
-        for name in requantizer.signature.members:
-            if name not in ("i", "o"):
-                m.d.comb += getattr(requantizer, name).eq(getattr(self, name))
-
-        # Grid → requantizer → FIFO → results. Credits guarantee the FIFO has room.
-        m.d.comb += [
-            requantizer.i.valid.eq(core.rows_valid),
-            requantizer.i.payload.eq(core.rows),
-        ]
-        credits, reserve = result_fifo(m, requantizer.o, self.results, depth=self.fifo_depth,
-                                       max_reserve=cfg.rows)
+        # Grid → accumulator FIFO (credits guarantee room) → requantizer → results.
+        m.submodules.accumulators = accumulators = CreditFIFO(
+            AccumulatorRow(cfg.accumulator_bits, cfg.cols), depth=self.fifo_depth,
+            max_reserve=cfg.rows)
+        m.d.comb += [accumulators.i.valid.eq(core.rows_valid),
+                     accumulators.i.payload.eq(core.rows)]
+        connect(m, accumulators.o, requantizer.i)
+        connect(m, requantizer.o, wiring.flipped(self.results))
+        credits, reserve = accumulators.credits, accumulators.reserve
+        drained = (credits == self.fifo_depth) & ~requantizer.busy
 
         def x_operand(x):
             if cfg.input_zero_point_in_hw:
@@ -204,12 +250,12 @@ class MacArray(wiring.Component):
             return w
 
         if cfg.weight_stationary:
-            self._elaborate_ws(m, core, credits, reserve, x_operand, w_operand)
+            self._elaborate_ws(m, core, credits, reserve, drained, x_operand, w_operand)
         else:
-            self._elaborate_os(m, core, credits, reserve, x_operand, w_operand)
+            self._elaborate_os(m, core, credits, reserve, drained, x_operand, w_operand)
         return m
 
-    def _elaborate_os(self, m, core, credits, reserve, x_operand, w_operand):
+    def _elaborate_os(self, m, core, credits, reserve, drained, x_operand, w_operand):
         cfg = self._config
         operands = self.operands
         in_pass = Signal()          # a pass has started and not yet ended
@@ -242,9 +288,9 @@ class MacArray(wiring.Component):
         ]
         m.d.comb += [core.x[i].eq(x_operand(operands.p.x[i])) for i in range(cfg.rows)]
         m.d.comb += [core.w[j].eq(w_operand(operands.p.w[j])) for j in range(cfg.cols)]
-        m.d.comb += self.busy.eq(in_pass | (credits != self.fifo_depth))
+        m.d.comb += self.busy.eq(in_pass | ~drained)
 
-    def _elaborate_ws(self, m, core, credits, reserve, x_operand, w_operand):
+    def _elaborate_ws(self, m, core, credits, reserve, drained, x_operand, w_operand):
         cfg = self._config
         weights, activations = self.weights, self.activations
         banks = WeightBanks(m, core, cfg.rows)
@@ -262,4 +308,4 @@ class MacArray(wiring.Component):
         m.d.sync += [core.x[k].eq(x_operand(activations.p.x[k])) for k in range(cfg.rows)]
         m.d.comb += [core.flags.eq(flags), reserve.eq(accept)]
         banks.computed(accept & activations.p.last)
-        m.d.comb += self.busy.eq((credits != self.fifo_depth) | banks.draining)
+        m.d.comb += self.busy.eq(~drained | banks.draining)

@@ -85,22 +85,36 @@ def test_worst_case_operands_do_not_overflow(dataflow, bits):
     assert (run.outputs > 0).all()  # a wrapped accumulator would have come out negative
 
 
-def test_latency_and_throughput_output_stationary():
-    config = ArrayConfig(rows=4, cols=3, kmax=16)
-    work = random_workload(config, seed=5, jobs=3, depth=8)
+@pytest.mark.parametrize("lanes", [None, 2, 3])
+def test_latency_and_throughput_output_stationary(lanes):
+    """Passes exactly as deep as the requantizer needs (rows · row_interval beats) run back to
+    back: the input is never refused, each pass's rows come out row_interval cycles apart."""
+    config = ArrayConfig(rows=4, cols=3, kmax=16, requant_lanes=lanes)
+    groups = -(-config.cols // config.lanes)
+    assert config.lanes == (lanes or 1) and config.requant_groups == groups
+    work = random_workload(config, seed=5, jobs=3, depth=max(config.rows * groups, 4))
     run = run_array(config, work.jobs, work.params)
     np.testing.assert_array_equal(run.outputs, work.expected)
     jobs = work.jobs
     firsts = run.output_cycles[::config.rows]
     measured = [out - last for out, last in zip(firsts, run.last_accept_cycles, strict=True)]
     assert measured == [run.latency] * len(jobs)
-    # Unstalled, each pass's rows come out back to back, one per cycle.
     for p in range(len(jobs)):
         cycles = run.output_cycles[p * config.rows:(p + 1) * config.rows]
-        assert np.diff(cycles).tolist() == [1] * (config.rows - 1)
-    # With K ≥ pass interval the input is never refused: one beat per cycle.
+        assert np.diff(cycles).tolist() == [groups] * (config.rows - 1)
     assert np.diff(run.accept_cycles).tolist() == [1] * (len(run.accept_cycles) - 1)
     assert run.lasts == [False, False, False, True] * len(jobs)
+
+
+def test_short_passes_are_paced_by_the_requantizer():
+    """Passes shorter than the requantizer needs: backpressure slows the input, exactly."""
+    config = ArrayConfig(rows=4, cols=4, kmax=64, requant_lanes=1)
+    work = random_workload(config, seed=7, jobs=6, depth=4)
+    run = run_array(config, work.jobs, work.params)
+    np.testing.assert_array_equal(run.outputs, work.expected)
+    # 16 outputs per 4-beat pass through one lane: about 16 cycles per pass in steady state.
+    span = run.output_cycles[-1] - run.output_cycles[0]
+    assert span >= (len(work.jobs) * config.rows - 1) * config.cols
 
 
 def test_latency_and_throughput_weight_stationary():

@@ -236,12 +236,12 @@ def test_last_marks_the_final_row_of_every_tile(dataflow):
 def _cycle_bound(engine, job):
     """Unstalled: each tile's passes back to back (none shorter than pass_interval), after
     one fill (the first tiles' depth beats load before anything computes) and before one
-    drain (latency to the last tile's row 0, then its rows one per cycle)."""
+    drain (latency to the last tile's row 0, then its rows one per row_interval)."""
     kmax = engine.config.array.kmax
     passes = [min(kmax, job.k - start) for start in range(0, job.k, kmax)]
     per_tile = sum(max(length, engine.pass_interval) for length in passes)
     tiles = job.command["m_tiles"] * job.command["n_tiles"]
-    return tiles * per_tile + job.k + engine.latency + job.rows
+    return tiles * per_tile + job.k + engine.latency + job.rows * engine.row_interval
 
 
 @pytest.mark.parametrize("kmax,stall", [(32, 0.0), (2, 0.0), (32, 0.3)],
@@ -262,7 +262,7 @@ def test_utilization(kmax, stall):
     assert run.cycles <= bound
     if kmax >= engine.pass_interval:
         ideal = (m // array.rows) * (n // array.cols) * k
-        assert bound == ideal + k + engine.latency + array.rows
+        assert bound == ideal + k + engine.latency + array.rows * engine.row_interval
         assert m * k * n / (array.rows * array.cols * run.cycles) > 0.95
 
 
@@ -525,11 +525,12 @@ def test_latency_is_exact(rows, cols, dataflow):
     w = random_operand(rng, 8, True, (cols, k))
     params = _random_params(array, rng, x, w, cols, zero_point=False)
     _, run, _ = _run(config, x, w, params)
-    latency = _engine(config).latency
+    engine = _engine(config)
+    latency = engine.latency
     if dataflow == "weight_stationary":   # loads k = rows beats, then its row issues
         assert run.cycles == k + latency + 1
     else:                                 # loads k beats, issues k, then rows 0 … R−1
-        assert run.cycles == 2 * k + latency + rows - 1
+        assert run.cycles == 2 * k + latency + (rows - 1) * engine.row_interval
 
 
 # -- 8. the host layout is the documented beat order ------------------------------------------
