@@ -7,7 +7,11 @@ It imports nothing of the project. Modules, in the order data flows through a la
 * :mod:`golden.gemm` — exact integer GEMM through BLAS where a computed bound allows it.
 * :mod:`golden.rounding` — exact rounding of x / 2^n and x / d in five modes.
 * :mod:`golden.tflite` — TFLite/gemmlowp requantization, bit for bit.
-* :mod:`golden.layers` — fully_connected and conv2d as TFLite's integer kernels compute them.
+* :mod:`golden.layers` — fully_connected and (grouped) conv2d as TFLite's integer kernels
+  compute them.
+* :mod:`golden.ops` — the other int8 ops of common TFLite models (depthwise convolution,
+  pooling, ADD, MUL, MEAN, PAD, RESHAPE, CONCATENATION, LOGISTIC, TANH, HARD_SWISH, SOFTMAX,
+  QUANTIZE, DEQUANTIZE), bit-exact with TFLite 2.14's reference kernels (docs/ops.md).
 * :mod:`golden.fixedpoint_set` — the fixed-point set Q_{p,s} and σ-quantized networks.
 """
 
@@ -15,10 +19,26 @@ from .accumulator import accumulator_bits, dot_product_bounds, guard_bits, opera
 from .fixedpoint_set import FixedPointSet, analyze, quantized_network
 from .gemm import exact_matmul
 from .layers import binarize, conv2d, fully_connected, im2col, ternarize
+from .ops import (
+    add,
+    average_pool2d,
+    concatenation,
+    depthwise_conv2d,
+    hard_swish,
+    logistic,
+    max_pool2d,
+    mean,
+    mul,
+    pad,
+    reshape,
+    softmax,
+    tanh,
+)
 from .quantization import QuantParams, calibrate, choose_qparams, dequantize, quantize
 from .rounding import ROUNDING_MODES, round_div, round_shift
 from .tflite import (
     activation_range,
+    conv_multiplier,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     requantize,
@@ -30,9 +50,11 @@ from .tflite import (
 __all__ = [
     "FixedPointSet", "analyze", "quantized_network",
     "QuantParams", "ROUNDING_MODES", "accumulator_bits", "activation_range", "binarize",
-    "calibrate", "choose_qparams", "conv2d", "dequantize", "dot_product_bounds",
-    "exact_matmul", "fully_connected", "guard_bits", "im2col", "multiply_by_quantized_multiplier",
-    "operand_range", "quantize", "quantize_multiplier", "requantize", "round_div",
-    "round_shift", "rounding_divide_by_pot", "saturating_rounding_doubling_high_mul",
-    "ternarize", "tflite_multiplier",
+    "calibrate", "choose_qparams", "conv2d", "conv_multiplier", "dequantize",
+    "dot_product_bounds", "exact_matmul", "fully_connected", "guard_bits", "im2col",
+    "multiply_by_quantized_multiplier", "operand_range", "quantize", "quantize_multiplier",
+    "requantize", "round_div", "round_shift", "rounding_divide_by_pot",
+    "saturating_rounding_doubling_high_mul", "ternarize", "tflite_multiplier",
+    "add", "average_pool2d", "concatenation", "depthwise_conv2d", "hard_swish", "logistic",
+    "max_pool2d", "mean", "mul", "pad", "reshape", "softmax", "tanh",
 ]
