@@ -9,6 +9,10 @@ import argparse
 import json
 import sys
 
+from qmac.cli_common import Parser, check_output_dir, removed_on_error, run
+from qmac.cli_common import add_array_options as _array_options
+from qmac.cli_common import array_config as _config
+
 __all__ = ["add_commands", "main"]
 
 
@@ -35,20 +39,6 @@ def _dsp(text):
     return value
 
 
-def _array_options(parser, *, size=True):
-    if size:
-        parser.add_argument("--rows", type=_positive, help="array rows")
-        parser.add_argument("--cols", type=_positive, help="array columns")
-    parser.add_argument("--bits", type=_positive,
-                        help="activation, weight and output bits (default 8)")
-    parser.add_argument("--weight-bits", type=_positive, help="weight bits (default: --bits)")
-    parser.add_argument("--kmax", type=_positive, help="deepest dot product of one pass")
-    parser.add_argument("--dataflow", choices=["os", "ws", "output_stationary",
-                                               "weight_stationary"])
-    parser.add_argument("--config", metavar="TOML",
-                        help="ArrayConfig file (options given on the command line win)")
-
-
 def _tool_options(parser):
     parser.add_argument("--tools", choices=["yowasp", "system"], default="yowasp",
                         help="YoWASP tools from PyPI (default) or yosys/nextpnr from PATH")
@@ -56,21 +46,6 @@ def _tool_options(parser):
                         help="timing constraint for nextpnr (default: the board clock)")
     parser.add_argument("--dsp", type=_dsp, default="auto",
                         help="DSP primitives to use: auto (all), none, or a number")
-
-
-def _config(args, *, rows=None, cols=None):
-    from hw.config import ArrayConfig
-
-    values = ArrayConfig.load(args.config).to_dict() if args.config else {}
-    overrides = {"rows": rows if rows is not None else getattr(args, "rows", None),
-                 "cols": cols if cols is not None else getattr(args, "cols", None),
-                 "kmax": args.kmax, "dataflow": args.dataflow}
-    if args.bits is not None:
-        overrides.update(act_bits=args.bits, out_bits=args.bits, weight_bits=args.bits)
-    if args.weight_bits is not None:
-        overrides["weight_bits"] = args.weight_bits
-    values.update({key: value for key, value in overrides.items() if value is not None})
-    return ArrayConfig.from_dict(values)
 
 
 def _list_boards():
@@ -84,6 +59,15 @@ def _list_boards():
             line += " (not buildable: see `qmac build --list --verbose`)"
         print(line)
     return 0
+
+
+def _check_board_options(board, args):
+    """What the flow would refuse only after it has made the output folder: the clock
+    constraint (the board's platform checks it) and a UART for ``--link uart``."""
+    platform = board.make_platform(args.clock_mhz)
+    if args.link == "uart" and ("uart", 0) not in platform.resources:
+        raise ValueError(f"--link must be 'bist' on {board.name}: it has no UART for "
+                         "--link uart")
 
 
 def _cmd_build(args):
@@ -109,12 +93,15 @@ def _cmd_build(args):
         from hw.engine import EngineConfig
 
         config = EngineConfig(config, max_k=args.max_k, max_n=args.max_n, max_m=args.max_m)
+    _check_board_options(board, args)
+    check_output_dir("-o", args.output)
     from .flow import BuildError, build, format_report
 
     try:
-        report = build(board, config, args.output, tools=args.tools, clock_mhz=args.clock_mhz,
-                       dsp=args.dsp, place_and_route=not args.synth_only,
-                       link=args.link)
+        with removed_on_error(args.output):
+            report = build(board, config, args.output, tools=args.tools,
+                           clock_mhz=args.clock_mhz, dsp=args.dsp,
+                           place_and_route=not args.synth_only, link=args.link)
     except BuildError as error:
         print(f"qmac build: {error}", file=sys.stderr)
         return 1
@@ -154,8 +141,10 @@ def _cmd_asic(args):
     if args.config is None and (args.rows is None or args.cols is None):
         raise ValueError("--rows and --cols are required unless --config gives them")
     config = _config(args)
+    check_output_dir("-o", args.output)
     try:
-        report = asic(config, args.output, tools=args.tools, abc=args.abc)
+        with removed_on_error(args.output):
+            report = asic(config, args.output, tools=args.tools, abc=args.abc)
     except BuildError as error:
         print(f"qmac asic: {error}", file=sys.stderr)
         return 1
@@ -216,18 +205,10 @@ def add_commands(subparsers):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="qmac", description="qmac board flow")
+    parser = Parser(prog="qmac", description="qmac board flow")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_commands(commands)
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    try:
-        return args.handler(args)
-    except (ValueError, TypeError) as error:
-        print(f"qmac {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    return run(parser, argv)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from golden.tflite import _int64
+
 from .config import ArrayConfig
 
 __all__ = ["LayerParams", "EngineJob", "engine_job", "save_engine_job", "load_engine_job",
-           "fold_input_zero_point", "encode_weights", "check_operands"]
+           "fold_input_zero_point", "encode_weights", "check_operands", "integer", "integers",
+           "per_channel_values"]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -26,6 +29,29 @@ def _check_range(name, values, lo, hi):
     if values.size and (values.min() < lo or values.max() > hi):
         bad = values.min() if values.min() < lo else values.max()
         raise ValueError(f"{name} must be in [{lo}, {hi}], not {int(bad)}")
+
+
+def integers(name, values):
+    """``values`` as an int64 array: TypeError unless it holds integers (no floats, bools or
+    objects), ValueError where one does not fit int64 (golden's own check)."""
+    return _int64(name, values)
+
+
+def integer(name, value):
+    """``value`` as an int, or TypeError unless one integer (a 0-d integer array will do)."""
+    array = integers(name, value)
+    if array.ndim:
+        raise TypeError(f"{name} must be an integer scalar, not an array of shape {array.shape}")
+    return int(array)
+
+
+def per_channel_values(name, values, n):
+    """``values`` (a scalar, or one per channel) as an int64 array of shape (n,)."""
+    array = integers(name, values)
+    if array.shape not in ((), (n,)):
+        raise ValueError(f"{name} must be a scalar or have shape ({n},) (one per output "
+                         f"channel), not shape {array.shape}")
+    return np.broadcast_to(array, (n,)).copy()
 
 
 def fold_input_zero_point(bias, w, input_zero_point, weight_zero_point=0):
@@ -80,13 +106,18 @@ class LayerParams:
                    act_min, act_max, input_zero_point=0, weight_zero_point=0):
         if not isinstance(config, ArrayConfig):
             raise TypeError(f"config must be an ArrayConfig, not {config!r}")
-        bias = np.zeros(n, np.int64) if bias is None else np.asarray(bias, np.int64)
+        bias = np.zeros(n, np.int64) if bias is None else integers("bias", bias)
         if bias.shape != (n,):
-            raise ValueError(f"bias must have shape ({n},), not {bias.shape}")
+            raise ValueError(f"bias must have shape ({n},) (one per output channel), not "
+                             f"shape {bias.shape}")
         _check_range("bias", bias, INT32_MIN, INT32_MAX)
-        multiplier = np.broadcast_to(np.asarray(
-            multiplier if multiplier is not None else 0, np.int64), (n,))
-        shift = np.broadcast_to(np.asarray(shift, np.int64), (n,))
+        multiplier = per_channel_values("multiplier", 0 if multiplier is None else multiplier, n)
+        shift = per_channel_values("shift", shift, n)
+        output_zero_point, act_min, act_max, input_zero_point, weight_zero_point = (
+            integer(name, value) for name, value in (
+                ("output_zero_point", output_zero_point), ("act_min", act_min),
+                ("act_max", act_max), ("input_zero_point", input_zero_point),
+                ("weight_zero_point", weight_zero_point)))
         if not config.per_channel and (np.unique(multiplier).size > 1 or
                                        np.unique(shift).size > 1):
             raise ValueError("multiplier and shift must be scalars (one per tensor) unless "
@@ -106,8 +137,8 @@ class LayerParams:
             raise ValueError(
                 f"weight_zero_point must be 0 unless config.weight_zero_point_in_hw, not "
                 f"{weight_zero_point}: it multiplies the activations and cannot be folded")
-        return cls(bias, multiplier.copy(), shift.copy(), int(output_zero_point), int(act_min),
-                   int(act_max), int(input_zero_point), int(weight_zero_point))
+        return cls(bias, multiplier, shift, output_zero_point, act_min, act_max,
+                   input_zero_point, weight_zero_point)
 
     def hardware_bias(self, config, w):
         """The bias the array needs: input zero point folded in unless subtracted in hw."""

@@ -16,6 +16,7 @@ unless ``check=False`` (the cocotb bench scores every output against golden/ its
 :func:`fully_connected` and :func:`conv2d` (im2col on the host) are the layers.
 """
 
+import functools
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,11 @@ import numpy as np
 
 from golden import layers as golden_layers
 from hw.config import ArrayConfig
-from hw.engine import EngineConfig
-from hw.host import LayerParams, engine_job, save_engine_job
+from hw.engine import MAX_M_TILES, EngineConfig
+from hw.host import LayerParams, engine_job, integers, save_engine_job
 
-__all__ = ["SIMULATORS", "GemmResult", "MismatchError", "engine_config_for", "gemm",
-           "fully_connected", "conv2d"]
+__all__ = ["SIMULATORS", "GemmResult", "MismatchError", "engine_config_for", "engine_limits",
+           "gemm", "fully_connected", "conv2d"]
 
 SIMULATORS = ("amaranth", "icarus", "verilator")
 
@@ -58,10 +59,42 @@ def _round_up(value, multiple):
     return -(-value // multiple) * multiple
 
 
+def _largest(fits, limit=1 << 32):
+    """The largest v in [1, limit] for which ``fits(v)`` holds (it holds for every smaller v)."""
+    lo, hi = 1, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
+@functools.cache
+def engine_limits(array):
+    """``{"M": …, "K": …, "N": …}``: the largest GEMM one :class:`GemmEngine` of ``array``
+    takes, as :class:`EngineConfig` bounds its buffers and the int32 partial sums bound K.
+
+    The bounds are read off :class:`EngineConfig` itself (the one place that states them);
+    output-stationary engines stream X and take :data:`hw.engine.MAX_M_TILES` tiles of rows.
+    """
+    EngineConfig(array, max_k=1, max_n=1, max_m=1)   # refuses arrays no engine can wrap
+
+    def fits(name):
+        def check(value):
+            try:
+                EngineConfig(array, **{name: value})
+            except ValueError:
+                return False
+            return True
+        return check
+
+    m = (_largest(fits("max_m")) if array.weight_stationary else MAX_M_TILES * array.rows)
+    return {"M": m, "K": _largest(fits("max_k")), "N": _largest(fits("max_n"))}
+
+
 def engine_config_for(config, m, k, n):
     """An :class:`EngineConfig` for ``config`` with buffers for an M×K×N GEMM: at least
     256 deep, 64 channels and (weight-stationary) 256 rows of X, so that the layers of one
-    model share a build; more when the GEMM needs it."""
+    model share a build; more when the GEMM needs it, within :func:`engine_limits`."""
     if isinstance(config, EngineConfig):
         if m > config.max_m and config.weight_stationary:
             config = config.replace(max_m=m)
@@ -70,9 +103,24 @@ def engine_config_for(config, m, k, n):
         return config
     if not isinstance(config, ArrayConfig):
         raise TypeError(f"config must be an ArrayConfig or EngineConfig, not {config!r}")
-    return EngineConfig(config, max_k=max(256, 1 << (k - 1).bit_length()),
-                        max_n=max(64, _round_up(n, 64)),
-                        max_m=max(256, 1 << (m - 1).bit_length()))
+    limits = engine_limits(config)
+    return EngineConfig(config, max_k=min(max(256, 1 << (k - 1).bit_length()), limits["K"]),
+                        max_n=min(max(64, _round_up(n, 64)), limits["N"]),
+                        max_m=min(max(256, 1 << (m - 1).bit_length()), limits["M"]))
+
+
+def _check_shapes(array, x, w):
+    """M, K and N of x [M, K] · w [N, K]ᵀ, each within what an engine of ``array`` takes."""
+    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
+        raise ValueError(f"x must be [M, K] and w [N, K] with the same K, not {x.shape} and "
+                         f"{w.shape}")
+    limits = engine_limits(array)
+    (m, k), n = x.shape, w.shape[0]
+    for name, what, value in (("M", "rows of x", m), ("K", "columns of x and w", k),
+                              ("N", "rows of w", n)):
+        if not 1 <= value <= limits[name]:
+            raise ValueError(f"{name} ({what}) must be in [1, {limits[name]}] on a "
+                             f"{array.rows}×{array.cols} {array.dataflow} engine, not {value}")
 
 
 def _params(array, n, *, act_min, act_max, **values):
@@ -102,15 +150,20 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
     multiplier, shift : TFLite's M0 and shift (M = M0·2^(shift−31)), scalars (per tensor) or
     length-N (per channel); with ``requant="shift"`` configurations ``multiplier`` is unused.
     act_min, act_max : the clamp (default: the output type's range).
-    stall : probability of an idle cycle on every stream, for testing flow control.
+    stall : probability of an idle cycle on every stream, for testing flow control, in
+    [0, :data:`sim.streams.MAX_STALL`].
+    M, K and N may be anything in [1, :func:`engine_limits`]; everything is checked before
+    any hardware is built or simulated.
     """
+    from .streams import check_stall
+
     if sim not in SIMULATORS:
         raise ValueError(f"sim must be one of {', '.join(SIMULATORS)}, not {sim!r}")
-    x = np.asarray(x, np.int64)
-    w = np.asarray(w, np.int64)
-    if x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[1]:
-        raise ValueError(f"x must be [M, K] and w [N, K] with the same K, not {x.shape} and "
-                         f"{w.shape}")
+    stall = check_stall(stall)
+    if not isinstance(config, ArrayConfig | EngineConfig):
+        raise TypeError(f"config must be an ArrayConfig or EngineConfig, not {config!r}")
+    x, w = integers("x", x), integers("w", w)
+    _check_shapes(config.array if isinstance(config, EngineConfig) else config, x, w)
     engine_config = engine_config_for(config, *x.shape, w.shape[0])
     array = engine_config.array
     n = w.shape[0]
@@ -164,7 +217,7 @@ def conv2d(config, x, w, bias=None, *, stride=1, padding="valid", dilation=1, **
     The host unrolls x into patches (im2col, padded with the input zero point) and the engine
     multiplies them by the flattened filters; ``result.y`` is [N, OH, OW, C_out].
     """
-    x, w = np.asarray(x, np.int64), np.asarray(w, np.int64)
+    x, w = integers("x", x), integers("w", w)
     if x.ndim != 4 or w.ndim != 4 or w.shape[3] != x.shape[3]:
         raise ValueError(f"x must be NHWC and w [C_out, KH, KW, C_in] with matching C_in, not "
                          f"{x.shape} and {w.shape}")

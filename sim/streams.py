@@ -24,8 +24,22 @@ from amaranth.lib import data
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
 
-__all__ = ["CycleCounter", "StreamDriver", "StreamSink", "load_spec", "pack", "reset",
-           "save_report", "scoreboard", "start_clock", "unpack", "wait_until"]
+__all__ = ["MAX_STALL", "CycleCounter", "StreamDriver", "StreamSink", "check_stall", "load_spec",
+           "pack", "reset", "save_report", "scoreboard", "start_clock", "unpack", "wait_until"]
+
+#: Largest stall probability a bench takes. A beat waits 1 / (1 − stall) cycles on average,
+#: so 0.9 means ten; the benches' cycle budgets (and patience) assume no more, and at 1 no
+#: beat would ever move.
+MAX_STALL = 0.9
+
+
+def check_stall(stall, name="stall"):
+    """``stall`` as a float, or ValueError/TypeError unless a probability in [0, MAX_STALL]."""
+    if isinstance(stall, bool) or not isinstance(stall, int | float):
+        raise TypeError(f"{name} must be a number, not {stall!r}")
+    if not 0 <= stall <= MAX_STALL:   # NaN fails too
+        raise ValueError(f"{name} must be in [0, {MAX_STALL}], not {stall!r}")
+    return float(stall)
 
 
 def load_spec():
@@ -111,7 +125,7 @@ class _StreamEnd:
         self.payload = getattr(dut, f"{name}__payload")
         self.clk = dut.clk
         self.counter = counter
-        self.stall = stall
+        self.stall = check_stall(stall)
         self.rng = rng
 
 
