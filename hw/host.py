@@ -33,8 +33,13 @@ def _check_range(name, values, lo, hi):
 
 def integers(name, values):
     """``values`` as an int64 array: TypeError unless it holds integers (no floats, bools or
-    objects), ValueError where one does not fit int64 (golden's own check)."""
-    return _int64(name, values)
+    objects), ValueError where one does not fit int64 (golden's own checks)."""
+    try:
+        return _int64(name, values)
+    except ValueError:
+        info = np.iinfo(np.int64)
+        raise ValueError(f"{name} must be in [{info.min}, {info.max}] (int64), not "
+                         f"{max(np.asarray(values).flat, key=abs)}") from None
 
 
 def integer(name, value):
