@@ -1,12 +1,22 @@
 """qmac generate: Verilog, RTLIL and manifest; the Verilog is lint-clean."""
 
 import json
+import re
 
 import pytest
 
 from hw.config import ArrayConfig
 from hw.generate import LINT_WAIVERS, generate, lint
 from qmac.cli import main
+
+
+def _rtlil_ports(text, top):
+    """{port: (direction, width)} of RTLIL module ``top``, which must carry the top attribute."""
+    assert f"attribute \\top 1\nmodule \\{top}\n" in text
+    body = text.split(f"module \\{top}\n", 1)[1].split("\nend\n", 1)[0]
+    wires = re.findall(r"^  wire width (\d+) (input|output) \d+ +(?:signed )?\\(\S+)$", body,
+                       re.M)
+    return {name: (direction, int(width)) for width, direction, name in wires}
 
 
 def test_cli_generate_writes_files_and_manifest(tmp_path, capsys):
@@ -28,8 +38,18 @@ def test_cli_generate_writes_files_and_manifest(tmp_path, capsys):
     assert ports["operands__ready"]["direction"] == "output"
     verilog = (tmp_path / "top.v").read_text()
     assert "module top(" in verilog
-    assert (tmp_path / "top.il").read_text().startswith("attribute") or "module" in (
-        tmp_path / "top.il").read_text()
+    # The RTLIL top has the same ports as the Verilog, clock and reset included, with the
+    # widths the operand and parameter types need (counted here, not read from the code):
+    # bias int32 per column, shift in [−31, 0] (6 bits signed), M0 in [0, 2^31) (31 bits).
+    il_ports = _rtlil_ports((tmp_path / "top.il").read_text(), "top")
+    manifest_ports = {name: (port["direction"], port["width"]) for name, port in ports.items()}
+    assert il_ports == {**manifest_ports, "clk": ("input", 1), "rst": ("input", 1)}
+    assert {name: il_ports[name] for name in (
+        "clk", "rst", "operands__payload", "results__payload", "bias", "shift", "multiplier",
+        "act_min")} == {
+        "clk": ("input", 1), "rst": ("input", 1), "operands__payload": ("input", 2 * 4 + 3 * 2 + 1),
+        "results__payload": ("output", 3 * 4 + 1), "bias": ("input", 3 * 32),
+        "shift": ("input", 6), "multiplier": ("input", 31), "act_min": ("input", 4)}
     assert ArrayConfig.load(tmp_path / "top.toml").kmax == 64
 
 
