@@ -51,9 +51,10 @@ def integer(name, value):
 
 
 def per_channel_values(name, values, n):
-    """``values`` (a scalar, or one per channel) as an int64 array of shape (n,)."""
+    """``values`` (a scalar, one value in a list, or one per channel) as an int64 array of
+    shape (n,)."""
     array = integers(name, values)
-    if array.shape not in ((), (n,)):
+    if array.shape not in ((), (1,), (n,)):
         raise ValueError(f"{name} must be a scalar or have shape ({n},) (one per output "
                          f"channel), not shape {array.shape}")
     return np.broadcast_to(array, (n,)).copy()

@@ -7,6 +7,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from boards.bist import BistTop, make_vectors
+from golden.layers import fully_connected
 from hw.config import ArrayConfig
 from hw.host import LayerParams
 
@@ -102,16 +103,47 @@ def test_vectors_flip_every_operand_bit():
     assert vectors.constant_bits == config.requant_channels
 
 
+def _decoded_weights(config, lanes):
+    """Weights from the lanes' encoding (binary: bit 1 is +1, bit 0 is −1)."""
+    lanes = np.asarray(lanes, np.int64)
+    return 2 * lanes - 1 if config.weight_kind == "binary" else lanes
+
+
 @pytest.mark.parametrize("name", sorted(CONFIGS))
-def test_parameters_are_legal_layers(name):
+def test_expected_rows_are_golden_layers_of_legal_parameters(name):
+    """Every test's parameters are a legal layer, and its expected rows are what golden/
+    computes from the beats actually streamed (decoded here, per pass or batch)."""
     config = CONFIGS[name]
     vectors = make_vectors(config)
-    for p in vectors.params:
-        LayerParams.for_config(
+    outputs = set()
+    for t, p in enumerate(vectors.params):
+        layer = LayerParams.for_config(
             config, n=config.cols, bias=p["bias"], multiplier=p.get("multiplier"),
             shift=p["shift"] if config.per_channel else p["shift"][0],
             output_zero_point=p["output_zero_point"], act_min=p["act_min"],
-            act_max=p["act_max"], input_zero_point=p.get("input_zero_point", 0))
+            act_max=p["act_max"], input_zero_point=p.get("input_zero_point", 0),
+            weight_zero_point=p.get("weight_zero_point", 0))
+        if config.weight_stationary:   # weights [cols, K = rows], then a batch of x rows
+            w = _decoded_weights(config, [b["w"] for b in vectors.streams["weights"][t]]).T
+            passes = [(np.array([b["x"] for b in vectors.streams["activations"][t]]), w)]
+        else:                          # operand beats: column k of x and of w, per pass
+            beats, passes, start = vectors.streams["operands"][t], [], 0
+            for end in (i + 1 for i, b in enumerate(beats) if b["last"]):
+                x = np.array([b["x"] for b in beats[start:end]]).T
+                passes.append((x, _decoded_weights(config, [b["w"] for b in
+                                                            beats[start:end]]).T))
+                start = end
+        got = np.array([row["y"] for row in vectors.expected[t]])
+        want = np.concatenate([fully_connected(
+            x, w, layer.bias, input_zero_point=layer.input_zero_point,
+            weight_zero_point=layer.weight_zero_point,
+            output_zero_point=layer.output_zero_point,
+            multiplier=None if config.requant == "shift" else layer.multiplier,
+            shift=layer.shift, act_min=layer.act_min, act_max=layer.act_max,
+            rounding=config.rounding) for x, w in passes])
+        np.testing.assert_array_equal(got, want)
+        outputs.update(got.flat)
+    assert len(outputs) > 2   # not one clamped value throughout
 
 
 def test_bad_arguments():
