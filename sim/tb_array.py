@@ -187,6 +187,7 @@ async def array_matches_golden(dut):
         "busy_after": int(dut.busy.value),
         "peak_accumulator": _peak_accumulator(work),
         "cycles": cycles, "wall_seconds": wall,
+        "outputs": got.tolist(),   # for the caller's own comparison with golden/
     }
     error = scoreboard(got, expected, got_lasts=lasts, expected_lasts=expected_lasts)
     if not finished:

@@ -134,6 +134,12 @@ async def requantizer_matches_golden(dut):
                    dtype=np.int64).reshape(-1, config.cols)
     total = acc + layer.bias
     report = {"rows": len(got), "differs": differs,
+              # what went in and came out, for the caller's own comparison with golden/
+              "accumulators": acc.tolist(), "outputs": got.tolist(),
+              "params": {"bias": layer.bias.tolist(), "multiplier": multiplier.tolist(),
+                         "shift": layer.shift.tolist(),
+                         "output_zero_point": layer.output_zero_point,
+                         "act_min": layer.act_min, "act_max": layer.act_max},
               "int32_edges": int(((total == INT32_MIN) | (total == INT32_MAX)).sum()),
               "latency": (sink.beats[0][0] - driver.accepted[0]
                           if sink.beats and driver.accepted else None)}

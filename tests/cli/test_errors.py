@@ -342,3 +342,11 @@ def test_the_board_cli_reports_through_the_same_path(capsys, tmp_path, no_tools)
     assert out == "" and len(err.splitlines()) == 1 and "clock_mhz" in err
     assert boards_main(["build", "--bogus"]) == BAD_INPUT
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_help_version_and_no_command(capsys):
+    assert main(["--version"]) == 0 and capsys.readouterr().out.startswith("qmac ")
+    assert main(["run", "--help"]) == 0 and "--stall" in capsys.readouterr().out
+    assert main([]) == BAD_INPUT and "COMMAND" in capsys.readouterr().err
+    refused(capsys, ["frobnicate"], "invalid choice", "'frobnicate'")
+    refused(capsys, ["run", "--rows", "x"], "--rows", "invalid int value: 'x'")

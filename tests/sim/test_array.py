@@ -10,19 +10,37 @@ subset here and a sweep under ``make test-full``.
 import numpy as np
 import pytest
 
+from golden.layers import fully_connected
 from hw.config import REQUANT_ROUNDINGS, ArrayConfig
 from sim.runner import array_design, default_simulator, run, simulator_available
+from sim.tb_array import _workload
 
 STALLS = {"in_stall": 0.3, "out_stall": 0.3}
 DATAFLOWS = ("output_stationary", "weight_stationary")
 
 
+def _golden_rows(config, spec):
+    """golden/'s result rows for the work the bench drove (rebuilt here from the spec)."""
+    work = _workload(config, spec)
+    layer = work.layer
+    return np.concatenate([fully_connected(
+        x, w, layer.bias, input_zero_point=layer.input_zero_point,
+        weight_zero_point=layer.weight_zero_point, output_zero_point=layer.output_zero_point,
+        multiplier=None if config.requant == "shift" else layer.multiplier, shift=layer.shift,
+        act_min=layer.act_min, act_max=layer.act_max, rounding=config.rounding)
+        for x, w in work.jobs])
+
+
 def _run(config, sim=None, **spec):
+    """Run the bench; every delivered row must equal golden/'s, compared here."""
     sim = sim or default_simulator()
     if not simulator_available(sim):
         pytest.fail(f"{sim} is not installed; `make` installs Verilator, .ci/run installs Icarus")
-    report = run(array_design(config), "sim.tb_array", {"seed": 0, "jobs": 3, **spec}, sim=sim)
-    assert report["rows"] == report["expected_rows"] > 0
+    spec = {"seed": 0, "jobs": 3, **spec}
+    report = run(array_design(config), "sim.tb_array", spec, sim=sim)
+    expected = _golden_rows(config, spec)
+    assert report["rows"] == report["expected_rows"] == len(expected) > 0
+    np.testing.assert_array_equal(np.array(report["outputs"], np.int64), expected)
     return report
 
 

@@ -4,8 +4,10 @@
 Verilator.
 """
 
+import numpy as np
 import pytest
 
+from golden.tflite import requantize
 from hw.config import REQUANT_ROUNDINGS, ArrayConfig
 from sim.runner import default_simulator, pe_design, requantizer_design, run, simulator_available
 
@@ -16,7 +18,22 @@ def _run(design, bench, sim=None, **spec):
     sim = sim or default_simulator()
     if not simulator_available(sim):
         pytest.fail(f"{sim} is not installed; `make` installs Verilator, .ci/run installs Icarus")
-    return run(design, bench, {"seed": 0, **spec}, sim=sim)
+    report = run(design, bench, {"seed": 0, **spec}, sim=sim)
+    if bench == "sim.tb_requantizer":
+        _assert_requantized_by_golden(design.config, report)
+    return report
+
+
+def _assert_requantized_by_golden(config, report):
+    """Every output lane equals golden.tflite.requantize of the accumulator that went in."""
+    p = report["params"]
+    expected = requantize(
+        np.array(report["accumulators"], np.int64), bias=np.array(p["bias"], np.int64),
+        multiplier=None if config.requant == "shift" else np.array(p["multiplier"], np.int64),
+        shift=np.array(p["shift"], np.int64), output_zero_point=p["output_zero_point"],
+        act_min=p["act_min"], act_max=p["act_max"], rounding=config.rounding)
+    assert report["rows"] == len(expected)
+    np.testing.assert_array_equal(np.array(report["outputs"], np.int64), expected)
 
 
 def _distinguishable(mode, requant="multiplier"):
@@ -76,10 +93,14 @@ def test_requantizer_unstalled_latency_is_the_documented_one():
 
 
 def test_requantizer_on_verilator():
+    """Compared with golden/ lane by lane (in _run), on exact halves that every other
+    rounding rule would round differently."""
     config = ArrayConfig(rows=2, cols=8, kmax=256, per_channel=True, rounding="half_to_even")
     report = _run(requantizer_design(config), "sim.tb_requantizer", "verilator", rows=500,
-                  **STALLS)
+                  ties=True, **STALLS)
     assert report["rows"] == 500
+    assert all(report["differs"][m] > 0 for m in _distinguishable(config.rounding)), \
+        report["differs"]
 
 
 def _peak(config):
