@@ -76,6 +76,13 @@ class OutputStationaryPE(wiring.Component):
             "result_valid": Out(1),
         })
 
+    #: Restart the accumulator by clearing it the cycle before a ``first`` product reaches the
+    #: adder (possible with ``register_product``: the flags arrive a cycle ahead of their
+    #: product) instead of muxing zero into the adder. Same ports and cycles, no restart mux;
+    #: the DSP variants (:mod:`hw.dsp_pe`) use it. The portable PE keeps ``acc`` equal to the
+    #: running sum at every cycle, which ``formal/pe.py`` proves it against.
+    _early_restart = False
+
     def elaborate(self, platform):
         m = Module()
         m.d.sync += [
@@ -84,25 +91,35 @@ class OutputStationaryPE(wiring.Component):
             self.flags_out.eq(self.flags_in),
         ]
 
-        product = multiply(self.x_in, self.w_in, self._weight_kind)
         flags = self.flags_in
         if self._register_product:
-            product_reg = Signal.like(product, name="product")
-            flags_reg = Signal(PassFlags)
-            m.d.sync += [product_reg.eq(product), flags_reg.eq(self.flags_in)]
-            product, flags = product_reg, flags_reg
-
-        acc = Signal(self._acc_shape)
+            flags = Signal(PassFlags, name="flags_reg")
+            m.d.sync += flags.eq(self.flags_in)
+        early = self._early_restart and self._register_product
+        acc = Signal(self._acc_shape, name="acc")
         # The accumulator is exactly wide enough for kmax products (golden.accumulator), so this
         # truncation to acc_bits never drops a significant bit for a legal pass.
         total = Signal(self._acc_shape)
-        m.d.comb += total.eq(Mux(flags.first, 0, acc) + product)
+        m.d.comb += total.eq(self._multiply_add(m, acc if early else Mux(flags.first, 0, acc)))
         m.d.sync += self.result_valid.eq(flags.valid & flags.last)
         with m.If(flags.valid):
             m.d.sync += acc.eq(total)
             with m.If(flags.last):
                 m.d.sync += self.result.eq(total)
+        if early:
+            # Cleared here, the accumulator is 0 when this beat's product reaches the adder;
+            # the sum being finished this cycle still leaves through `total`.
+            with m.If(self.flags_in.valid & self.flags_in.first):
+                m.d.sync += acc.eq(0)
         return m
+
+    def _multiply_add(self, m, addend):
+        """``addend`` + x_in·w_in (the flags are delayed alike by :meth:`elaborate`)."""
+        return addend + self._product(m, self.w_in)
+
+    def _product(self, m, weight):
+        """x_in·``weight``, registered with ``register_product``."""
+        return _product(m, self.x_in, weight, self._weight_kind, self._register_product)
 
 
 class WeightStationaryPE(wiring.Component):
@@ -145,14 +162,30 @@ class WeightStationaryPE(wiring.Component):
         m.d.comb += self.w_load_out.eq(Mux(self.load_bank, banks[1], banks[0]))
 
         m.d.sync += [self.x_out.eq(self.x_in), self.flags_out.eq(self.flags_in)]
-        weight = Mux(self.flags_in.bank, banks[1], banks[0])
-        product = multiply(self.x_in, weight, self._weight_kind)
+        self._multiply_add(m, Mux(self.flags_in.bank, banks[1], banks[0]))
+        return m
+
+    def _multiply_add(self, m, weight):
+        """Drive ``psum_out`` with psum_in + x_in·``weight``, one register later (two with
+        ``register_product``)."""
         psum_in = self.psum_in
         if self._register_product:
             # Keep the partial sum aligned with the extra product register.
-            product_reg = Signal.like(product, name="product")
-            psum_reg = Signal.like(self.psum_in, name="psum_delayed")
-            m.d.sync += [product_reg.eq(product), psum_reg.eq(self.psum_in)]
-            product, psum_in = product_reg, psum_reg
-        m.d.sync += self.psum_out.eq(psum_in + product)
-        return m
+            psum_in = Signal.like(self.psum_in, name="psum_delayed")
+            m.d.sync += psum_in.eq(self.psum_in)
+        m.d.sync += self.psum_out.eq(psum_in + self._product(m, weight))
+
+    def _product(self, m, weight):
+        """x_in·``weight``, registered with ``register_product``."""
+        return _product(m, self.x_in, weight, self._weight_kind, self._register_product)
+
+
+def _product(m, activation, weight, weight_kind, registered):
+    """The PEs' product of ``activation`` and ``weight``, in a register named ``product``
+    when ``registered``."""
+    product = multiply(activation, weight, weight_kind)
+    if registered:
+        product_reg = Signal.like(product, name="product")
+        m.d.sync += product_reg.eq(product)
+        product = product_reg
+    return product

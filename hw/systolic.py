@@ -9,6 +9,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .dsp_pe import pe_chooser
 from .pe import OutputStationaryPE, PassFlags, TileFlags, WeightStationaryPE, operand_shape
 
 __all__ = ["OutputStationaryArray", "WeightStationaryArray", "WeightBanks", "AccumulatorRow"]
@@ -42,10 +43,16 @@ class OutputStationaryArray(wiring.Component):
     * row i of the result is valid at :attr:`readout_latency` + i;
     * the next ``last`` beat may be presented :attr:`pass_interval` cycles after this one at
       the earliest (its sums overwrite the result registers being read).
+
+    PEs: elaborated for an iCE40 UltraPlus or ECP5 platform, the first ``dsp_pes`` PEs
+    (row-major; default: as many as the device has multiplier blocks) are that family's
+    :mod:`hw.dsp_pe` variant, the rest (and every PE without a platform) portable
+    :class:`hw.pe.OutputStationaryPE`; ports and timing are the same either way.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, dsp_pes=None):
         self._config = config
+        self._dsp_pes = _check_dsp_pes(dsp_pes, config)
         self._act_shape = _operand_shape(config.act_range)
         self._weight_shape = _weight_shape(config)
         super().__init__({
@@ -74,9 +81,10 @@ class OutputStationaryArray(wiring.Component):
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        pes = [[OutputStationaryPE(act_shape=self._act_shape, weight_shape=self._weight_shape,
-                                   acc_bits=cfg.accumulator_bits, weight_kind=cfg.weight_kind,
-                                   register_product=cfg.register_product)
+        pe_class = pe_chooser(platform, cfg, self._dsp_pes, OutputStationaryPE)
+        pes = [[pe_class(i, j)(act_shape=self._act_shape, weight_shape=self._weight_shape,
+                               acc_bits=cfg.accumulator_bits, weight_kind=cfg.weight_kind,
+                               register_product=cfg.register_product)
                 for j in range(cfg.cols)] for i in range(cfg.rows)]
         for i in range(cfg.rows):
             for j in range(cfg.cols):
@@ -127,10 +135,13 @@ class WeightStationaryArray(wiring.Component):
 
     Timing: the result row of an activation is valid :attr:`latency` cycles after it is
     presented; one row per cycle when activations arrive every cycle.
+
+    PEs are chosen as in :class:`OutputStationaryArray` (``dsp_pes``).
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, dsp_pes=None):
         self._config = config
+        self._dsp_pes = _check_dsp_pes(dsp_pes, config)
         self._act_shape = _operand_shape(config.act_range)
         self._weight_shape = _weight_shape(config)
         super().__init__({
@@ -162,11 +173,12 @@ class WeightStationaryArray(wiring.Component):
         cfg = self._config
         m = Module()
         lat = self.pe_latency
-        pes = [[WeightStationaryPE(act_shape=self._act_shape, weight_shape=self._weight_shape,
-                                   psum_in_bits=cfg.partial_sum_bits(r) if r else 0,
-                                   psum_out_bits=cfg.partial_sum_bits(r + 1),
-                                   weight_kind=cfg.weight_kind,
-                                   register_product=cfg.register_product)
+        pe_class = pe_chooser(platform, cfg, self._dsp_pes, WeightStationaryPE)
+        pes = [[pe_class(r, j)(act_shape=self._act_shape, weight_shape=self._weight_shape,
+                               psum_in_bits=cfg.partial_sum_bits(r) if r else 0,
+                               psum_out_bits=cfg.partial_sum_bits(r + 1),
+                               weight_kind=cfg.weight_kind,
+                               register_product=cfg.register_product)
                 for j in range(cfg.cols)] for r in range(cfg.rows)]
         for r in range(cfg.rows):
             for j in range(cfg.cols):
@@ -265,6 +277,16 @@ class WeightBanks:
                 m.d.sync += self.drain[bank].eq(self.drain[bank] - 1)
                 with m.If(self.drain[bank] == 1):
                     m.d.sync += self.full[bank].eq(0)
+
+
+def _check_dsp_pes(dsp_pes, config):
+    if dsp_pes is None:
+        return None
+    if isinstance(dsp_pes, bool) or not isinstance(dsp_pes, int):
+        raise TypeError(f"dsp_pes must be None or an integer, not {dsp_pes!r}")
+    if not 0 <= dsp_pes <= config.rows * config.cols:
+        raise ValueError(f"dsp_pes must be in [0, {config.rows * config.cols}], not {dsp_pes}")
+    return dsp_pes
 
 
 def _one_hot_select(select, values):

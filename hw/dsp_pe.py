@@ -1,0 +1,248 @@
+"""PE variants built around an FPGA family's multiplier block, chosen by the build target.
+
+The portable PEs of :mod:`hw.pe` are plain Amaranth: Yosys finds their ``$mul`` and, at best,
+maps it alone to a DSP block, leaving the adder, the accumulator and the product register in
+logic cells. The variants here instantiate the block themselves, as its designers meant it to
+be used (the pattern of CFU Playground's ``MaccBlock``: one portable cell, one per family,
+picked at elaboration). Each variant is a subclass of its portable PE with the same ports, the
+same latency and the same values on every port at every cycle; ``tests/hw/test_pe_variants.py``
+checks that in Icarus with the vendor cell models. The grids (:mod:`hw.systolic`) choose the
+variant from the ``platform`` they are elaborated for, so generic Verilog (``qmac generate``,
+``qmac asic``) never contains a vendor primitive.
+
+iCE40 UltraPlus, ``SB_MAC16`` (16×16 signed, product register, 32-bit adder)
+    Output-stationary: multiply, product register and the 32-bit accumulate adder are in the
+    block; its adder adds the fabric accumulator brought in on C:D, and its unregistered sum
+    (O) feeds the accumulator and the result copy. The block's own accumulator register is
+    not used: restarting it (``OLOADTOP/BOT``) replaces the adder's output on O for that cycle,
+    so back-to-back passes (a ``first`` beat right behind a ``last``) would lose either the
+    finished sum or one cycle; keeping the accumulator in flip-flops with a synchronous clear a
+    cycle ahead of the ``first`` product restarts it for free. Weight-stationary: the whole
+    partial-sum step is in the block (C:D input registers hold the partial sum from above,
+    the product register, the adder and its output register drive ``psum_out``).
+ECP5, ``MULT18X18D`` (18×18 signed)
+    The product register is the block's output register (``REG_OUTPUT_CLK``), the adder and
+    accumulator stay in carry chains, restarted like the iCE40's (no zero mux). The input
+    registers are not used: they would add a cycle, or duplicate the forwarding registers
+    the next PE needs. ``ALU54B`` is not used: Yosys ships no simulation model of it.
+"""
+
+from amaranth.hdl import ClockSignal, Const, Instance, ResetSignal, Signal, signed
+from amaranth.vendor import LatticePlatform, SiliconBluePlatform
+
+from .pe import OutputStationaryPE, WeightStationaryPE, operand_shape
+
+__all__ = [
+    "FAMILIES", "MIN_DSP_OPERAND_BITS", "platform_family", "platform_dsp_blocks",
+    "dsp_variant_fits", "dsp_pe_positions", "dsp_pe_class", "pe_chooser",
+    "ICE40OutputStationaryPE", "ICE40WeightStationaryPE",
+    "ECP5OutputStationaryPE", "ECP5WeightStationaryPE",
+]
+
+#: Families with PE variants, and their multiplier primitive.
+FAMILIES = {"ice40": "SB_MAC16", "ecp5": "MULT18X18D"}
+#: Signed operand width of each family's multiplier.
+_OPERAND_BITS = {"ice40": 16, "ecp5": 18}
+#: SB_MAC16's accumulator and C:D width.
+_MAC16_BITS = 32
+_MAC16_HALF = 16
+#: MULT18X18D's product width.
+_MULT18_PRODUCT_BITS = 36
+#: An operand narrower than this multiplies in a few LUTs, cheaper than a whole DSP block.
+MIN_DSP_OPERAND_BITS = 3
+#: Multiplier blocks of the devices with PE variants (iCE40 UltraPlus; ECP5 by size in kLUT).
+_ICE40_BLOCKS = {"iCE40UP3K": 4, "iCE40UP5K": 8}
+_ECP5_BLOCKS = {"12F": 28, "25F": 28, "45F": 72, "85F": 156}
+
+
+def platform_family(platform):
+    """``"ice40"``, ``"ecp5"`` or None: the PE variant family of an Amaranth ``platform``."""
+    if isinstance(platform, SiliconBluePlatform) and platform_dsp_blocks(platform):
+        return "ice40"
+    if isinstance(platform, LatticePlatform) and platform.family == "ecp5":
+        return "ecp5"
+    return None
+
+
+def platform_dsp_blocks(platform):
+    """Multiplier blocks (SB_MAC16 or MULT18X18D) of the platform's device, 0 if unknown."""
+    device = getattr(platform, "device", "")
+    if isinstance(platform, SiliconBluePlatform):
+        return _ICE40_BLOCKS.get(device, 0)
+    if isinstance(platform, LatticePlatform) and platform.family == "ecp5":
+        return _ECP5_BLOCKS.get(device.rpartition("-")[2], 0)
+    return 0
+
+
+def _signed_bits(shape):
+    """Width of the signed operand that holds every value of ``shape``."""
+    return shape.width + (0 if shape.signed else 1)
+
+
+def dsp_variant_fits(config, family):
+    """Whether ``config``'s PEs have a ``family`` variant: integer weights, operands at least
+    :data:`MIN_DSP_OPERAND_BITS` wide and narrow enough for the family's multiplier."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    if config.weight_kind != "integer":
+        return False  # binary weights need no multiplier, ternary ones a 2-bit one
+    shapes = (operand_shape(*config.act_range), operand_shape(*config.weight_range))
+    return (min(shape.width for shape in shapes) >= MIN_DSP_OPERAND_BITS and
+            max(_signed_bits(shape) for shape in shapes) <= _OPERAND_BITS[family])
+
+
+def dsp_pe_positions(rows, cols, count):
+    """The ``count`` grid positions (row, col) whose PEs get a DSP block: row-major from
+    (0, 0), so a partly mapped grid is the same for the grid and for the DSP budget."""
+    return tuple(divmod(index, cols) for index in range(min(count, rows * cols)))
+
+
+def dsp_pe_class(family, dataflow):
+    """The PE variant class of ``family`` for ``dataflow``."""
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    return _VARIANTS[family, dataflow]
+
+
+def pe_chooser(platform, config, dsp_pes, portable):
+    """``(row, col) → PE class`` of a grid of ``config`` elaborated for ``platform``: the
+    family's variant for the first ``dsp_pes`` PEs (None: one per multiplier block of the
+    device), ``portable`` (:class:`hw.pe.OutputStationaryPE` or ``WeightStationaryPE``) for
+    the rest, and for every PE without a known family or a fitting variant."""
+    family = platform_family(platform)
+    if family is None or not dsp_variant_fits(config, family):
+        return lambda row, col: portable
+    count = platform_dsp_blocks(platform) if dsp_pes is None else dsp_pes
+    variant = dsp_pe_class(family, config.dataflow)
+    chosen = frozenset(dsp_pe_positions(config.rows, config.cols, count))
+    return lambda row, col: variant if (row, col) in chosen else portable
+
+
+def _sign_extended(value, width):
+    """``value`` (signed or unsigned) as a ``width``-bit two's complement bit vector."""
+    extended = Signal(signed(width))
+    return extended, extended.eq(value)
+
+
+def _mac16(m, *, a, b, cd, product_reg, cd_reg, registered_sum, name):
+    """An SB_MAC16 computing cd + a·b in 16×16 signed mode with its 32-bit adder.
+
+    ``product_reg``: the 16×16 product register (PIPELINE_16x16_MULT_REG2); ``cd_reg``: C and D
+    input registers; ``registered_sum``: O is the output register instead of the adder's
+    unregistered sum. Returns O (32 bits). The block's registers reset with the domain.
+    """
+    signals = {}
+    for port, value, width in (("A", a, _MAC16_HALF), ("B", b, _MAC16_HALF),
+                               ("CD", cd, _MAC16_BITS)):
+        signals[port], assignment = _sign_extended(value, width)
+        m.d.comb += assignment
+    out = Signal(_MAC16_BITS, name=f"{name}_o")
+    reset = ResetSignal()
+    m.submodules[name] = Instance(
+        "SB_MAC16",
+        p_NEG_TRIGGER=Const(0, 1), p_A_REG=Const(0, 1), p_B_REG=Const(0, 1),
+        p_C_REG=Const(cd_reg, 1), p_D_REG=Const(cd_reg, 1),
+        p_TOP_8x8_MULT_REG=Const(0, 1), p_BOT_8x8_MULT_REG=Const(0, 1),
+        p_PIPELINE_16x16_MULT_REG1=Const(0, 1),
+        p_PIPELINE_16x16_MULT_REG2=Const(product_reg, 1),
+        # Output: 0 = the adder's sum, 1 = its output register.
+        p_TOPOUTPUT_SELECT=Const(registered_sum, 2), p_BOTOUTPUT_SELECT=Const(registered_sum, 2),
+        # Adder: the 16×16 product's half (2) plus C (top) / D (bottom) (upper input 1); the
+        # bottom half's carry goes on into the top half (carry select 2), none comes in (0).
+        p_TOPADDSUB_LOWERINPUT=Const(2, 2), p_TOPADDSUB_UPPERINPUT=Const(1, 1),
+        p_TOPADDSUB_CARRYSELECT=Const(2, 2),
+        p_BOTADDSUB_LOWERINPUT=Const(2, 2), p_BOTADDSUB_UPPERINPUT=Const(1, 1),
+        p_BOTADDSUB_CARRYSELECT=Const(0, 2),
+        p_MODE_8x8=Const(0, 1), p_A_SIGNED=Const(1, 1), p_B_SIGNED=Const(1, 1),
+        i_CLK=ClockSignal(), i_CE=Const(1, 1),
+        i_A=signals["A"], i_B=signals["B"],
+        i_C=signals["CD"][_MAC16_HALF:], i_D=signals["CD"][:_MAC16_HALF],
+        i_AHOLD=0, i_BHOLD=0, i_CHOLD=0, i_DHOLD=0,
+        i_IRSTTOP=reset, i_IRSTBOT=reset, i_ORSTTOP=reset, i_ORSTBOT=reset,
+        i_OLOADTOP=0, i_OLOADBOT=0, i_ADDSUBTOP=0, i_ADDSUBBOT=0,
+        i_OHOLDTOP=0, i_OHOLDBOT=0, i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0,
+        o_O=out,
+    )
+    return out
+
+
+def _mult18(m, *, a, b, registered, name):
+    """A MULT18X18D computing a·b (signed 18×18), its output register used when
+    ``registered``. Returns the 36-bit product."""
+    pins = {}
+    for port, value in (("A", a), ("B", b)):
+        extended, assignment = _sign_extended(value, _OPERAND_BITS["ecp5"])
+        m.d.comb += assignment
+        pins.update({f"i_{port}{bit}": extended[bit] for bit in range(len(extended))})
+    product = Signal(_MULT18_PRODUCT_BITS, name=f"{name}_p")
+    pins.update({f"o_P{bit}": product[bit] for bit in range(_MULT18_PRODUCT_BITS)})
+    m.submodules[name] = Instance(
+        "MULT18X18D",
+        p_REG_INPUTA_CLK="NONE", p_REG_INPUTB_CLK="NONE", p_REG_INPUTC_CLK="NONE",
+        p_REG_PIPELINE_CLK="NONE",
+        p_REG_OUTPUT_CLK="CLK0" if registered else "NONE",
+        p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
+        p_GSR="DISABLED", p_RESETMODE="SYNC", p_SOURCEB_MODE="B_SHIFT",
+        p_MULT_BYPASS="DISABLED", p_CAS_MATCH_REG="FALSE",
+        i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
+        i_CLK0=ClockSignal(), i_CE0=1, i_RST0=ResetSignal(),
+        **pins,
+    )
+    return product
+
+
+def _mult18_product(m, activation, weight, registered):
+    """activation·weight from a MULT18X18D, as exactly as wide as the portable PE's product."""
+    product = _mult18(m, a=activation, b=weight, registered=registered, name="mult18")
+    return product[:(activation * weight).shape().width].as_signed()
+
+
+class ICE40OutputStationaryPE(OutputStationaryPE):
+    """:class:`hw.pe.OutputStationaryPE` with multiply, product register and accumulate adder
+    in one SB_MAC16 (operands up to 16 bits signed, accumulators up to 32 bits)."""
+
+    _early_restart = True
+
+    def _multiply_add(self, m, addend):
+        total = _mac16(m, a=self.x_in, b=self.w_in, cd=addend,
+                       product_reg=self._register_product, cd_reg=False, registered_sum=False,
+                       name="mac16")
+        return total.as_signed()
+
+
+class ICE40WeightStationaryPE(WeightStationaryPE):
+    """:class:`hw.pe.WeightStationaryPE` whose partial-sum step (psum_in + x·w, registered)
+    is one SB_MAC16: with ``register_product`` its C:D input registers delay the partial sum
+    and its product register the product; its output register is ``psum_out``."""
+
+    def _multiply_add(self, m, weight):
+        total = _mac16(m, a=self.x_in, b=weight, cd=self.psum_in,
+                       product_reg=self._register_product, cd_reg=self._register_product,
+                       registered_sum=True, name="mac16")
+        m.d.comb += self.psum_out.eq(total)
+
+
+class ECP5OutputStationaryPE(OutputStationaryPE):
+    """:class:`hw.pe.OutputStationaryPE` with its product (and product register) in a
+    MULT18X18D and a restart without zero mux in front of the carry-chain adder."""
+
+    _early_restart = True
+
+    def _product(self, m, weight):
+        return _mult18_product(m, self.x_in, weight, self._register_product)
+
+
+class ECP5WeightStationaryPE(WeightStationaryPE):
+    """:class:`hw.pe.WeightStationaryPE` with its product (and product register) in a
+    MULT18X18D."""
+
+    def _product(self, m, weight):
+        return _mult18_product(m, self.x_in, weight, self._register_product)
+
+
+_VARIANTS = {
+    ("ice40", "output_stationary"): ICE40OutputStationaryPE,
+    ("ice40", "weight_stationary"): ICE40WeightStationaryPE,
+    ("ecp5", "output_stationary"): ECP5OutputStationaryPE,
+    ("ecp5", "weight_stationary"): ECP5WeightStationaryPE,
+}
