@@ -521,11 +521,20 @@ def _srdhm16(a, b):
     return np.where((a == INT16_MIN) & (b == INT16_MIN), INT16_MAX, result)
 
 
-def _rdbpot(x, exponent):
-    """gemmlowp RoundingDivideByPOT: ties away from zero."""
-    if exponent == 0:
-        return x
-    return (x + ((1 << exponent) >> 1) - (x < 0)) >> exponent
+def _wrap16(value):
+    """C's conversion of an int to int16_t (two's complement wrap)."""
+    return ((np.asarray(value, dtype=np.int64) - INT16_MIN) & 0xFFFF) + INT16_MIN
+
+
+def _rdbpot16(x, exponent):
+    """gemmlowp RoundingDivideByPOT on int16, statement for statement: ties away from zero
+    for exponents up to 15. From 16 on the mask ``int16((1 << exponent) − 1)`` wraps to −1,
+    so every non-negative x gives 1 and every negative x gives −1; TFLite 2.14 computes
+    exactly that (measured with its interpreter), so golden does too."""
+    mask = int(_wrap16((1 << exponent) - 1))
+    remainder = _wrap16(x & mask)
+    threshold = _wrap16((mask >> 1) + (x < 0))
+    return _wrap16((x >> exponent) + (remainder > threshold))
 
 
 def _saturating_left_shift16(x, amount):
@@ -555,13 +564,12 @@ def hard_swish(x, *, input_scale, input_zero_point, output_scale, output_zero_po
     if p.reluish_exponent > 0:
         reluish = _saturating_left_shift16(reluish, 1)
     if p.reluish_exponent < 0:
-        reluish = _rdbpot(reluish, -p.reluish_exponent)
+        reluish = _rdbpot16(reluish, -p.reluish_exponent)
     reluish = (reluish + (1 << 15)) >> 1
     product = reluish * preshift_output                           # SaturatingDoublingHighMul
     truncated = np.where(product >= 0, product >> 15, -((-product) >> 15))
-    output = _rdbpot(truncated, -p.output_exponent)
-    # int16_t output_value += zero point: C converts the int sum back to int16 (wraps)
-    output = ((output + z_out - INT16_MIN) & 0xFFFF) + INT16_MIN
+    output = _rdbpot16(truncated, -p.output_exponent)
+    output = _wrap16(output + z_out)            # int16_t output_value += zero point
     return np.clip(output, INT8_MIN, INT8_MAX)
 
 

@@ -413,6 +413,18 @@ def ref_int16_multiplier(m0):
     return (m0 + (1 << 15)) >> 16
 
 
+def ref_i16(value):
+    return (value + (1 << 15)) % (1 << 16) - (1 << 15)
+
+
+def ref_rdbpot16(x, exponent):
+    """gemmlowp RoundingDivideByPOT<int16_t>, each int16 value wrapped as C does."""
+    mask = ref_i16((1 << exponent) - 1)
+    remainder = ref_i16(x & mask)
+    threshold = ref_i16((mask >> 1) + (1 if x < 0 else 0))
+    return ref_i16((x >> exponent) + (1 if remainder > threshold else 0))
+
+
 def ref_hard_swish(q, s_in, z_in, s_out, z_out):
     """HardSwishPrepare + reference_ops::HardSwish for one int8 value."""
     hires = f32(1.0 / 128.0) * f32(s_in)
@@ -428,16 +440,17 @@ def ref_hard_swish(q, s_in, z_in, s_out, z_out):
     if er > 0:
         reluish = ref_sat_shift16(reluish, 1)
     if er < 0:
-        reluish = ref_rdbpot(reluish, -er)
+        reluish = ref_rdbpot16(reluish, -er)
     reluish = (reluish + (1 << 15)) >> 1
-    out = ref_rdbpot(c_div(reluish * preshift, 1 << 15), -eo) + z_out
+    out = ref_i16(ref_rdbpot16(c_div(reluish * preshift, 1 << 15), -eo) + z_out)
     return clamp(out)
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(16))
 def test_hard_swish_on_every_int8_input(seed):
     rng = np.random.default_rng(seed)
-    s_in, s_out = (to_f32(2.0 ** rng.uniform(lo, hi)) for lo, hi in ((-8, 2), (-7, -1)))
+    s_in, s_out = (to_f32(2.0 ** rng.uniform(lo, hi)) for lo, hi in ((-10, 2), (-7, 1)))
+    s_out = max(s_out, to_f32(s_in / 64))         # HardSwishPrepare needs s_in/s_out < 128
     z_in, z_out = (int(v) for v in rng.integers(-128, 128, size=2))
     got = ops.hard_swish(CODES, input_scale=s_in, input_zero_point=z_in, output_scale=s_out,
                          output_zero_point=z_out)
@@ -488,6 +501,16 @@ def test_quantize_requantize_dequantize():
 
 
 # -- bad arguments ---------------------------------------------------------------------------
+
+def test_hard_swish_right_shifts_of_16_or_more_wrap_the_int16_mask():
+    # s_in/(128·s_out) < 2^-16: the output exponent is −16 and gemmlowp's int16 mask is −1,
+    # so every output is z_out ± 1 (TFLite 2.14 measured the same)
+    s_in, s_out = to_f32(0.0014806346), to_f32(0.99688)
+    assert ops.hard_swish_params(s_in, s_out).output_exponent == -16
+    got = ops.hard_swish(CODES, input_scale=s_in, input_zero_point=-114, output_scale=s_out,
+                         output_zero_point=112)
+    assert set(got[CODES < -114].tolist()) == {111} and set(got[CODES > -114].tolist()) == {113}
+
 
 def test_bad_arguments_name_the_parameter():
     x = np.zeros((1, 4, 4, 2), dtype=np.int64)
