@@ -529,7 +529,7 @@ class BoardTop(wiring.Component):
         if platform is None:
             return m
         if self._clock is not None:
-            m.submodules.clock = self._clock
+            self._clock.attach(m)
         sync_hz = (self._clock.frequency if self._clock is not None
                    else platform.default_clk_frequency)
 

@@ -255,7 +255,7 @@ def pll_settings(family, input_mhz, output_mhz, *, tolerance=DEFAULT_TOLERANCE):
 
 
 class PLLClock(Elaboratable):
-    """The ``sync`` domain from a PLL on the platform's default clock.
+    """The ``sync`` domain from a PLL on the platform's default clock (see :meth:`attach`).
 
     The reference clock is the platform's ``default_clk`` resource (the board oscillator).
     ``sync`` is held in reset until the PLL reports lock and :data:`POR_SECONDS` after, and
@@ -269,6 +269,7 @@ class PLLClock(Elaboratable):
 
     def __init__(self, settings):
         if not isinstance(settings, PLLSettings):
+            self._MustUse__silence = True   # refused: never to be elaborated
             raise TypeError(f"settings must be PLLSettings, not {settings!r}")
         self.settings = settings
 
@@ -276,6 +277,12 @@ class PLLClock(Elaboratable):
     def frequency(self):
         """The achieved ``sync`` frequency in Hz."""
         return self.settings.output_hz
+
+    def attach(self, m):
+        """Define ``sync`` in the top module ``m`` (where Amaranth 0.6 wants domains) and add
+        the PLL as its submodule ``clock``, which drives the domain's clock and reset."""
+        m.domains.sync = ClockDomain("sync")
+        m.submodules.clock = self
 
     def _pll(self, m, platform, clk_out, lock):
         settings = self.settings
@@ -317,7 +324,6 @@ class PLLClock(Elaboratable):
             return m
         clk_out, lock = Signal(name="pll_clk"), Signal(name="pll_lock")
         self._pll(m, platform, clk_out, lock)
-        m.domains.sync = ClockDomain("sync")
         m.d.comb += ClockSignal("sync").eq(clk_out)
         platform.add_clock_constraint(clk_out, self.frequency)
         # Power-on delay after lock, counted on the PLL clock (reset-less, local domain).

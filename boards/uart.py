@@ -280,9 +280,11 @@ class UARTBoardTop(wiring.Component):
             if clock_hz is None:
                 clock_hz = clock.frequency
             elif clock_hz != clock.frequency:
+                self._MustUse__silence = True   # refused: never to be elaborated
                 raise ValueError(f"clock_hz must be the PLL's {clock.frequency} Hz, "
                                  f"not {clock_hz}")
         if clock_hz is None:
+            self._MustUse__silence = True
             raise TypeError("clock_hz is required without a clock")
         self._clock = clock
         #: Clock cycles per bit.
@@ -301,7 +303,7 @@ class UARTBoardTop(wiring.Component):
         if platform is None:
             return m
         if self._clock is not None:
-            m.submodules.clock = self._clock
+            self._clock.attach(m)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
         m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
