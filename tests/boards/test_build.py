@@ -1,12 +1,20 @@
 """Real builds with the PyPI (YoWASP) tools: a bitstream, its report, and ASIC synthesis."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from boards.asic import asic
-from boards.flow import build
+from boards.flow import (
+    build,
+    detach_constant_carry_inputs,
+    parse_nextpnr_report,
+    summarize_resources,
+)
 from hw.config import ArrayConfig
+
+DATA = Path(__file__).parent / "data"
 
 
 def test_icebreaker_bitstream_and_report(tmp_path):
@@ -41,9 +49,66 @@ def test_ulx3s_bitstream(tmp_path):
     assert report["resources"]["dsp"]["used"] > 0
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("board,clock_mhz,bitstream", [
+    ("icebreaker", 24, "top.bin"),          # SB_PLL40_PAD: 12 → 24 MHz
+    ("ulx3s-85f", 50, "top.bit"),           # EHXPLLL: 25 → 50 MHz
+    ("tangnano9k", 54, "top.fs"),           # rPLL: 27 → 54 MHz
+    ("crosslink-nx-evn", None, "top.bit"),  # no PLL generator: the 12 MHz oscillator
+])
+def test_one_small_build_per_family(tmp_path, board, clock_mhz, bitstream):
+    """A 2×2 self test with PyPI tools only: bitstream, nextpnr's numbers, the real clock."""
+    report = build(board, ArrayConfig(rows=2, cols=2, kmax=16), tmp_path, clock_mhz=clock_mhz,
+                   progress=None)
+    assert (tmp_path / bitstream).stat().st_size > 100_000
+    sync = clock_mhz or report["board_clock_mhz"]
+    assert report["sync_clock_mhz"] == pytest.approx(sync)
+    assert report["clock"]["source"] == ("pll" if clock_mhz else "board")
+    # nextpnr's constraint on the sync net is the PLL's output, derived or from our SDC.
+    assert report["constraint_mhz"]["sync"] == pytest.approx(sync, rel=1e-3)
+    assert report["timing_pass"] == (report["fmax_mhz"]["sync"] >= sync)
+    for entry in report["resources"].values():
+        assert 0 <= entry["used"] <= entry["available"]
+    assert report["resources"]["logic"]["used"] > 0 and report["resources"]["ff"]["used"] > 0
+
+
+@pytest.mark.parametrize("fixture,family,expected", [
+    # Sums of the fixtures' own entries: Gowin logic = LUT4 1778 + ALU 1126; DSP = 8 MULT18X18
+    # + 4 MULT9X9 / 2. Nexus DSP = 24 MULT9_CORE / 2 against 56 MULT18_CORE.
+    ("nextpnr_gowin_2x2.json", "gowin", {"logic": (2904, 8640), "ff": (1100, 6480),
+                                         "dsp": (10, 20), "bram": (0, 26)}),
+    ("nextpnr_nexus_2x2.json", "nexus", {"logic": (2238, 32256), "ff": (733, 32256),
+                                         "dsp": (12, 56), "bram": (0, 84)}),
+])
+def test_resources_of_the_new_families(fixture, family, expected):
+    parsed = parse_nextpnr_report(DATA / fixture)
+    summary = summarize_resources(parsed["utilization"], {}, family)
+    assert {kind: (e["used"], e["available"]) for kind, e in summary.items()} == expected
+    assert len(parsed["fmax_mhz"]) == 1
+
+
+def test_constant_carry_inputs_are_detached(tmp_path):
+    """Only CCU2 carry inputs tied to VLO lose their connection (YosysHQ/yosys#4081)."""
+    netlist = {"modules": {"top": {"cells": {
+        "lo": {"type": "VLO", "connections": {"Z": [2]}},
+        "first": {"type": "CCU2", "connections": {"CIN": [2], "COUT": [3]}},
+        "second": {"type": "CCU2", "connections": {"CIN": [3], "COUT": [4]}},
+        "lut": {"type": "LUT4", "connections": {"A": [2], "Z": [5]}},
+    }}}}
+    path = tmp_path / "top.json"
+    path.write_text(json.dumps(netlist))
+    assert detach_constant_carry_inputs(path) == 1
+    cells = json.loads(path.read_text())["modules"]["top"]["cells"]
+    assert "CIN" not in cells["first"]["connections"]
+    assert cells["second"]["connections"]["CIN"] == [3] and cells["lut"]["connections"]["A"] == [2]
+    assert detach_constant_carry_inputs(path) == 0
+
+
 @pytest.mark.parametrize("name,link", [
     ("icebreaker", "bist"), ("ulx3s-85f", "bist"), ("orangecrab", "bist"),
+    ("tangnano9k", "bist"), ("crosslink-nx-evn", "bist"),
     ("icebreaker", "uart"), ("ulx3s-85f", "uart"), ("icebreaker", "uart-engine"),
+    ("tangnano9k", "uart"), ("crosslink-nx-evn", "uart"),
 ])
 def test_every_board_top_elaborates_for_its_platform(name, link):
     """Pins exist and are requested once (OrangeCrab's two LEDs are one RGB resource)."""
