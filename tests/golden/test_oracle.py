@@ -4,7 +4,8 @@ Each test builds random single-op int8 models (tools/tflite_oracle.py writes the
 with the `tflite` schema bindings), runs them on the interpreter with its reference kernels
 in the oracle environment and compares every output element with golden. The environment
 (`bash tools/make_oracle_env.sh`, .venv-tflite) needs numpy < 2, so it runs in a subprocess;
-without it this module is skipped.
+without it this module is skipped. QMAC_ORACLE_RESOLVER=BUILTIN runs the same cases on the
+optimized kernels instead (a measurement: golden follows the reference kernels).
 """
 
 import json
@@ -29,6 +30,9 @@ if not ORACLE_PYTHON.exists():
 ACTIVATION_CODES = {"none": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
 PADDING_CODES = {"same": 0, "valid": 1}
 CASES = 12
+#: BUILTIN_REF (the reference kernels) is what golden reproduces; BUILTIN (the optimized
+#: kernels) and BUILTIN_WITHOUT_DEFAULT_DELEGATES can be measured by setting this variable.
+RESOLVER = os.environ.get("QMAC_ORACLE_RESOLVER", "BUILTIN_REF")
 
 
 def _plain(value):
@@ -36,7 +40,7 @@ def _plain(value):
     return value.tolist() if hasattr(value, "tolist") else value
 
 
-def run_oracle(cases, resolver="BUILTIN_REF"):
+def run_oracle(cases, resolver=RESOLVER):
     for case in cases:
         case.setdefault("resolver", resolver)
     done = subprocess.run([str(ORACLE_PYTHON), str(ROOT / "tools" / "tflite_oracle.py")],
