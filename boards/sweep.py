@@ -30,8 +30,8 @@ from hw.config import ArrayConfig
 from .flow import TOOLS, BuildError, _budget, build
 from .registry import Board, get_board
 
-__all__ = ["sweep", "parse_sizes", "parse_options", "sweep_table", "plot_sweep", "COLUMNS",
-           "STATUSES", "OUTPUTS"]
+__all__ = ["sweep", "parse_sizes", "parse_options", "sweep_table", "plot_sweep", "describe",
+           "COLUMNS", "STATUSES", "OUTPUTS"]
 
 COLUMNS = ("board", "device", "options", "rows", "cols", "pes", "status", "fits", "timing_pass",
            "fmax_mhz", "clock_mhz", "board_clock_mhz", "peak_gmacs", "logic_used",
@@ -521,6 +521,8 @@ _COMBINATION_LINES = ("-", "--", ":", "-.")
 _FAILED_STYLE = {NO_FIT: ("does not fit", "tab:red"), FAILED: ("build failed", "black")}
 #: A log-scaled PE axis once the largest array has this many times the PEs of the smallest.
 _LOG_SPAN = 16
+#: Room left and right of the smallest and largest array, as a fraction of the axis.
+_X_MARGIN = 0.08
 _PANEL_INCHES = (6.0, 3.9)
 _DPI = 120
 
@@ -532,6 +534,10 @@ def _size_ticks(axis, rows):
     pes = sorted(labels)
     if pes[-1] >= _LOG_SPAN * pes[0]:
         axis.set_xscale("log", base=2)
+        axis.set_xlim(pes[0] / (1 + _X_MARGIN), pes[-1] * (1 + _X_MARGIN))
+    else:
+        margin = _X_MARGIN * max(pes[-1] - pes[0], 1)
+        axis.set_xlim(pes[0] - margin, pes[-1] + margin)
     axis.set_xticks(pes, [f"{count}\n{'/'.join(dict.fromkeys(labels[count]))}"
                           for count in pes])
     axis.minorticks_off()

@@ -272,15 +272,23 @@ def test_sweep_starts_its_own_local_cluster(tmp_path):
 
 @pytest.mark.slow
 def test_real_tiny_sweep_on_icebreaker(tmp_path, client):
-    """Place and route of 1×1 and 2×2 for the iCE40UP5K, two builds at once."""
+    """Place and route of 1×1 and 2×2 for the iCE40UP5K, two builds at once.
+
+    The rows must say what each build's own report.json says; 1×1 must fit, 2×2 may not (it
+    fills most of the UP5K), but then nextpnr must have said so.
+    """
     result = sweep("icebreaker", tmp_path, sizes=((1, 1), (2, 2)), client=client,
                    base=ArrayConfig(kmax=16), progress=None)
+    assert result["rows"][0]["status"] == "built", result["rows"][0]["note"]
+    assert result["rows"][1]["status"] in ("built", "does not fit"), result["rows"][1]["note"]
     for row in result["rows"]:
-        assert row["status"] == "built", row["note"]
-        report = json.loads((tmp_path / "icebreaker" / f"{row['rows']}x{row['cols']}"
-                             / "report.json").read_text())
+        folder = tmp_path / "icebreaker" / f"{row['rows']}x{row['cols']}"
+        if row["status"] != "built":
+            assert (folder / "nextpnr-ice40.log").exists()
+            continue
+        report = json.loads((folder / "report.json").read_text())
         assert row["fmax_mhz"] == pytest.approx(report["fmax_sync_mhz"], abs=0.05)
-        assert row["logic_used"] == report["resources"]["logic"]["used"]
+        for kind in ("logic", "dsp", "bram"):
+            assert row[f"{kind}_used"] == report["resources"][kind]["used"]
         assert 0 < row["logic_used"] <= row["logic_available"]
-    assert result["rows"][1]["logic_used"] > result["rows"][0]["logic_used"]
     assert Path(result["files"]["png"]).read_bytes().startswith(PNG_MAGIC)
