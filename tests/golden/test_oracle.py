@@ -271,42 +271,51 @@ def test_int8_concatenation_with_different_scales_is_refused_by_tflite():
 ALL_CODES = np.arange(-128, 128).reshape(1, 256)
 
 
+#: HardSwishPrepare needs s_in / s_out < 128; random output scales keep it at most this.
+HARD_SWISH_MAX_RATIO = 64
+
+
+def activation_case(op, rng, input_exponents=(-8, 0)):
+    """A random LOGISTIC, TANH or HARD_SWISH model on all 256 int8 codes, and golden's
+    output. HARD_SWISH scales reach right shifts ≥ 16 (gemmlowp's int16 mask wraps)."""
+    s_in, z_in = scale(rng, *input_exponents), int(rng.integers(-128, 128))
+    if op == "LOGISTIC":
+        s_out, z_out = np.float32(1 / 256), -128
+        want = ops.logistic(ALL_CODES, input_scale=s_in, input_zero_point=z_in)
+    elif op == "TANH":
+        s_out, z_out = np.float32(1 / 128), 0
+        want = ops.tanh(ALL_CODES, input_scale=s_in, input_zero_point=z_in)
+    else:
+        s_out = max(scale(rng, -7, 1), np.float32(s_in / HARD_SWISH_MAX_RATIO))
+        z_out = int(rng.integers(-128, 128))
+        want = ops.hard_swish(ALL_CODES, input_scale=s_in, input_zero_point=z_in,
+                              output_scale=s_out, output_zero_point=z_out)
+    return case(op, [tensor(ALL_CODES.shape, s_in, z_in), tensor(ALL_CODES.shape, s_out, z_out)],
+                [0], [1], {0: ALL_CODES}), want
+
+
+def softmax_case(rng, rows, depth):
+    """A random int8 SOFTMAX model of [rows, depth] and golden's output."""
+    x = int8(rng, (rows, depth))
+    s_in, beta = scale(rng, -8, 1), float(np.float32(rng.choice([1.0, rng.uniform(0.1, 4)])))
+    want = ops.softmax(x, input_scale=s_in, beta=beta)
+    return case("SOFTMAX", [tensor(x.shape, s_in, int(rng.integers(-128, 128))),
+                            tensor(x.shape, 1 / 256, -128)], [0], [1], {0: x},
+                beta=beta), want
+
+
 @pytest.mark.parametrize("op", ["LOGISTIC", "TANH", "HARD_SWISH"])
 def test_activations_on_every_int8_input(op):
     rng = np.random.default_rng(len(op) + 10)
-    cases, expected = [], []
-    for _ in range(3 * CASES):
-        s_in, z_in = scale(rng, -8, 0), int(rng.integers(-128, 128))
-        if op == "LOGISTIC":
-            s_out, z_out = np.float32(1 / 256), -128
-            want = ops.logistic(ALL_CODES, input_scale=s_in, input_zero_point=z_in)
-        elif op == "TANH":
-            s_out, z_out = np.float32(1 / 128), 0
-            want = ops.tanh(ALL_CODES, input_scale=s_in, input_zero_point=z_in)
-        else:   # wide enough for right shifts ≥ 16 (gemmlowp's int16 mask wraps there)
-            s_in = scale(rng, -10, 2)
-            s_out, z_out = max(scale(rng, -7, 1), s_in / 64), int(rng.integers(-128, 128))
-            want = ops.hard_swish(ALL_CODES, input_scale=s_in, input_zero_point=z_in,
-                                  output_scale=s_out, output_zero_point=z_out)
-        cases.append(case(op, [tensor(ALL_CODES.shape, s_in, z_in),
-                               tensor(ALL_CODES.shape, s_out, z_out)], [0], [1],
-                          {0: ALL_CODES}))
-        expected.append(want)
-    check(cases, expected)
+    pairs = [activation_case(op, rng, (-10, 2)) for _ in range(3 * CASES)]
+    check([c for c, _ in pairs], [w for _, w in pairs])
 
 
 def test_softmax():
     rng = np.random.default_rng(11)
-    cases, expected = [], []
-    for _ in range(3 * CASES):
-        x = int8(rng, (int(rng.integers(1, 4)), int(rng.integers(1, 40))))
-        s_in, beta = scale(rng, -6, 0), float(np.float32(rng.choice([1.0, rng.uniform(0.2, 3)])))
-        want = ops.softmax(x, input_scale=s_in, beta=beta)
-        cases.append(case("SOFTMAX", [tensor(x.shape, s_in, int(rng.integers(-128, 128))),
-                                      tensor(x.shape, 1 / 256, -128)], [0], [1], {0: x},
-                          beta=beta))
-        expected.append(want)
-    check(cases, expected)
+    pairs = [softmax_case(rng, int(rng.integers(1, 4)), int(rng.integers(1, 40)))
+             for _ in range(3 * CASES)]
+    check([c for c, _ in pairs], [w for _, w in pairs])
 
 
 # -- QUANTIZE, DEQUANTIZE --------------------------------------------------------------------
