@@ -2,17 +2,27 @@
 
 Yosys maps every ``$mul`` to DSPs (``synth_ecp5`` by default, ``synth_ice40 -dsp``), so an array
 with more multipliers than the device has DSPs fails placement. qmac therefore chooses: with a
-budget of B primitives it maps the requantizer lanes first (a 32×32 product saves the most
-logic per DSP: about 1000 LUTs for 4 primitives) and then as many PEs as still fit (an 8×8
-product saves about 70 LUTs for one), and leaves the rest to LUTs.
+budget of B primitives it gives the PEs theirs first, one primitive each, in the row-major
+order of :func:`hw.dsp_pe.dsp_pe_positions`, and the requantizer lanes what is left.
+
+A PE whose operands fit the family's multiplier is its :mod:`hw.dsp_pe` variant, which the
+grid instantiates itself when elaborated for the board's platform (default: one per block of
+the device, so the plan for the whole device, ``dsp="auto"``, is what the grid builds): its
+multiplier, product register and (iCE40) adder are in the block, which saves the most per
+primitive on small devices (on the UP5K about 66 LUTs, 23 carries and 16 flip-flops per PE,
+``docs/pe.md``). Wider PE operands keep the portable PE, whose ``$mul`` is mapped by Yosys
+(several primitives per PE).
 
 The mapping runs before ``synth_<family>`` (Amaranth's ``script_after_read``) with the same
 commands the synthesis script would use, restricted to the chosen cells; the synthesis itself
-then runs without DSP inference (``-nodsp`` on ECP5, no ``-dsp`` on iCE40).
+then runs without DSP inference (``-nodsp`` on ECP5, no ``-dsp`` on iCE40). ``ice40_dsp``
+(which packs registers and adders into SB_MAC16s) is kept off the PE variants' blocks, which
+it would otherwise re-pack as if they were bare multipliers.
 """
 
 from dataclasses import dataclass
 
+from hw.dsp_pe import DSP_PE_ATTRIBUTE, MIN_DSP_OPERAND_BITS, dsp_pe_positions, dsp_variant_fits
 from hw.pe import operand_shape
 
 __all__ = ["DspPlan", "plan_dsp", "dsp_cost", "dsp_script", "FAMILIES"]
@@ -39,7 +49,7 @@ FAMILIES = {
         "opt_expr -fine",
         "wreduce",
         "select -clear",
-        "ice40_dsp",
+        f"ice40_dsp * a:{DSP_PE_ATTRIBUTE} %d",
     )),
     # From synth_lattice -family ecp5's "coarse" step.
     "ecp5": _Family("MULT18X18D", 18, 2, 0, (
@@ -51,8 +61,6 @@ FAMILIES = {
 #: Width of the requantizer's product operands: the int32 (bias-added) accumulator times the
 #: 31-bit unsigned M0, which Amaranth extends to a 32-bit signed operand.
 _REQUANT_B_WIDTH = 32
-#: qmac's own threshold: narrower PE operands stay in LUTs.
-_MIN_DSP_OPERAND = 3
 
 
 def _ceil_div(a, b):
@@ -112,29 +120,28 @@ def plan_dsp(config, family, budget):
     if budget < 0:
         raise ValueError(f"budget must be >= 0, not {budget}")
     act_width, weight_width = _widths(config)
-    # Binary weights multiply by a negation (no $mul at all); a product with a 1- or 2-bit
-    # operand is a few LUTs, cheaper than a DSP block that could hold a full product.
-    narrow = min(act_width, weight_width) < _MIN_DSP_OPERAND or config.weight_kind != "integer"
-    pe_cost = 0 if narrow else dsp_cost(act_width, weight_width, family)
+    if dsp_variant_fits(config, family):
+        pe_cost = 1          # the PE variant: one block each
+    elif min(act_width, weight_width) < MIN_DSP_OPERAND_BITS or config.weight_kind != "integer":
+        # Binary weights multiply by a negation (no $mul at all); a product with a 1- or 2-bit
+        # operand is a few LUTs, cheaper than a DSP block that could hold a full product.
+        pe_cost = 0
+    else:
+        pe_cost = dsp_cost(act_width, weight_width, family)   # Yosys maps the portable $mul
+    pes = config.rows * config.cols
+    chosen_pes = dsp_pe_positions(config.rows, config.cols, budget // pe_cost) if pe_cost else ()
+    remaining = budget - len(chosen_pes) * pe_cost
     lanes = config.cols if config.requant == "multiplier" else 0
     a_width = 32 + (config.max_left_shift if config.rounding == "double" else 0)
     lane_cost = dsp_cost(a_width, _REQUANT_B_WIDTH, family) if lanes else 0
-    remaining = budget
     chosen_lanes = []
     if lane_cost:
         for lane in range(lanes):
             if lane_cost <= remaining:
                 chosen_lanes.append(lane)
                 remaining -= lane_cost
-    chosen_pes = []
-    if pe_cost:
-        for row in range(config.rows):
-            for col in range(config.cols):
-                if pe_cost <= remaining:
-                    chosen_pes.append((row, col))
-                    remaining -= pe_cost
-    return DspPlan(family, budget, tuple(chosen_pes), tuple(chosen_lanes), pe_cost, lane_cost,
-                   config.rows * config.cols, lanes)
+    return DspPlan(family, budget, chosen_pes, tuple(chosen_lanes), pe_cost, lane_cost, pes,
+                   lanes)
 
 
 def dsp_script(plan, array_path):

@@ -33,8 +33,9 @@ from amaranth.vendor import LatticePlatform, SiliconBluePlatform
 from .pe import OutputStationaryPE, WeightStationaryPE, operand_shape
 
 __all__ = [
-    "FAMILIES", "MIN_DSP_OPERAND_BITS", "platform_family", "platform_dsp_blocks",
-    "dsp_variant_fits", "dsp_pe_positions", "dsp_pe_class", "pe_chooser",
+    "FAMILIES", "MIN_DSP_OPERAND_BITS", "DSP_PE_ATTRIBUTE",
+    "platform_family", "platform_dsp_blocks", "dsp_variant_fits", "dsp_pe_positions",
+    "dsp_pe_class", "pe_chooser",
     "ICE40OutputStationaryPE", "ICE40WeightStationaryPE",
     "ECP5OutputStationaryPE", "ECP5WeightStationaryPE",
 ]
@@ -50,6 +51,8 @@ _MAC16_HALF = 16
 _MULT18_PRODUCT_BITS = 36
 #: An operand narrower than this multiplies in a few LUTs, cheaper than a whole DSP block.
 MIN_DSP_OPERAND_BITS = 3
+#: Attribute marking the variants' DSP blocks in the netlist (for synthesis scripts).
+DSP_PE_ATTRIBUTE = "qmac_dsp_pe"
 #: Multiplier blocks of the devices with PE variants (iCE40 UltraPlus; ECP5 by size in kLUT).
 _ICE40_BLOCKS = {"iCE40UP3K": 4, "iCE40UP5K": 8}
 _ECP5_BLOCKS = {"12F": 28, "25F": 28, "45F": 72, "85F": 156}
@@ -139,7 +142,7 @@ def _mac16(m, *, a, b, cd, product_reg, cd_reg, registered_sum, name):
     out = Signal(_MAC16_BITS, name=f"{name}_o")
     reset = ResetSignal()
     m.submodules[name] = Instance(
-        "SB_MAC16",
+        "SB_MAC16", **{f"a_{DSP_PE_ATTRIBUTE}": 1},
         p_NEG_TRIGGER=Const(0, 1), p_A_REG=Const(0, 1), p_B_REG=Const(0, 1),
         p_C_REG=Const(cd_reg, 1), p_D_REG=Const(cd_reg, 1),
         p_TOP_8x8_MULT_REG=Const(0, 1), p_BOT_8x8_MULT_REG=Const(0, 1),
@@ -177,7 +180,7 @@ def _mult18(m, *, a, b, registered, name):
     product = Signal(_MULT18_PRODUCT_BITS, name=f"{name}_p")
     pins.update({f"o_P{bit}": product[bit] for bit in range(_MULT18_PRODUCT_BITS)})
     m.submodules[name] = Instance(
-        "MULT18X18D",
+        "MULT18X18D", **{f"a_{DSP_PE_ATTRIBUTE}": 1},
         p_REG_INPUTA_CLK="NONE", p_REG_INPUTB_CLK="NONE", p_REG_INPUTC_CLK="NONE",
         p_REG_PIPELINE_CLK="NONE",
         p_REG_OUTPUT_CLK="CLK0" if registered else "NONE",

@@ -22,19 +22,32 @@ def test_cost(a, b, family, expected):
     assert dsp_cost(a, b, family) == expected
 
 
-def test_icebreaker_int8_2x2_maps_the_requantizer_first():
+def test_icebreaker_int8_2x2_maps_the_pes_first():
     plan = plan_dsp(ArrayConfig(rows=2, cols=2), "ice40", 8)
-    assert plan.requantizer_lanes == (0, 1)
-    assert plan.pes == ()
+    assert plan.pes == ((0, 0), (0, 1), (1, 0), (1, 1))   # one SB_MAC16 per PE variant
+    assert plan.requantizer_lanes == (0,)                   # 4 blocks left: one 32×32 lane
     assert plan.planned == 8
+
+
+def test_icebreaker_3x3_gives_the_up5k_to_pes():
+    plan = plan_dsp(ArrayConfig(rows=3, cols=3), "ice40", 8)
+    assert plan.pes == tuple(divmod(i, 3) for i in range(8)) and plan.requantizer_lanes == ()
 
 
 def test_ulx3s_16x16_fills_the_device():
     plan = plan_dsp(ArrayConfig(rows=16, cols=16), "ecp5", 156)
-    assert len(plan.requantizer_lanes) == 16             # 16 lanes × 4 = 64 primitives
-    assert len(plan.pes) == 156 - 64                     # the rest: one PE per primitive
-    assert plan.pes[0] == (0, 0) and plan.pes[-1] == divmod(156 - 64 - 1, 16)
+    assert len(plan.pes) == 156 and plan.requantizer_lanes == ()
+    assert plan.pes[0] == (0, 0) and plan.pes[-1] == divmod(156 - 1, 16)
     assert plan.planned == 156
+
+
+def test_wide_operands_keep_yosys_mapping():
+    """17-bit activations do not fit the SB_MAC16 variant: two primitives per portable PE."""
+    config = ArrayConfig(rows=2, cols=2, act_bits=16, out_bits=16, kmax=4,
+                         input_zero_point_in_hw=True)
+    plan = plan_dsp(config, "ice40", 8)
+    assert plan.pe_cost == 2 and len(plan.pes) == 4 and plan.requantizer_lanes == ()
+    assert plan_dsp(config, "ecp5", 8).pe_cost == 1
 
 
 def test_budget_is_never_exceeded():
@@ -68,15 +81,21 @@ def test_bad_arguments():
 
 
 def test_script_selects_the_planned_cells():
-    plan = plan_dsp(ArrayConfig(rows=2, cols=2), "ecp5", 6)   # 1 lane (4) + 2 PEs
+    plan = plan_dsp(ArrayConfig(rows=1, cols=2), "ecp5", 6)   # 2 PEs, then 1 lane (4)
+    assert plan.pes == ((0, 0), (0, 1)) and plan.requantizer_lanes == (0,)
     script = dsp_script(plan, "top.bist.array")
     assert "top.bist.array.requantizer/w:product0 %ci*" in script
     assert "product1" not in script
     assert "top.bist.array.core.pe_0_0/t:$__soft_mul" in script
     assert "top.bist.array.core.pe_0_1/t:$__soft_mul" in script
-    assert "pe_1_0" not in script
     lines = script.splitlines()
     # Park everything, restore the chosen, map, then restore the rest for soft logic.
     park = lines.index("chtype -set $__soft_mul t:$mul")
     mapping = next(i for i, line in enumerate(lines) if line.startswith("techmap"))
     assert park < mapping and lines[-1] == "chtype -set $mul t:$__soft_mul"
+
+
+def test_ice40_dsp_leaves_the_pe_variants_alone():
+    """ice40_dsp would re-pack the variants' SB_MAC16s as bare multipliers."""
+    script = dsp_script(plan_dsp(ArrayConfig(rows=2, cols=2), "ice40", 8), "top.bist.array")
+    assert "ice40_dsp * a:qmac_dsp_pe %d" in script.splitlines()
