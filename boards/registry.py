@@ -105,7 +105,7 @@ BOARDS = {board.name: board for board in [
         sweep_sizes=((1, 1), (2, 2), (3, 3), (4, 4), (5, 5), (6, 6)),
     ),
     Board(
-        name="crosslink-nx-evn", description="Lattice CrossLink-NX Evaluation Board",
+        name="crosslink-nx", description="Lattice CrossLink-NX Evaluation Board (LIFCL-40-EVN)",
         family="nexus", device="LIFCL-40-9BG400C",
         platform="boards.platforms:CrossLinkNXEvnPlatform", clock_mhz=12.0,
         dsp_primitive="MULT18X18", dsp_available=56,

@@ -54,7 +54,7 @@ def test_ulx3s_bitstream(tmp_path):
     ("icebreaker", 24, "top.bin"),          # SB_PLL40_PAD: 12 → 24 MHz
     ("ulx3s-85f", 50, "top.bit"),           # EHXPLLL: 25 → 50 MHz
     ("tangnano9k", 54, "top.fs"),           # rPLL: 27 → 54 MHz
-    ("crosslink-nx-evn", None, "top.bit"),  # no PLL generator: the 12 MHz oscillator
+    ("crosslink-nx", None, "top.bit"),  # no PLL generator: the 12 MHz oscillator
 ])
 def test_one_small_build_per_family(tmp_path, board, clock_mhz, bitstream):
     """A 2×2 self test with PyPI tools only: bitstream, nextpnr's numbers, the real clock."""
@@ -106,9 +106,9 @@ def test_constant_carry_inputs_are_detached(tmp_path):
 
 @pytest.mark.parametrize("name,link", [
     ("icebreaker", "bist"), ("ulx3s-85f", "bist"), ("orangecrab", "bist"),
-    ("tangnano9k", "bist"), ("crosslink-nx-evn", "bist"),
+    ("tangnano9k", "bist"), ("crosslink-nx", "bist"),
     ("icebreaker", "uart"), ("ulx3s-85f", "uart"), ("icebreaker", "uart-engine"),
-    ("tangnano9k", "uart"), ("crosslink-nx-evn", "uart"),
+    ("tangnano9k", "uart"), ("crosslink-nx", "uart"),
 ])
 def test_every_board_top_elaborates_for_its_platform(name, link):
     """Pins exist and are requested once (OrangeCrab's two LEDs are one RGB resource)."""

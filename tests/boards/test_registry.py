@@ -15,7 +15,7 @@ EXPECTED = {
     "ulx3s-85f": ("ecp5", "LFE5U-85F", 25e6),
     "orangecrab": ("ecp5", "LFE5U-25F", 48e6),
     "tangnano9k": ("gowin", "GW1NR-LV9QN88PC6/I5", 27e6),     # Sipeed wiki: 27 MHz crystal
-    "crosslink-nx-evn": ("nexus", "LIFCL-40", 12e6),          # FPGA-EB-02018: 12 MHz, JP2
+    "crosslink-nx": ("nexus", "LIFCL-40", 12e6),          # FPGA-EB-02018: 12 MHz, JP2
 }
 
 
@@ -46,7 +46,7 @@ def test_board_matches_its_platform(name):
     ("nextpnr_ice40_2x2.json", "icebreaker", "ICESTORM_DSP"),
     ("nextpnr_ecp5_2x2.json", "ulx3s-85f", "MULT18X18D"),
     ("nextpnr_gowin_2x2.json", "tangnano9k", "MULT18X18"),
-    ("nextpnr_nexus_2x2.json", "crosslink-nx-evn", "MULT18_CORE"),
+    ("nextpnr_nexus_2x2.json", "crosslink-nx", "MULT18_CORE"),
 ])
 def test_dsp_counts_agree_with_nextpnr(fixture, name, resource):
     report = json.loads((DATA / fixture).read_text())
