@@ -272,7 +272,8 @@ OS_CONFIGS = {
 
 
 @pytest.mark.parametrize("family", ["ice40", "ecp5"])
-@pytest.mark.parametrize("name", list(OS_CONFIGS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if "int16" in name
+                                  else name for name in OS_CONFIGS])
 def test_output_stationary_variant_equals_portable(tmp_path, family, name):
     config = OS_CONFIGS[name]
     results, deepest, mismatches = _check_os(tmp_path, family, config, seed=len(name),
@@ -292,7 +293,7 @@ def _ws_pair(config, variant, psum_in_bits, psum_out_bits):
 
 @pytest.mark.parametrize("family", ["ice40", "ecp5"])
 @pytest.mark.parametrize("register_product", [True, False])
-@pytest.mark.parametrize("row", [0, 3])
+@pytest.mark.parametrize("row", [pytest.param(0, marks=pytest.mark.slow), 3])
 def test_weight_stationary_variant_equals_portable(tmp_path, family, register_product, row):
     config = ArrayConfig(rows=4, cols=1, dataflow="ws", register_product=register_product)
     psum_in_bits = config.partial_sum_bits(row) if row else 0
