@@ -270,6 +270,25 @@ def test_sweep_starts_its_own_local_cluster(tmp_path):
     assert [row["status"] for row in result["rows"]] == ["built", "built"]
 
 
+def test_sweep_submits_to_a_scheduler_address(tmp_path, client):
+    plan(tmp_path)
+    log = Log()
+    result = sweep("icebreaker", tmp_path, sizes=((1, 1),), scheduler=client.scheduler.address,
+                   build_fn=fake_build, progress=log)
+    assert client.scheduler.address in log.lines[0]
+    assert result["scheduler"] == client.scheduler.address
+    assert result["rows"][0]["status"] == "built"
+
+
+def test_a_scheduler_that_does_not_answer(tmp_path):
+    dask = pytest.importorskip("dask")
+    plan(tmp_path)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            pytest.raises(ConnectionError, match="scheduler 'tcp://127.0.0.1:9' did not answer"):
+        sweep("icebreaker", tmp_path, sizes=((1, 1),), scheduler="tcp://127.0.0.1:9",
+              build_fn=fake_build, progress=None)
+
+
 @pytest.mark.slow
 def test_real_tiny_sweep_on_icebreaker(tmp_path, client):
     """Place and route of 1×1 and 2×2 for the iCE40UP5K, two builds at once.
