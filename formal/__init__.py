@@ -1,0 +1,1 @@
+"""Formal proofs of qmac's arithmetic and stream protocol with PyPI tools (docs/formal.md)."""

@@ -1,0 +1,198 @@
+"""Every proof of ``make formal``, its mutants and covers, in one list (:func:`proofs`).
+
+Naming: ``<subject>_<variant>``; a ``_cover`` job shows the property's case is reachable, a
+``_mutant_<defect>`` job runs the same property on a broken copy and must FAIL, so that no proof
+passes vacuously. Solvers were chosen by timing each job family with boolector, yices and z3
+(docs/formal.md).
+"""
+
+import functools
+
+from golden.rounding import ROUNDING_MODES
+from hw.config import ArrayConfig
+from hw.requantizer import Requantizer
+from hw.top import MacArray
+
+from .harness import Proof
+from .pe import PECheck
+from .rounding import RoundShiftCheck, hardware_shift_widths, wrong_tie_rule
+from .streams import Balance, Glitched, StreamCheck
+
+__all__ = ["FAST_WIDTHS", "PE_CONFIGS", "STREAM_CONFIG", "proofs"]
+
+#: Width of the round_shift mutants and of the out-of-domain check (the requantizer's int32).
+_MUTANT_WIDTH = 32
+#: Width of the fast round_shift proofs, every mode: the widest value the requantizer divides
+#: (tests/formal checks it against the hardware); `make formal` proves every (width, mode) the
+#: hardware builds.
+FAST_WIDTHS = (64,)
+#: Widest shift amount the 6-bit shift port can encode.
+_AMOUNT_LIMIT = 63
+
+#: PE configurations: name → (ArrayConfig, fast). Induction makes the proof depth-independent,
+#: so kmax is the largest each operand width allows within int32 where it matters.
+PE_CONFIGS = {
+    "int8_k16": ArrayConfig(kmax=16),
+    "int8_k256": ArrayConfig(kmax=256),
+    "uint8_zero_points_k64": ArrayConfig(act_signed=False, input_zero_point_in_hw=True,
+                                         weight_zero_point_in_hw=True, kmax=64),
+    "int16x8_k256": ArrayConfig(act_bits=16, kmax=256),
+    "binary_k65536": ArrayConfig(weight_kind="binary", weight_bits=1, kmax=1 << 16),
+    "ternary_unregistered_k1024": ArrayConfig(weight_kind="ternary", weight_bits=2, kmax=1024,
+                                              register_product=False),
+}
+#: Configurations proved in `make test`.
+_PE_FAST = ("int8_k16", "int8_k256")
+#: Configurations with a cover (and a mutant) that reaches the extreme sum: depth ≈ kmax.
+_PE_DEEP = ("int8_k16", "uint8_zero_points_k64")
+#: Stream checks: a 2×2 array with the default (multiplier, double rounding) requantizer.
+STREAM_CONFIG = ArrayConfig(rows=2, cols=2, kmax=4)
+#: MacArray's stream checks: the smallest array with two result rows per pass (BMC of the whole
+#: array with wider operands does not close at depth 30 in 10 minutes).
+_ARRAY_CONFIG = ArrayConfig(rows=2, cols=1, act_bits=2, weight_bits=2, kmax=2, requant="shift",
+                            rounding="floor")
+_STREAM_SHIFT_CONFIG = ArrayConfig(rows=2, cols=2, kmax=4, requant="shift",
+                                   rounding="half_to_even", per_channel=True, max_left_shift=3)
+
+
+def _round_shift_proofs(fast):
+    if fast:
+        built = [(width, mode) for width in FAST_WIDTHS for mode in ROUNDING_MODES]
+    else:
+        built = hardware_shift_widths()
+    for width, mode in built:
+        yield Proof(
+            name=f"round_shift_w{width}_{mode}",
+            prop=f"round_shift(value, amount, {mode!r}) = spec for all inputs",
+            widths=f"value {width} bits, amount 0..{min(width, _AMOUNT_LIMIT)}",
+            design=functools.partial(RoundShiftCheck, width, mode),
+            mode="bmc", depth=1, solver="z3", fast=fast)
+    for mode in ROUNDING_MODES:
+        yield Proof(
+            name=f"round_shift_mutant_tie_{mode}",
+            prop=f"mutant: {mode} computed with the next mode's rule must differ from spec",
+            widths=f"value {_MUTANT_WIDTH} bits",
+            design=functools.partial(RoundShiftCheck, _MUTANT_WIDTH, mode,
+                                     implementation=wrong_tie_rule),
+            mode="bmc", depth=1, solver="z3", expect="FAIL", fast=True)
+    yield Proof(
+        name="round_shift_beyond_width",
+        prop="domain: amounts above the value's width are wrong (0 >> 48 rounds to 1); "
+             "the hardware never shifts a value by more than its width",
+        widths=f"value {_MUTANT_WIDTH} bits, amount 0..{_AMOUNT_LIMIT}",
+        design=functools.partial(RoundShiftCheck, _MUTANT_WIDTH, "half_up",
+                                 max_amount=_AMOUNT_LIMIT),
+        mode="bmc", depth=1, solver="z3", expect="FAIL", fast=True)
+
+
+def _pe_proofs():
+    for name, config in PE_CONFIGS.items():
+        widths = (f"act {config.act_range}, weight {config.weight_range}, kmax {config.kmax}, "
+                  f"acc {config.accumulator_bits} bits")
+        fast = name in _PE_FAST
+        yield Proof(
+            name=f"pe_{name}", widths=widths,
+            prop="OutputStationaryPE: accumulator = exact sum of a legal pass (no wrap), "
+                 "every result exact; k-induction with the accumulator invariant",
+            design=functools.partial(PECheck, config), mode="prove", depth=3,
+            solver="boolector", fast=fast)
+        yield Proof(
+            name=f"pe_{name}_cover_result", widths=widths,
+            prop="cover: a pass ends with a nonzero result",
+            design=functools.partial(PECheck, config, cover="result"), mode="cover", depth=8,
+            solver="boolector", fast=fast)
+        if name in _PE_DEEP:
+            depth = config.kmax + 4
+            yield Proof(
+                name=f"pe_{name}_cover_wrap", widths=widths,
+                prop="cover: a legal pass whose sum does not fit one bit fewer",
+                design=functools.partial(PECheck, config, cover="wrap"), mode="cover",
+                depth=depth, solver="boolector", fast=config.kmax <= 16)
+            yield Proof(
+                name=f"pe_{name}_mutant_narrow",
+                widths=f"{widths}, PE built with acc {config.accumulator_bits - 1} bits",
+                prop="mutant: a PE one bit narrower wraps (BMC finds the pass)",
+                design=functools.partial(PECheck, config,
+                                         acc_bits=config.accumulator_bits - 1),
+                mode="bmc", depth=depth, solver="boolector", expect="FAIL",
+                fast=config.kmax <= 16)
+
+
+def _requantizer(config):
+    return Requantizer(config)
+
+
+def _stream_subjects():
+    """(name, factory, output port, Balance factory, follow, frame, widths)."""
+    for label, config in (("requantizer", STREAM_CONFIG),
+                          ("requantizer_shift", _STREAM_SHIFT_CONFIG)):
+        def balance(dut):
+            return Balance({"i": 1}, "o", dut.latency)
+        yield (label, functools.partial(_requantizer, config), "o", balance,
+               ("i", "o", lambda payload: payload.last), None,
+               f"{config.cols} lanes, requant {config.requant}, rounding {config.rounding}")
+
+    config = _ARRAY_CONFIG
+
+    def array_balance(dut):
+        return Balance({"operands": lambda p: config.rows * p.last}, "results", dut.fifo_depth)
+    yield ("mac_array", functools.partial(MacArray, config), "results", array_balance,
+           None, ("results", config.rows),
+           f"{config.rows}x{config.cols} output-stationary, {config.act_bits}-bit operands, "
+           f"kmax {config.kmax}, requant {config.requant}")
+
+
+def _stream_proofs():
+    for label, factory, port, balance, follow, frame, widths in _stream_subjects():
+        def protocol(defect=None, factory=factory, port=port):
+            dut = factory()
+            return StreamCheck(Glitched(dut, port, defect) if defect else dut, ports=[port])
+
+        def conservation(defect=None, factory=factory, port=port, balance=balance,
+                         follow=follow, frame=frame):
+            dut = factory()
+            bal = balance(dut)
+            if defect:
+                dut = Glitched(dut, port, defect)
+            return StreamCheck(dut, check="conservation", balance=bal, follow=follow,
+                               frame=frame)
+
+        array = label == "mac_array"
+        fast = label == "requantizer"
+        depth, slow_solver = (20, "yices") if array else (16, "boolector")
+        what = (f"{port}: valid holds until ready, payload stable while waiting "
+                f"(k-induction; inputs assumed to follow the protocol)")
+        yield Proof(name=f"stream_{label}_protocol", prop=what, widths=widths,
+                    design=protocol, mode="prove", depth=2, solver="boolector",
+                    fast=fast or array)
+        yield Proof(name=f"stream_{label}_protocol_cover", prop="cover: a beat waits, then "
+                    "is taken", widths=widths, design=protocol, mode="cover", depth=depth,
+                    solver="boolector", fast=fast)
+        for defect in ("drop_valid", "unstable_payload"):
+            yield Proof(name=f"stream_{label}_protocol_mutant_{defect}",
+                        prop=f"mutant: {defect} on {port} must fail", widths=widths,
+                        design=functools.partial(protocol, defect), mode="bmc", depth=depth,
+                        solver="boolector", expect="FAIL", fast=fast)
+        counted = ("no beat from nothing, none piled up beyond capacity"
+                   + (", the n-th input beat's last is the n-th output beat's" if follow else "")
+                   + (f", last on every {frame[1]}-th output beat" if frame else ""))
+        yield Proof(name=f"stream_{label}_conservation", prop=f"{port}: {counted} (BMC)",
+                    widths=widths, design=conservation, mode="bmc", depth=depth,
+                    solver=slow_solver, fast=fast)
+        yield Proof(name=f"stream_{label}_conservation_cover",
+                    prop="cover: in flight = capacity; a tracked or framed beat arrives",
+                    widths=widths, design=conservation, mode="cover", depth=depth,
+                    solver="boolector", fast=fast)
+        for defect in ("lose_beat", "duplicate_beat"):
+            yield Proof(name=f"stream_{label}_conservation_mutant_{defect}",
+                        prop=f"mutant: {defect} on {port} must fail", widths=widths,
+                        design=functools.partial(conservation, defect), mode="bmc",
+                        depth=depth, solver=slow_solver, expect="FAIL", fast=fast)
+
+
+@functools.cache
+def proofs(fast=False):
+    """Every proof, cover and mutant, in a stable order; only the fast ones with ``fast``
+    (without elaborating every requantizer configuration to find its rounding shifts)."""
+    every = (*_round_shift_proofs(fast), *_pe_proofs(), *_stream_proofs())
+    return tuple(p for p in every if p.fast or not fast)

@@ -1,0 +1,107 @@
+"""The formal proofs (formal/, docs/formal.md): the fast ones here, every one in `make formal`.
+
+Each proof must end with the status it expects: PASS for a property of the hardware as it is,
+FAIL for its mutant (a deliberately broken copy), so that no proof passes vacuously.
+"""
+
+import pytest
+from amaranth.hdl import Module, signed
+
+from formal import catalog
+from formal.catalog import FAST_WIDTHS, proofs
+from formal.harness import Proof, internal_signal, run
+from formal.pe import PECheck
+from formal.rounding import RoundShiftCheck, hardware_shift_widths
+from formal.streams import Glitched, StreamCheck
+from hw.config import ArrayConfig
+from hw.pe import OutputStationaryPE
+
+pytestmark = pytest.mark.formal
+
+
+@pytest.fixture(scope="module")
+def build_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("formal")
+
+
+@pytest.mark.parametrize("proof", proofs(fast=True), ids=lambda p: p.name)
+def test_fast_proof(proof, build_dir):
+    outcome = run(proof, build_dir, timeout=300)
+    assert outcome.result.status == proof.expect, outcome.result.workdir
+
+
+def test_every_claim_has_a_failing_mutant_and_a_cover():
+    # Families: a proof's name up to its variant; round_shift's are combinational (no cover).
+    every = [*catalog._pe_proofs(), *catalog._stream_proofs(),
+             *(p for p in proofs(fast=True) if p.name.startswith("round_shift"))]
+    for proof in every:
+        if proof.expect != "PASS" or proof.mode == "cover":
+            continue
+        family = ("round_shift" if proof.name.startswith("round_shift")
+                  else "pe" if proof.name.startswith("pe_") else proof.name)
+        assert any(p.name.startswith(family) and "_mutant" in p.name and p.expect == "FAIL"
+                   for p in every), proof.name
+        if family != "round_shift":
+            assert any(p.name.startswith(proof.name) and p.mode == "cover" for p in every), \
+                proof.name
+
+
+@pytest.mark.slow
+def test_every_proof(build_dir):
+    slow = [p for p in proofs() if not p.fast]
+    wrong = {p.name: run(p, build_dir).result.status for p in slow}
+    wrong = {name: status for name, status in wrong.items()
+             if status != next(p for p in slow if p.name == name).expect}
+    assert not wrong
+
+
+@pytest.mark.slow
+def test_fast_widths_are_the_widest_the_hardware_builds():
+    built = hardware_shift_widths()
+    assert max(width for width, _ in built) == max(FAST_WIDTHS)
+    assert {mode for _, mode in built} >= {"half_away_from_zero", "half_up"}
+
+
+def test_bad_parameters_name_themselves():
+    with pytest.raises(ValueError, match=r"width must be in \[2, 96\], not 1"):
+        RoundShiftCheck(1, "floor")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        RoundShiftCheck(8, "nearest")
+    with pytest.raises(ValueError, match=r"max_amount must be in \[0, 63\], not 64"):
+        RoundShiftCheck(8, "floor", max_amount=64)
+    with pytest.raises(TypeError, match="output-stationary ArrayConfig"):
+        PECheck(ArrayConfig(dataflow="ws", rows=4))
+    with pytest.raises(ValueError, match="cover must be one of"):
+        PECheck(ArrayConfig(kmax=4), cover="overflow")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        Proof(name="x", prop="", widths="", design=None, mode="sim")
+    with pytest.raises(ValueError, match="solver must be one of"):
+        Proof(name="x", prop="", widths="", design=None, solver="cvc5")
+
+
+def test_stream_checker_takes_ports_by_name():
+    from hw.top import MacArray
+    array = MacArray(ArrayConfig(rows=2, cols=2, kmax=4))
+    array._MustUse__silence = True
+    with pytest.raises(ValueError, match="ports must name output streams .* not 'operands'"):
+        StreamCheck(array, ports=["operands"])
+    with pytest.raises(ValueError, match="port must be an output stream"):
+        Glitched(array, "operands", "lose_beat")
+    with pytest.raises(ValueError, match="defect must be one of"):
+        Glitched(array, "results", "bit_flip")
+    with pytest.raises(ValueError, match="balance must be given"):
+        StreamCheck(array, check="conservation")
+
+
+def _unused_module():
+    m = Module()
+    m._MustUse__silence = True
+    return m
+
+
+def test_internal_signal_names_what_is_there():
+    pe = OutputStationaryPE(act_shape=signed(8), weight_shape=signed(8), acc_bits=20)
+    assert len(internal_signal(_unused_module(), pe, None, "acc")) == 20
+    pe = OutputStationaryPE(act_shape=signed(8), weight_shape=signed(8), acc_bits=20)
+    with pytest.raises(LookupError, match="drives no signal named 'accumulator'.*acc"):
+        internal_signal(_unused_module(), pe, None, "accumulator")
