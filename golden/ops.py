@@ -13,7 +13,8 @@ int64 arrays holding int8 values (float32 for :func:`dequantize`).
 * :func:`pad`, :func:`reshape`, :func:`concatenation` — data movement.
 * :func:`logistic`, :func:`tanh` — activations.cc: int8 through a 256-entry table.
 * :func:`hard_swish` — reference/hard_swish.h, int16 fixed point.
-* :func:`softmax` — optimized_ops::Softmax with PopulateSoftmaxLookupTable (float32).
+* :func:`softmax` — reference/softmax.h in gemmlowp fixed point (BUILTIN_REF), or the
+  float32 table of optimized_ops::Softmax (BUILTIN on x86).
 * :func:`quantize`, :func:`requantize_tensor`, :func:`dequantize` — QUANTIZE, DEQUANTIZE.
 
 Grouped CONV_2D is :func:`golden.layers.conv2d` (a filter with fewer input channels than
@@ -29,6 +30,9 @@ from .layers import _ints, _pair, conv_output_size
 from .rounding import round_div
 from .tflite import (
     INT32_MAX,
+    INT32_MIN,
+    _rdbpot,
+    _srdhm,
     multiply_by_quantized_multiplier,
     quantize_multiplier,
     quantize_multiplier_smaller_than_one,
@@ -40,7 +44,7 @@ __all__ = [
     "add_params", "average_pool2d", "concatenation", "depthwise_conv2d", "dequantize",
     "hard_swish", "hard_swish_params", "logistic", "logistic_table", "max_pool2d", "mean",
     "mul", "mul_multiplier", "pad", "quantize", "requantize_tensor", "reshape", "softmax",
-    "tanh", "tanh_table",
+    "softmax_params", "tanh", "tanh_table",
 ]
 
 INT8_MIN, INT8_MAX = -128, 127
@@ -575,34 +579,138 @@ def hard_swish(x, *, input_scale, input_zero_point, output_scale, output_zero_po
 
 # -- SOFTMAX -----------------------------------------------------------------------------------
 
-def softmax(x, *, input_scale, beta=1.0, output_scale=1 / 256, output_zero_point=INT8_MIN):
-    """SOFTMAX over the last axis of int8 ``x``, as TFLite 2.14 computes it for int8 with
-    every kernel set (SoftmaxEval has no reference variant): optimized_ops::Softmax with
-    PopulateSoftmaxLookupTable, in float32.
+#: reference/softmax.h: exp() takes Q5.26 input differences, sums accumulate in Q12.19.
+SOFTMAX_DIFF_INTEGER_BITS = 5
+SOFTMAX_ACCUM_INTEGER_BITS = 12
+#: gemmlowp exp_on_negative_values: exp(−2^k) in Q0.31 for the barrel shifter, k = −2..4.
+EXP_BARREL_MULTIPLIERS = {-2: 1672461947, -1: 1302514674, 0: 790015084, 1: 290630308,
+                          2: 39332535, 3: 720401, 4: 242}
+#: gemmlowp exp_on_interval_between_negative_one_quarter_and_0_excl: exp(−1/8), 1/3 in Q0.31.
+EXP_MINUS_ONE_EIGHTH_Q31 = 1895147668
+ONE_THIRD_Q31 = 715827883
+#: gemmlowp one_over_one_plus_x_for_x_in_0_1: 48/17 and −32/17 in Q2.29.
+FORTY_EIGHT_SEVENTEENTHS_Q29 = 1515870810
+MINUS_THIRTY_TWO_SEVENTEENTHS_Q29 = -1010580540
+NEWTON_RAPHSON_STEPS = 3
+SOFTMAX_KERNELS = ("reference", "optimized")
 
-    ``table[d] = expf(−s_in·β·d)`` for d = max − q in 0..255; the row's sum of table values
-    is accumulated left to right in float32; ``p = table[d] · (1 / (sum · s_out))`` is
-    rounded with std::round (ties away from zero), offset by ``output_zero_point`` and
-    clamped to int8. TFLite requires s_out = 1/256 and z_out = −128 for int8.
+
+def _srdhm32(a, b):
+    """gemmlowp SaturatingRoundingDoublingHighMul on int32 (the FixedPoint product)."""
+    return _srdhm(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+
+
+def _rdbpot32(x, exponent):
+    return _rdbpot(np.asarray(x, dtype=np.int64), np.int64(exponent))
+
+
+def _saturating_shift_left32(x, exponent):
+    """gemmlowp SaturatingRoundingMultiplyByPOT<exponent > 0> on int32."""
+    threshold = (1 << (31 - exponent)) - 1
+    return np.where(x > threshold, INT32_MAX,
+                    np.where(x < -threshold, INT32_MIN, x << exponent))
+
+
+def _exp_on_negative_values(a):
+    """gemmlowp exp_on_negative_values: Q5.26 raw a ≤ 0 → exp(a) as Q0.31 raw."""
+    fractional_bits = 31 - SOFTMAX_DIFF_INTEGER_BITS
+    one_quarter = 1 << (fractional_bits - 2)
+    a_mod_quarter_minus_one_quarter = (a & (one_quarter - 1)) - one_quarter
+    x = _saturating_shift_left32(a_mod_quarter_minus_one_quarter, SOFTMAX_DIFF_INTEGER_BITS)
+    # exp on [−1/4, 0): Taylor series around −1/8
+    x = x + (1 << 28)
+    x2 = _srdhm32(x, x)
+    x3 = _srdhm32(x2, x)
+    x4 = _srdhm32(x2, x2)
+    x4_over_4 = _rdbpot32(x4, 2)
+    series = _rdbpot32(_srdhm32(x4_over_4 + x3, ONE_THIRD_Q31) + x2, 1)
+    result = EXP_MINUS_ONE_EIGHTH_Q31 + _srdhm32(EXP_MINUS_ONE_EIGHTH_Q31, x + series)
+    remainder = a_mod_quarter_minus_one_quarter - a
+    for exponent, multiplier in EXP_BARREL_MULTIPLIERS.items():
+        bit = (remainder >> (fractional_bits + exponent)) & 1
+        result = np.where(bit == 1, _srdhm32(result, multiplier), result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def _reciprocal(total, integer_bits):
+    """TFLite GetReciprocal: (1/x as Q0.31 raw of x shifted into [1, 2), bits over unit)."""
+    bit_length = np.frexp(total.astype(np.float64))[1].astype(np.int64)   # exact below 2^53
+    headroom_plus_one = 32 - bit_length                         # CountLeadingZeros(uint32)
+    num_bits_over_unit = integer_bits - headroom_plus_one
+    shifted_minus_one = ((total << headroom_plus_one) & 0xFFFFFFFF) - (1 << 31)
+    shifted_minus_one = np.where(shifted_minus_one >= 1 << 31, shifted_minus_one - (1 << 32),
+                                 shifted_minus_one)
+    # gemmlowp one_over_one_plus_x_for_x_in_0_1, Newton-Raphson in Q2.29
+    total64 = shifted_minus_one + INT32_MAX
+    half_denominator = np.where(total64 >= 0, (total64 + 1) // 2, -((-total64 + 1) // 2))
+    x = FORTY_EIGHT_SEVENTEENTHS_Q29 + _srdhm32(half_denominator,
+                                               MINUS_THIRTY_TWO_SEVENTEENTHS_Q29)
+    one_q29 = 1 << 29
+    for _ in range(NEWTON_RAPHSON_STEPS):
+        one_minus = one_q29 - _srdhm32(half_denominator, x)
+        x = x + _saturating_shift_left32(_srdhm32(x, one_minus), 2)
+    return _saturating_shift_left32(x, 1), num_bits_over_unit
+
+
+def softmax_params(input_scale, beta=1.0):
+    """(input_multiplier, input_left_shift, diff_min) of SoftmaxPrepare<kReference> for int8:
+    PreprocessSoftmaxScaling (``β·s_in·2^26`` in double, capped at 2^31 − 1, quantized with
+    QuantizeMultiplierGreaterThanOne) and ``diff_min = −CalculateInputRadius(5, shift)``."""
+    s_in = _scale("input_scale", input_scale)
+    beta32 = np.float32(beta)
+    if not (np.isfinite(beta32) and beta32 > 0):
+        raise ValueError(f"beta must be a positive finite float32; got {beta!r}")
+    real = min(np.float64(beta32) * np.float64(s_in)
+               * float(1 << (31 - SOFTMAX_DIFF_INTEGER_BITS)), float(INT32_MAX))
+    if not real > 1:
+        raise ValueError(f"beta · input_scale · 2^26 must exceed 1 (TFLite CHECKs it); "
+                         f"got {real}")
+    multiplier, shift = quantize_multiplier(real)
+    radius = ((1 << SOFTMAX_DIFF_INTEGER_BITS) - 1) * float(1 << (31 - SOFTMAX_DIFF_INTEGER_BITS))
+    diff_min = -int(np.floor(radius / float(1 << shift)))
+    return multiplier, shift, diff_min
+
+
+def softmax(x, *, input_scale, beta=1.0, kernel="reference"):
+    """SOFTMAX over the last axis of int8 ``x``, output scale 1/256 and zero point −128
+    (what TFLite requires of an int8 softmax).
+
+    ``kernel="reference"`` (BUILTIN_REF): reference_ops::Softmax in gemmlowp fixed point.
+    Differences ``d = x − max`` below ``diff_min`` give −128; the others are scaled to Q5.26
+    (:func:`softmax_params`), exponentiated (exp_on_negative_values, Q0.31), summed in Q12.19
+    (each rounded right by 12), the sum inverted by GetReciprocal (Newton-Raphson), and each
+    output is ``RoundingDivideByPOT(SRDHM(1/sum, exp), bits_over_unit + 23) − 128``.
+
+    ``kernel="optimized"`` (BUILTIN, x86): optimized_ops::Softmax with
+    PopulateSoftmaxLookupTable in float32: ``t[d] = expf(−s_in·β·d)``, the row sum left to
+    right, ``p = t · (1/(sum/256))`` rounded with std::round. The two agree except near
+    probabilities that lie close to a half code.
     """
     x = _int8("x", x)
     if x.ndim < 1 or x.shape[-1] == 0:
         raise ValueError(f"x must have a non-empty last axis; got shape {x.shape}")
-    s_in, s_out = _scale("input_scale", input_scale), _scale("output_scale", output_scale)
-    beta32 = np.float32(beta)
-    if not (np.isfinite(beta32) and beta32 > 0):
-        raise ValueError(f"beta must be a positive finite float32; got {beta!r}")
-    z_out = _zero_point("output_zero_point", output_zero_point)
-    scale = -s_in * beta32
-    table = _float32_of(np.exp)(scale * np.arange(256, dtype=np.float32))
-    distance = x.max(axis=-1, keepdims=True) - x
-    values = table[distance]
-    total = np.zeros(x.shape[:-1], dtype=np.float32)
-    for j in range(x.shape[-1]):                                 # C's sequential float sum
-        total += values[..., j]
-    inverse = np.float32(1) / (total * s_out)
-    probabilities = values * inverse[..., None]
-    return np.clip(_round_half_away(probabilities) + z_out, INT8_MIN, INT8_MAX)
+    if kernel not in SOFTMAX_KERNELS:
+        raise ValueError(f"kernel must be one of {', '.join(SOFTMAX_KERNELS)}; got {kernel!r}")
+    multiplier, shift, diff_min = softmax_params(input_scale, beta)
+    diff = x - x.max(axis=-1, keepdims=True)
+    if kernel == "optimized":
+        scale = -_scale("input_scale", input_scale) * np.float32(beta)
+        table = _float32_of(np.exp)(scale * np.arange(256, dtype=np.float32))
+        values = table[-diff]
+        total = np.zeros(x.shape[:-1], dtype=np.float32)
+        for j in range(x.shape[-1]):                             # C's sequential float sum
+            total += values[..., j]
+        probabilities = values * (np.float32(1) / (total * np.float32(1 / 256)))[..., None]
+        return np.clip(_round_half_away(probabilities) + INT8_MIN, INT8_MIN, INT8_MAX)
+    used = diff >= diff_min
+    scaled = _srdhm32(np.where(used, diff, 0) << shift, multiplier)  # ...GreaterThanOne
+    exps = _exp_on_negative_values(scaled)
+    accumulated = np.where(used, _rdbpot32(exps, SOFTMAX_ACCUM_INTEGER_BITS), 0)
+    total = accumulated.sum(axis=-1)
+    reciprocal, bits_over_unit = _reciprocal(total, SOFTMAX_ACCUM_INTEGER_BITS)
+    exponent = bits_over_unit + 31 - 8
+    unsaturated = _rdbpot(_srdhm32(reciprocal[..., None], exps), exponent[..., None])
+    return np.where(used, np.clip(unsaturated + INT8_MIN, INT8_MIN, INT8_MAX), INT8_MIN)
 
 
 # -- QUANTIZE, DEQUANTIZE ----------------------------------------------------------------------

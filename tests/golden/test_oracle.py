@@ -78,8 +78,8 @@ def int8(rng, shape):
     return rng.integers(-128, 128, size=shape)
 
 
-def check(cases, expected):
-    results = run_oracle(cases)
+def check(cases, expected, resolver=RESOLVER):
+    results = run_oracle(cases, resolver)
     for index, (result, want) in enumerate(zip(results, expected, strict=True)):
         assert "error" not in result, f"case {index}: TFLite refused it: {result['error']}"
         got = np.asarray(result["outputs"][0])
@@ -294,11 +294,11 @@ def activation_case(op, rng, input_exponents=(-8, 0)):
                 [0], [1], {0: ALL_CODES}), want
 
 
-def softmax_case(rng, rows, depth):
-    """A random int8 SOFTMAX model of [rows, depth] and golden's output."""
+def softmax_case(rng, rows, depth, kernel="reference"):
+    """A random int8 SOFTMAX model of [rows, depth] and golden's output with ``kernel``."""
     x = int8(rng, (rows, depth))
     s_in, beta = scale(rng, -8, 1), float(np.float32(rng.choice([1.0, rng.uniform(0.1, 4)])))
-    want = ops.softmax(x, input_scale=s_in, beta=beta)
+    want = ops.softmax(x, input_scale=s_in, beta=beta, kernel=kernel)
     return case("SOFTMAX", [tensor(x.shape, s_in, int(rng.integers(-128, 128))),
                             tensor(x.shape, 1 / 256, -128)], [0], [1], {0: x},
                 beta=beta), want
@@ -311,11 +311,15 @@ def test_activations_on_every_int8_input(op):
     check([c for c, _ in pairs], [w for _, w in pairs])
 
 
-def test_softmax():
+@pytest.mark.parametrize("kernel,resolver", [("reference", RESOLVER),
+                                             ("optimized", "BUILTIN")])
+def test_softmax(kernel, resolver):
+    """The fixed-point reference kernel, and the float32 table TFLite's optimized kernels
+    use on x86."""
     rng = np.random.default_rng(11)
-    pairs = [softmax_case(rng, int(rng.integers(1, 4)), int(rng.integers(1, 40)))
+    pairs = [softmax_case(rng, int(rng.integers(1, 4)), int(rng.integers(1, 120)), kernel)
              for _ in range(3 * CASES)]
-    check([c for c, _ in pairs], [w for _, w in pairs])
+    check([c for c, _ in pairs], [w for _, w in pairs], resolver)
 
 
 # -- QUANTIZE, DEQUANTIZE --------------------------------------------------------------------
