@@ -119,6 +119,12 @@ def int8(rng, shape):
     return rng.integers(-128, 128, size=shape)
 
 
+def nhwc(rng, smallest_side, channels):
+    """A random int8 NHWC tensor: 1..2 images, sides smallest_side..8, 1..channels."""
+    return int8(rng, (int(rng.integers(1, 3)), int(rng.integers(smallest_side, 9)),
+                      int(rng.integers(smallest_side, 9)), int(rng.integers(1, channels + 1))))
+
+
 # -- golden's output of a case ---------------------------------------------------------------
 
 def _params(spec):
@@ -269,8 +275,7 @@ def _with_output_shape(cases):
 def pooling_cases(rng, op, count=2 * CASES):
     cases = []
     for _ in range(count):
-        x = int8(rng, (int(rng.integers(1, 3)), int(rng.integers(2, 9)),
-                       int(rng.integers(2, 9)), int(rng.integers(1, 4))))
+        x = nhwc(rng, 2, 3)
         fh, fw = int(rng.integers(1, 4)), int(rng.integers(1, 4))
         stride = (int(rng.integers(1, 3)), int(rng.integers(1, 3)))
         padding = "same" if min(x.shape[1:3]) < max(fh, fw) else \
@@ -303,8 +308,7 @@ def binary_cases(rng, op, count=2 * CASES):
 def mean_cases(rng, keep_dims, count=3 * CASES):
     cases = []
     for index in range(count):
-        x = int8(rng, (int(rng.integers(1, 3)), int(rng.integers(1, 9)),
-                       int(rng.integers(1, 9)), int(rng.integers(1, 5))))
+        x = nhwc(rng, 1, 4)
         axes = MEAN_AXES[index % len(MEAN_AXES)]
         s_in, z_in = scale(rng), int(rng.integers(-128, 128))
         same = index % 4 == 0                       # equal input and output parameters
