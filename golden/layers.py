@@ -130,6 +130,11 @@ def conv2d(x, w, bias, *, input_zero_point, weight_zero_point, output_zero_point
         raise ValueError(f"w has {group_in} input channels, which must divide the input's "
                          f"{c_in} (groups = C_in / filter channels)")
     groups = c_in // group_in
+    for name, value in (("bias", bias), ("weight_zero_point", weight_zero_point),
+                        ("multiplier", multiplier), ("shift", shift)):
+        if value is not None and np.ndim(value) and np.shape(value) != (c_out,):
+            raise ValueError(f"{name} must be a scalar or have shape ({c_out},); "
+                             f"got {np.shape(value)}")
     if c_out % groups:
         raise ValueError(f"w has {c_out} output channels, not a multiple of the "
                          f"{groups} groups")

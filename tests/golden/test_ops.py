@@ -667,6 +667,9 @@ def test_bad_arguments_name_the_parameter():
         ops.quantize(np.zeros(3, np.int64), scale=0.1, zero_point=0)
     with pytest.raises(ValueError, match="real multiplier must be in"):
         ops.add_params(0.1, 0.1, 1e-30)
+    with pytest.raises(ValueError, match=r"shift must be a scalar or have shape \(4,\)"):
+        layers.conv2d(np.zeros((1, 4, 4, 2), np.int64), np.zeros((4, 1, 1, 1), np.int64),
+                      None, weight_zero_point=0, **{**requant, "shift": [0, 0]})
     with pytest.raises(ValueError, match="which must divide the input's 3"):
         layers.conv2d(np.zeros((1, 4, 4, 3), np.int64), np.zeros((2, 1, 1, 2), np.int64),
                       None, weight_zero_point=0, **requant)
