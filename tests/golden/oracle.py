@@ -236,6 +236,8 @@ def convolution_cases(rng, depthwise, count=3 * CASES):
             padding = "same"
         activation = str(rng.choice(list(ACTIVATION_CODES)))
         s_in, s_out = scale(rng), scale(rng, -6, 0)
+        if rng.random() < 1 / 3:        # multipliers ≥ 1 (positive shifts) as in real models
+            s_out = scale(rng, -15, -11)
         z_in, z_out = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
         if depthwise:
             channels, m = int(rng.integers(1, 5)), int(rng.integers(1, 3))
@@ -292,7 +294,7 @@ def pooling_cases(rng, op, count=2 * CASES):
 def binary_cases(rng, op, count=2 * CASES):
     cases = []
     for index in range(count):
-        shape = (1, int(rng.integers(1, 5)), int(rng.integers(1, 5)), int(rng.integers(1, 6)))
+        shape = (1, int(rng.integers(1, 9)), int(rng.integers(1, 9)), int(rng.integers(1, 17)))
         shape2 = shape if index % 3 else (1, 1, 1, shape[3])       # broadcast a channel row
         x1, x2 = int8(rng, shape), int8(rng, shape2)
         scales = [scale(rng, -8, 0) for _ in range(3)]
