@@ -131,7 +131,7 @@ def plan_dsp(config, family, budget):
     pes = config.rows * config.cols
     chosen_pes = dsp_pe_positions(config.rows, config.cols, budget // pe_cost) if pe_cost else ()
     remaining = budget - len(chosen_pes) * pe_cost
-    lanes = config.cols if config.requant == "multiplier" else 0
+    lanes = config.lanes if config.requant == "multiplier" else 0
     a_width = 32 + (config.max_left_shift if config.rounding == "double" else 0)
     lane_cost = dsp_cost(a_width, _REQUANT_B_WIDTH, family) if lanes else 0
     chosen_lanes = []
@@ -153,12 +153,12 @@ def dsp_script(plan, array_path):
     """
     spec = FAMILIES[plan.family]
     lines = ["hierarchy -top top", "proc"]
-    requantizer = f"{array_path}.requantizer"
+    lanes = f"{array_path}.requantizer.lanes"
     for lane in plan.requantizer_lanes:
-        # The lane's product register is named product<lane> (hw.requantizer); its input cone
-        # holds exactly that lane's multiplier.
-        lines.append(f"select -set qmac_lane{lane} {requantizer}/w:product{lane} %ci* "
-                     f"{requantizer}/t:$mul %i")
+        # The lane's partial products are registered as s<stage>_partial_<lane>_<i>
+        # (hw.requantizer.RequantizerLanes); their input cones hold exactly its multipliers.
+        lines.append(f"select -set qmac_lane{lane} {lanes}/w:s*_partial_{lane}_* %ci* "
+                     f"{lanes}/t:$mul %i")
     lines.append("chtype -set $__soft_mul t:$mul")
     for lane in plan.requantizer_lanes:
         lines.append(f"chtype -set $mul @qmac_lane{lane}")

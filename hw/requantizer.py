@@ -418,6 +418,12 @@ def _select(index, candidates):
     return result
 
 
+def _addr_width(entries):
+    """Address width of ``entries`` parameter entries; never zero-width (no ``[-1:0]`` wires
+    in the Verilog)."""
+    return max(1, ceil_log2(entries))
+
+
 def _read_port(addr_width, shape, lanes):
     return memory.ReadPort.Signature(addr_width=addr_width, shape=data.ArrayLayout(shape, lanes))
 
@@ -446,7 +452,7 @@ class ParameterRegisters(wiring.Component):
         members = {name: In(layout)
                    for name, layout in channel_params(config, config.requant_channels).items()}
         for name, shape in _field_shapes(config).items():
-            members[f"{name}_read"] = Out(_read_port(ceil_log2(groups), shape, config.lanes))
+            members[f"{name}_read"] = Out(_read_port(_addr_width(groups), shape, config.lanes))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -501,7 +507,7 @@ class ChannelTable(wiring.Component):
 
     @property
     def addr_width(self):
-        return self._group_bits + ceil_log2(self._depth)
+        return _addr_width(self._depth << self._group_bits)
 
     def address(self, tile, group):
         """The read address of lane group ``group`` of tile ``tile``."""
@@ -522,7 +528,7 @@ class ChannelTable(wiring.Component):
         for name, shape in _field_shapes(cfg).items():
             m.submodules[f"{name}_table"] = table = memory.Memory(
                 shape=data.ArrayLayout(shape, cfg.lanes),
-                depth=self._depth << self._group_bits, init=[])
+                depth=max(2, self._depth << self._group_bits), init=[])
             write_port = table.write_port()
             values = getattr(self.channels.p, name)
             groups = _lane_groups([values[j] for j in range(cfg.cols)], cfg.lanes,
@@ -573,9 +579,8 @@ class Requantizer(wiring.Component):
         if table_depth is not None:
             row = data.StructLayout({**{name: f.shape for name, f in row},
                                      "n": range(table_depth)})
-        self._addr_width = ceil_log2(config.requant_groups)
-        if table_depth is not None:
-            self._addr_width += ceil_log2(table_depth)
+        groups = 1 << ceil_log2(config.requant_groups)
+        self._addr_width = _addr_width(groups * (table_depth or 1))
         members = {
             "i": In(stream.Signature(row)),
             "o": Out(stream.Signature(ResultRow(out_shape, config.cols))),
@@ -635,7 +640,7 @@ class Requantizer(wiring.Component):
         first, last_group = group == 0, group == groups - 1
         issue = self.i.valid & (~first | credits.any())
         row_groups = _lane_groups([self.i.p.acc[j] for j in range(cfg.cols)], cfg.lanes, groups)
-        address = group[:ceil_log2(groups)] if groups > 1 else Const(0, 0)
+        address = group[:ceil_log2(groups)]
         if self._table_depth is not None:
             address = Cat(address, self.i.p.n)
         m.d.comb += [

@@ -135,13 +135,15 @@ def test_worst_case_operands_do_not_overflow(config):
 
 
 def _documented_latency(config):
-    """docs/architecture.md, Timing: requantizer stages 6 ("double"), 5 (other multiplier
-    modes), 3 (shift-only); PE latency L = 2 with the product register, else 1; the FIFO 2."""
-    stages = 3 if config.requant == "shift" else 6 if config.rounding == "double" else 5
+    """docs/architecture.md, Timing: requantizer pipeline stages 9 (multiplier modes) or 6
+    (shift-only); PE latency L = 2 with the product register, else 1; the accumulator FIFO 2;
+    a row's lane groups G − 1; the requantizer's output FIFO 2."""
+    stages = 6 if config.requant == "shift" else 9
     pe = 2 if config.register_product else 1
+    queues = 2 + (config.requant_groups - 1) + 2
     if config.weight_stationary:
-        return 1 + config.rows * pe + config.cols + stages + 2, stages
-    return (config.cols - 1) + pe + 1 + stages + 2, stages
+        return 1 + config.rows * pe + config.cols + queues + stages, stages
+    return (config.cols - 1) + pe + 1 + queues + stages, stages
 
 
 def _mac_array_latency(config):
@@ -157,7 +159,8 @@ def _mac_array_latency(config):
     (3, 5, 7, dict(register_product=False, rounding="single")),
 ], ids=["4x4 K=8", "8x8 K=16", "2x3 K=5", "3x5 K=7 no product register"])
 def test_latency_and_throughput_output_stationary(rows, cols, depth, options):
-    config = _config(rows, cols, kmax=32, **options)
+    # A lane per column: the requantizer keeps up with passes of any depth.
+    config = _config(rows, cols, kmax=32, requant_lanes=cols, **options)
     report = _run(config, depth=depth, jobs=3)
     latency, stages = _documented_latency(config)
     assert report["manifest_latency"] == _mac_array_latency(config) == latency
@@ -172,10 +175,27 @@ def test_latency_and_throughput_output_stationary(rows, cols, depth, options):
         assert np.diff(outputs).tolist() == [1] * (rows - 1)
         assert np.diff(beats).tolist() == [1] * (depth - 1)
     # First input to last output of a pass: K + R + C + requantizer stages, plus the PE
-    # product register (when there is one), the result copy and the FIFO's output register.
+    # product register (when there is one), the result copy and the two FIFOs.
     span = delivered[rows - 1] - accepted[0] + 1
     pe = 2 if config.register_product else 1
-    assert span == depth + rows + cols + stages + pe + 1
+    assert span == depth + rows + cols + stages + pe + 3
+
+
+def test_rows_leave_one_lane_group_per_cycle():
+    """One requantizer lane for 4 columns: each row takes 4 cycles, and a pass as deep as
+    that (rows · 4 beats) still never refuses an input beat."""
+    rows, cols = 3, 4
+    config = _config(rows, cols, kmax=32, requant_lanes=1)
+    depth = rows * config.requant_groups
+    report = _run(config, depth=depth, jobs=3)
+    latency, _ = _documented_latency(config)
+    assert report["manifest_latency"] == _mac_array_latency(config) == latency
+    accepted, delivered = report["accepted"]["operands"], report["delivered"]
+    assert np.diff(accepted).tolist() == [1] * (3 * depth - 1)
+    for p in range(3):
+        outputs = delivered[p * rows:(p + 1) * rows]
+        assert outputs[0] - accepted[(p + 1) * depth - 1] == latency
+        assert np.diff(outputs).tolist() == [config.requant_groups] * (rows - 1)
 
 
 @pytest.mark.parametrize("rows,cols,options", [
@@ -183,6 +203,7 @@ def test_latency_and_throughput_output_stationary(rows, cols, depth, options):
 ], ids=["4x4", "3x5 no product register, shift-only"])
 def test_latency_and_throughput_weight_stationary(rows, cols, options):
     config = _config(rows, cols, "weight_stationary", **options)
+    assert config.requant_groups == 1   # the default: a row per cycle
     report = _run(config, jobs=3)
     latency, _ = _documented_latency(config)
     assert report["manifest_latency"] == _mac_array_latency(config) == latency
