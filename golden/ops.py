@@ -78,12 +78,16 @@ def _zero_point(name, value, lo=INT8_MIN, hi=INT8_MAX):
     return int(value)
 
 
-def _int8(name, value, ndim=None):
+def _codes(name, value, lo, hi, ndim=None):
     array = _ints(name, value, ndim)
-    if array.size and (int(array.min()) < INT8_MIN or int(array.max()) > INT8_MAX):
-        raise ValueError(f"{name} must hold int8 values in [{INT8_MIN}, {INT8_MAX}]; "
+    if array.size and (int(array.min()) < lo or int(array.max()) > hi):
+        raise ValueError(f"{name} must hold values in [{lo}, {hi}]; "
                          f"got {int(array.min())}..{int(array.max())}")
     return array.astype(np.int64)
+
+
+def _int8(name, value, ndim=None):
+    return _codes(name, value, INT8_MIN, INT8_MAX, ndim)
 
 
 def _act_range(act_min, act_max):
@@ -374,18 +378,23 @@ def reshape(x, shape):
     return x.reshape(shape)
 
 
+UINT8_MIN, UINT8_MAX = 0, 255
+
+
 def concatenation(inputs, *, axis, input_scales=None, input_zero_points=None,
-                  output_scale=None, output_zero_point=None):
+                  output_scale=None, output_zero_point=None, signed=True):
     """CONCATENATION along ``axis``.
 
     With equal quantization everywhere (all that TFLite's int8 kernel accepts: its Prepare
     checks every input's scale and zero point against the output's) the codes are copied.
-    Otherwise each input whose parameters differ is requantized as TFLite's
-    ConcatenationWithScaling does it (the uint8 kernel, here with the int8 range):
-    ``round(q·scale + bias) + z_out`` in float32 with ``scale = s_i · (1/s_out)`` and
-    ``bias = −z_i · scale``, std::round, clamped.
+    Otherwise each input whose parameters differ is requantized as TFLite's uint8 kernel,
+    reference_ops::ConcatenationWithScaling, does it: ``round(q·scale + bias) + z_out`` in
+    float32 with ``scale = s_i · (1/s_out)`` and ``bias = −z_i · scale``, std::round,
+    clamped to the code range: int8, or uint8 with ``signed=False`` (TFLite's case, which
+    tests/golden/test_oracle.py checks against the interpreter).
     """
-    arrays = [_int8(f"inputs[{i}]", a) for i, a in enumerate(inputs)]
+    lo, hi = (INT8_MIN, INT8_MAX) if signed else (UINT8_MIN, UINT8_MAX)
+    arrays = [_codes(f"inputs[{i}]", a, lo, hi) for i, a in enumerate(inputs)]
     if not arrays:
         raise ValueError("inputs must hold at least one tensor")
     ndim = arrays[0].ndim
@@ -396,20 +405,20 @@ def concatenation(inputs, *, axis, input_scales=None, input_zero_points=None,
     if len(input_scales) != len(arrays) or len(input_zero_points) != len(arrays):
         raise ValueError(f"input_scales and input_zero_points must have {len(arrays)} entries")
     s_out = _scale("output_scale", output_scale)
-    z_out = _zero_point("output_zero_point", output_zero_point)
+    z_out = _zero_point("output_zero_point", output_zero_point, lo, hi)
     inverse = np.float32(1) / s_out
     pieces = []
     for i, (array, s, z) in enumerate(zip(arrays, input_scales, input_zero_points,
                                           strict=True)):
         s = _scale(f"input_scales[{i}]", s)
-        z = _zero_point(f"input_zero_points[{i}]", z)
+        z = _zero_point(f"input_zero_points[{i}]", z, lo, hi)
         if s == s_out and z == z_out:
             pieces.append(array)
             continue
         scale = s * inverse
         bias = np.float32(-z) * scale
         real = array.astype(np.float32) * scale + bias
-        pieces.append(np.clip(_round_half_away(real) + z_out, INT8_MIN, INT8_MAX))
+        pieces.append(np.clip(_round_half_away(real) + z_out, lo, hi))
     return np.concatenate(pieces, axis=axis)
 
 

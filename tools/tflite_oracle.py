@@ -49,7 +49,8 @@ OPTIONS = {
     "QUANTIZE": "QuantizeOptions",
     "DEQUANTIZE": "DequantizeOptions",
 }
-DTYPES = {"INT8": np.int8, "INT32": np.int32, "FLOAT32": np.float32, "INT64": np.int64}
+DTYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT32": np.int32, "FLOAT32": np.float32,
+          "INT64": np.int64}
 #: builtin codes below this also go in OperatorCode.deprecated_builtin_code
 DEPRECATED_CODE_LIMIT = 127
 

@@ -198,8 +198,14 @@ def golden_output(case, resolver=RESOLVER):
     if op == "RESHAPE":
         return ops.reshape(x, _data(case, case["inputs"][1]).tolist())
     if op == "CONCATENATION":
-        return ops.concatenation([_feed(case, i) for i in case["inputs"]],
-                                 axis=options["axis"])
+        pieces = [_feed(case, i) for i in case["inputs"]]
+        if inputs[0]["type"] == "UINT8":             # ConcatenationWithScaling
+            s_out, z_out = _params(out_spec)
+            return ops.concatenation(pieces, axis=options["axis"], signed=False,
+                                     input_scales=[_params(t)[0] for t in inputs],
+                                     input_zero_points=[_params(t)[1] for t in inputs],
+                                     output_scale=s_out, output_zero_point=z_out)
+        return ops.concatenation(pieces, axis=options["axis"])
     if op in ("LOGISTIC", "TANH", "HARD_SWISH"):
         (s_in, z_in), (s_out, z_out) = _params(inputs[0]), _params(out_spec)
         function = {"LOGISTIC": ops.logistic, "TANH": ops.tanh, "HARD_SWISH": ops.hard_swish}
@@ -343,6 +349,26 @@ def movement_cases(rng, count=CASES):
     return _with_output_shape(cases)
 
 
+def requantizing_concatenation_cases(rng, count=CASES):
+    """uint8 CONCATENATION of inputs with their own scales and zero points: TFLite's
+    ConcatenationWithScaling, the requantizing kernel golden follows for int8 too."""
+    cases = []
+    for _ in range(count):
+        rows = int(rng.integers(1, 4))
+        pieces = [rng.integers(0, 256, size=(rows, int(rng.integers(1, 40))))
+                  for _ in range(int(rng.integers(2, 4)))]
+        params = [(scale(rng, -8, 0), int(rng.integers(0, 256))) for _ in pieces]
+        s_out, z_out = params[-1] if rng.random() < 0.3 else \
+            (scale(rng, -8, 0), int(rng.integers(0, 256)))
+        tensors = [tensor(p.shape, s, z, type="UINT8")
+                   for p, (s, z) in zip(pieces, params, strict=True)]
+        tensors.append(tensor((rows, sum(p.shape[1] for p in pieces)), s_out, z_out,
+                              type="UINT8"))
+        cases.append(case("CONCATENATION", tensors, list(range(len(pieces))), [len(pieces)],
+                          dict(enumerate(pieces)), axis=1))
+    return cases
+
+
 def activation_case(op, rng, input_exponents=(-8, 0)):
     """A random LOGISTIC, TANH or HARD_SWISH model on all 256 int8 codes. HARD_SWISH
     scales reach right shifts ≥ 16 (where gemmlowp's int16 mask wraps)."""
@@ -403,6 +429,8 @@ SUITES = {
     "MEAN keep_dims": (_seeded(6, lambda rng: mean_cases(rng, True)), RESOLVER),
     "MEAN": (_seeded(5, lambda rng: mean_cases(rng, False)), RESOLVER),
     "PAD RESHAPE CONCATENATION": (_seeded(7, movement_cases), RESOLVER),
+    "CONCATENATION requantizing uint8": (_seeded(8, requantizing_concatenation_cases),
+                                         RESOLVER),
     **{op: (_seeded(len(op) + 10, lambda rng, op=op: [activation_case(op, rng, (-10, 2))
                                                       for _ in range(3 * CASES)]), RESOLVER)
        for op in ("LOGISTIC", "TANH", "HARD_SWISH")},
