@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from boards.flow import HIDE_ELEMENT_WIRES
 from hw.config import ArrayConfig
 from hw.engine import EngineConfig
 from hw.generate import generate, generate_engine
@@ -32,7 +33,7 @@ def _yosys():
 def synthesize(verilog, top):
     verilog = Path(verilog)
     # YoWASP tools see the working directory: run there with relative names.
-    subprocess.run([_yosys(), "-q", "-p", f"read_verilog {verilog.name}; "
+    subprocess.run([_yosys(), "-q", "-p", f"read_verilog {verilog.name}; {HIDE_ELEMENT_WIRES}; "
                     f"synth_ecp5 -top {top}; tee -q -o {top}.stat stat"],
                    cwd=verilog.parent, capture_output=True, text=True, check=True)
     log = (verilog.parent / f"{top}.stat").read_text()

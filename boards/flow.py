@@ -76,6 +76,12 @@ _RESOURCES = {
 _NEXTPNR_OPTS = {"nexus": "--router router1"}
 
 
+#: Yosys 0.70's ABC9 reintegration asserts when a wire is literally named ``sig[i]`` (the
+#: aliases Amaranth emits for ``ArrayLayout`` elements) and collides with the bit names it
+#: makes (YosysHQ/yosys#4349). Hiding those alias names right after reading changes no logic.
+HIDE_ELEMENT_WIRES = "rename -hide w:*]"
+
+
 class BuildError(RuntimeError):
     """A tool failed or is missing; ``stage`` names the step, ``log`` the tool's messages."""
 
@@ -373,7 +379,8 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
         top = BoardTop(board, vectors, clock=pll)
     overrides = {
         "synth_opts": _synth_opts(board.family, budget),
-        "script_after_read": dsp_script(plan, ARRAY_PATHS[link]) if plan else "",
+        "script_after_read": "\n".join(
+            [HIDE_ELEMENT_WIRES] + ([dsp_script(plan, ARRAY_PATHS[link])] if plan else [])),
         "script_after_synth": f"tee -q -o {_NAME}.stat.json stat -json",
         # Report timing even when it fails: pass/fail is judged against the board clock here.
         "nextpnr_opts": f"--report {_NAME}.report.json --timing-allow-fail "

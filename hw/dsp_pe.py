@@ -140,7 +140,7 @@ def _mac16(m, *, a, b, cd, product_reg, cd_reg, registered_sum, name):
         signals[port], assignment = _sign_extended(value, width)
         m.d.comb += assignment
     out = Signal(_MAC16_BITS, name=f"{name}_o")
-    reset = ResetSignal()
+    reset = ResetSignal(allow_reset_less=True)
     m.submodules[name] = Instance(
         "SB_MAC16", **{f"a_{DSP_PE_ATTRIBUTE}": 1},
         p_NEG_TRIGGER=Const(0, 1), p_A_REG=Const(0, 1), p_B_REG=Const(0, 1),
@@ -188,7 +188,7 @@ def _mult18(m, *, a, b, registered, name):
         p_GSR="DISABLED", p_RESETMODE="SYNC", p_SOURCEB_MODE="B_SHIFT",
         p_MULT_BYPASS="DISABLED", p_CAS_MATCH_REG="FALSE",
         i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
-        i_CLK0=ClockSignal(), i_CE0=1, i_RST0=ResetSignal(),
+        i_CLK0=ClockSignal(), i_CE0=1, i_RST0=ResetSignal(allow_reset_less=True),
         **pins,
     )
     return product
