@@ -127,7 +127,8 @@ def _stream_subjects():
     for label, config in (("requantizer", STREAM_CONFIG),
                           ("requantizer_shift", _STREAM_SHIFT_CONFIG)):
         def balance(dut):
-            return Balance({"i": 1}, "o", dut.latency)
+            # "Backpressure on o fills a FIFO of fifo_depth rows, then holds i."
+            return Balance({"i": 1}, "o", dut.fifo_depth)
         yield (label, functools.partial(_requantizer, config), "o", balance,
                ("i", "o", lambda payload: payload.last), None,
                f"{config.cols} lanes, requant {config.requant}, rounding {config.rounding}")
@@ -135,7 +136,11 @@ def _stream_subjects():
     config = _ARRAY_CONFIG
 
     def array_balance(dut):
-        return Balance({"operands": lambda p: config.rows * p.last}, "results", dut.fifo_depth)
+        # Rows wait in the accumulator FIFO (credited) and in the requantizer's output FIFO.
+        requantizer = Requantizer(config)
+        requantizer._MustUse__silence = True   # built only for its documented depth
+        return Balance({"operands": lambda p: config.rows * p.last}, "results",
+                       dut.fifo_depth + requantizer.fifo_depth)
     yield ("mac_array", functools.partial(MacArray, config), "results", array_balance,
            None, ("results", config.rows),
            f"{config.rows}x{config.cols} output-stationary, {config.act_bits}-bit operands, "
