@@ -7,7 +7,10 @@ transliterations of test_tflite.py. tests/golden/test_oracle.py checks the same 
 against the TFLite interpreter itself when its environment exists.
 """
 
+import ctypes
+import ctypes.util
 import math
+import platform
 import struct
 
 import numpy as np
@@ -369,6 +372,21 @@ def test_concatenation_requantizes_as_concatenation_with_scaling():
 CODES = np.arange(-128, 128)
 
 
+def libm(name):
+    """The C library's float ``name`` through ctypes (what TFLite's std::exp/std::tanh on a
+    float call), or the correctly rounded value of Python's double function."""
+    try:
+        function = getattr(ctypes.CDLL(ctypes.util.find_library("m")), name)
+    except (OSError, AttributeError, TypeError):
+        fallback = {"expf": math.exp, "tanhf": math.tanh}[name]
+        return lambda value: to_f32(fallback(value)) if value < 88 else math.inf
+    function.restype, function.argtypes = ctypes.c_float, [ctypes.c_float]
+    return function
+
+
+EXPF, TANHF = libm("expf"), libm("tanhf")
+
+
 def ref_table(transform, s_in, z_in, s_out, z_out):
     """activations.cc PopulateLookupTable<int8_t>, value by value in float32."""
     inverse = f32(1) / f32(s_out)
@@ -381,8 +399,11 @@ def ref_table(transform, s_in, z_in, s_out, z_out):
 
 
 def ref_sigmoid(value):
-    exp = to_f32(math.exp(-float(value))) if -float(value) < 89 else math.inf
-    return f32(1) / (f32(1) + f32(exp))
+    return f32(1) / (f32(1) + f32(EXPF(float(-value))))
+
+
+def ref_tanh(value):
+    return f32(TANHF(float(value)))
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -392,8 +413,19 @@ def test_logistic_and_tanh_on_every_int8_input(seed):
     got = ops.logistic(CODES, input_scale=s_in, input_zero_point=z_in)
     assert got.tolist() == ref_table(ref_sigmoid, s_in, z_in, 1 / 256, -128)
     got = ops.tanh(CODES, input_scale=s_in, input_zero_point=z_in)
-    assert got.tolist() == ref_table(lambda v: to_f32(math.tanh(float(v))), s_in, z_in,
-                                     1 / 128, 0)
+    assert got.tolist() == ref_table(ref_tanh, s_in, z_in, 1 / 128, 0)
+
+
+@pytest.mark.parametrize("s_in,z_in", [(0.018987477, 47), (0.0065022833, -51)])
+def test_tanh_follows_the_c_librarys_tanhf(s_in, z_in):
+    """Tables where glibc's tanhf (not correctly rounded) changes a code; the interpreter
+    follows tanhf (tests/golden/oracle.py records these two tables)."""
+    got = ops.tanh(CODES, input_scale=s_in, input_zero_point=z_in).tolist()
+    assert got == ref_table(ref_tanh, s_in, z_in, 1 / 128, 0)
+    if ops.LIBM_TANHF is not None and platform.libc_ver()[0] == "glibc":
+        correctly_rounded = ref_table(lambda v: to_f32(math.tanh(float(v))), s_in, z_in,
+                                      1 / 128, 0)
+        assert got != correctly_rounded
 
 
 def ref_srdhm16(a, b):
