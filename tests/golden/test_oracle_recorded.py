@@ -5,6 +5,8 @@ suites with the interpreter's outputs, written by tools/record_oracle.py in the 
 environment. This test needs no TFLite: it recomputes golden's output from each recorded
 model description and compares it element for element, so CI checks golden against the
 real interpreter too. test_oracle.py does the same live when the environment exists.
+The recording was made on glibc 2.36: LOGISTIC/TANH tables follow the C library's
+expf/tanhf (as TFLite does), so a platform with another libm may differ in rare codes.
 """
 
 import pytest
