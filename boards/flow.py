@@ -364,6 +364,12 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     start = time.monotonic()
     vectors = make_vectors(config, seed=seed)
     plan = _plan_dsp(config, board, budget)
+    if plan is not None:
+        # The grid builds exactly the planned PEs on DSP blocks (hw.dsp_pe); the rest of the
+        # blocks go to the requantizer lanes.
+        config = config.replace(dsp_pes=len(plan.pes))
+        if engine is not None:
+            engine = engine.replace(array=config)
     # A PLL makes the clock; without one (no generator for the family), only the constraint.
     platform = board.make_platform(clock_mhz if clock["pll"] is None else None)
     pll = PLLClock(clock["pll"]) if clock["pll"] is not None else None

@@ -102,6 +102,10 @@ class ArrayConfig:
     accumulator_width : int or None
         Output-stationary accumulator width; default (None) is the exact minimum from golden.
         A wider one (up to 32) exists to measure what the exact width saves.
+    dsp_pes : int or None
+        Elaborated for an FPGA platform with DSP-native PEs (:mod:`hw.dsp_pe`), how many PEs
+        (row-major from PE(0, 0)) are built on DSP blocks; None: one per block of the device.
+        The build flow sets it from its DSP plan; the generic Verilog ignores it.
     """
 
     rows: int = 4
@@ -125,6 +129,7 @@ class ArrayConfig:
     register_product: bool = True
     fifo_depth: int | None = None
     accumulator_width: int | None = None
+    dsp_pes: int | None = None
     name: str = field(default="qmac_array")
 
     def __post_init__(self):
@@ -176,6 +181,8 @@ class ArrayConfig:
         _check_bool("register_product", self.register_product)
         if self.fifo_depth is not None:
             _check_int("fifo_depth", self.fifo_depth, self.min_fifo_depth, 1 << 16)
+        if self.dsp_pes is not None:
+            _check_int("dsp_pes", self.dsp_pes, 0, self.rows * self.cols)
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(f"name must be a Verilog-safe identifier, not {self.name!r}")
         exact = accumulator_bits(self.kmax, self.act_range, self.weight_range)

@@ -52,7 +52,7 @@ class OutputStationaryArray(wiring.Component):
 
     def __init__(self, config, *, dsp_pes=None):
         self._config = config
-        self._dsp_pes = _check_dsp_pes(dsp_pes, config)
+        self._dsp_pes = _check_dsp_pes(config.dsp_pes if dsp_pes is None else dsp_pes, config)
         self._act_shape = _operand_shape(config.act_range)
         self._weight_shape = _weight_shape(config)
         super().__init__({
@@ -141,7 +141,7 @@ class WeightStationaryArray(wiring.Component):
 
     def __init__(self, config, *, dsp_pes=None):
         self._config = config
-        self._dsp_pes = _check_dsp_pes(dsp_pes, config)
+        self._dsp_pes = _check_dsp_pes(config.dsp_pes if dsp_pes is None else dsp_pes, config)
         self._act_shape = _operand_shape(config.act_range)
         self._weight_shape = _weight_shape(config)
         super().__init__({

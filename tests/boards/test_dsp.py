@@ -22,22 +22,26 @@ def test_cost(a, b, family, expected):
     assert dsp_cost(a, b, family) == expected
 
 
-def test_icebreaker_int8_2x2_maps_the_pes_first():
+def test_icebreaker_int8_2x2_fills_the_up5k():
     plan = plan_dsp(ArrayConfig(rows=2, cols=2), "ice40", 8)
+    assert plan.requantizer_lanes == (0,)                   # one 32×32 lane: 4 blocks
     assert plan.pes == ((0, 0), (0, 1), (1, 0), (1, 1))   # one SB_MAC16 per PE variant
-    assert plan.requantizer_lanes == (0,)                   # 4 blocks left: one 32×32 lane
     assert plan.planned == 8
 
 
-def test_icebreaker_3x3_gives_the_up5k_to_pes():
-    plan = plan_dsp(ArrayConfig(rows=3, cols=3), "ice40", 8)
-    assert plan.pes == tuple(divmod(i, 3) for i in range(8)) and plan.requantizer_lanes == ()
+def test_icebreaker_4x4_gives_the_requantizer_lane_its_blocks_first():
+    config = ArrayConfig(rows=4, cols=4, kmax=64)
+    assert config.lanes == 1
+    plan = plan_dsp(config, "ice40", 8)
+    assert plan.requantizer_lanes == (0,) and plan.pes == tuple(divmod(i, 4) for i in range(4))
 
 
 def test_ulx3s_16x16_fills_the_device():
-    plan = plan_dsp(ArrayConfig(rows=16, cols=16), "ecp5", 156)
-    assert len(plan.pes) == 156 and plan.requantizer_lanes == ()
-    assert plan.pes[0] == (0, 0) and plan.pes[-1] == divmod(156 - 1, 16)
+    config = ArrayConfig(rows=16, cols=16)
+    plan = plan_dsp(config, "ecp5", 156)
+    assert plan.requantizer_lanes == tuple(range(config.lanes))
+    assert len(plan.pes) == 156 - 4 * config.lanes
+    assert plan.pes[0] == (0, 0) and plan.pes[-1] == divmod(len(plan.pes) - 1, 16)
     assert plan.planned == 156
 
 
@@ -46,7 +50,7 @@ def test_wide_operands_keep_yosys_mapping():
     config = ArrayConfig(rows=2, cols=2, act_bits=16, out_bits=16, kmax=4,
                          input_zero_point_in_hw=True)
     plan = plan_dsp(config, "ice40", 8)
-    assert plan.pe_cost == 2 and len(plan.pes) == 4 and plan.requantizer_lanes == ()
+    assert plan.pe_cost == 2 and plan.requantizer_lanes == (0,) and len(plan.pes) == 2
     assert plan_dsp(config, "ecp5", 8).pe_cost == 1
 
 
@@ -64,7 +68,7 @@ def test_narrow_and_binary_weights_stay_in_luts():
     ternary = ArrayConfig(rows=2, cols=2, weight_bits=2, weight_kind="ternary")
     for config in (binary, ternary):
         plan = plan_dsp(config, "ecp5", 100)
-        assert plan.pes == () and len(plan.requantizer_lanes) == 2
+        assert plan.pes == () and len(plan.requantizer_lanes) == config.lanes
     shift_only = ArrayConfig(rows=2, cols=2, requant="shift", rounding="half_up")
     plan = plan_dsp(shift_only, "ecp5", 100)
     assert plan.requantizer_lanes == () and len(plan.pes) == 4
@@ -81,11 +85,11 @@ def test_bad_arguments():
 
 
 def test_script_selects_the_planned_cells():
-    plan = plan_dsp(ArrayConfig(rows=1, cols=2), "ecp5", 6)   # 2 PEs, then 1 lane (4)
+    plan = plan_dsp(ArrayConfig(rows=1, cols=2, requant_lanes=2), "ecp5", 6)  # a lane, 2 PEs
     assert plan.pes == ((0, 0), (0, 1)) and plan.requantizer_lanes == (0,)
     script = dsp_script(plan, "top.bist.array")
-    assert "top.bist.array.requantizer/w:product0 %ci*" in script
-    assert "product1" not in script
+    assert "top.bist.array.requantizer.lanes/w:s*_partial_0_* %ci*" in script
+    assert "partial_1" not in script
     assert "top.bist.array.core.pe_0_0/t:$__soft_mul" in script
     assert "top.bist.array.core.pe_0_1/t:$__soft_mul" in script
     lines = script.splitlines()
