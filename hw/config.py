@@ -15,7 +15,10 @@ from pathlib import Path
 from golden.accumulator import accumulator_bits, guard_bits, operand_range
 from golden.rounding import ROUNDING_MODES
 
-__all__ = ["ArrayConfig", "DATAFLOWS", "REQUANT_ROUNDINGS", "WEIGHT_KINDS", "ceil_div"]
+__all__ = [
+    "ArrayConfig", "DATAFLOWS", "EngineConfig", "MAX_K", "MAX_M", "MAX_N", "REQUANT_ROUNDINGS",
+    "WEIGHT_KINDS", "ceil_div",
+]
 
 DATAFLOWS = ("output_stationary", "weight_stationary")
 _DATAFLOW_ALIASES = {"os": "output_stationary", "ws": "weight_stationary"}
@@ -51,8 +54,49 @@ def _check_choice(name, value, choices):
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}")
 
 
+def _check_names(cls, values):
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(
+            f"unknown configuration parameter(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(sorted(names))}")
+
+
+def _toml_pairs(values):
+    # TOML has no null: absent means default.
+    return [f"{key} = {json.dumps(value)}" for key, value in values.items() if value is not None]
+
+
+class _Persistent:
+    """TOML files, ``replace`` and a digest for a frozen configuration dataclass with
+    ``to_dict``/``from_dict``."""
+
+    def to_toml(self):
+        return "\n".join(self._toml_lines()) + "\n"
+
+    @classmethod
+    def from_toml(cls, text):
+        return cls.from_dict(tomllib.loads(text))
+
+    def save(self, path):
+        Path(path).write_text(self.to_toml())
+
+    @classmethod
+    def load(cls, path):
+        return cls.from_toml(Path(path).read_text())
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def digest(self):
+        """Short stable hash of every parameter, used to cache builds."""
+        return hashlib.sha256(self.to_toml().encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
-class ArrayConfig:
+class ArrayConfig(_Persistent):
     """Parameters of a systolic MAC array with its requantizer.
 
     Operands
@@ -157,7 +201,11 @@ class ArrayConfig:
         if self.kmax is None:
             object.__setattr__(self, "kmax", self.rows if self.weight_stationary else 256)
         if self.weight_stationary:
-            _check_int("kmax", self.kmax, self.rows, self.rows)
+            _check_int("kmax", self.kmax, 1, MAX_KMAX)
+            if self.kmax != self.rows:
+                raise ValueError(
+                    f"kmax must be rows ({self.rows}) for a weight-stationary array: it reduces "
+                    f"over its rows and splits deeper products into passes; not {self.kmax}")
         else:
             _check_int("kmax", self.kmax, 1, MAX_KMAX)
         _check_bool("input_zero_point_in_hw", self.input_zero_point_in_hw)
@@ -284,44 +332,106 @@ class ArrayConfig:
     def min_fifo_depth(self):
         return self.rows if not self.weight_stationary else 2
 
-    # -- persistence ---------------------------------------------------------------------------
+    # -- persistence (to_dict, from_dict; the rest in _Persistent) -----------------------------
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values):
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown configuration parameter(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(names))}")
+        _check_names(cls, values)
         return cls(**values)
 
-    def to_toml(self):
-        lines = []
-        for key, value in self.to_dict().items():
-            if value is None:
-                continue  # TOML has no null: absent means default
-            lines.append(f"{key} = {json.dumps(value)}")
-        return "\n".join(lines) + "\n"
+    def _toml_lines(self):
+        return _toml_pairs(self.to_dict())
 
-    @classmethod
-    def from_toml(cls, text):
-        return cls.from_dict(tomllib.loads(text))
 
-    def save(self, path):
-        Path(path).write_text(self.to_toml())
+#: Largest ``max_k``, ``max_n`` and ``max_m`` of a :class:`EngineConfig` (counter widths).
+MAX_K = 1 << 16
+MAX_N = 1 << 14
+MAX_M = 1 << 16
 
-    @classmethod
-    def load(cls, path):
-        return cls.from_toml(Path(path).read_text())
 
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
+@dataclass(frozen=True)
+class EngineConfig(_Persistent):
+    """A :class:`hw.engine.GemmEngine`: an :class:`ArrayConfig` and buffer sizes.
+
+    max_k : int
+        Deepest reduction a command may ask for, 1..:data:`MAX_K`. The passes
+        (output-stationary, at most ``array.kmax`` deep) or K tiles (weight-stationary,
+        ``array.rows`` deep) add up exactly in partial sums of :attr:`partial_sum_bits`, at
+        most 32 (TFLite's int32 accumulator).
+    max_n : int
+        Most output channels a command may ask for, 1..:data:`MAX_N` (the channel table;
+        output-stationary, also the weight buffer of ``ceil(max_n / cols) · max_k`` words).
+    max_m : int
+        Weight-stationary: most rows of X per command, 1..:data:`MAX_M` (X is buffered,
+        ``max_m · ceil(max_k / rows)`` words, and so are their partial sums).
+        Output-stationary engines stream X through two banks of ``max_k`` words and take up
+        to :data:`hw.engine.MAX_M_TILES` · rows rows.
+
+    The channel table holds one (bias, M0, shift) per output channel whatever
+    ``array.per_channel`` says; per-tensor scales are the same entry N times. In TOML the
+    array is the table ``[array]``.
+    """
+
+    array: ArrayConfig
+    max_k: int = 256
+    max_n: int = 64
+    max_m: int = 256
+
+    def __post_init__(self):
+        array = self.array
+        if not isinstance(array, ArrayConfig):
+            raise TypeError(f"array must be an ArrayConfig, not {array!r}")
+        for name in ("input_zero_point_in_hw", "weight_zero_point_in_hw"):
+            if getattr(array, name):
+                raise ValueError(f"array.{name} must be False for the GEMM engine: the host "
+                                 "folds the input zero point into the bias")
+        _check_int("max_k", self.max_k, 1, MAX_K)
+        _check_int("max_n", self.max_n, 1, MAX_N)
+        _check_int("max_m", self.max_m, 1, MAX_M)
+        bits = accumulator_bits(self.max_k, array.act_range, array.weight_range)
+        if bits > 32:
+            raise ValueError(f"max_k={self.max_k} needs a {bits}-bit partial sum, but the "
+                             "requantizer takes int32 (TFLite's accumulator); lower max_k")
 
     @property
-    def digest(self):
-        """Short stable hash of every parameter, used to cache builds."""
-        return hashlib.sha256(self.to_toml().encode()).hexdigest()[:12]
+    def weight_stationary(self):
+        return self.array.weight_stationary
+
+    @property
+    def partial_sum_bits(self):
+        """Exact width of a depth-``max_k`` dot product: the partial sums' lanes."""
+        return max(accumulator_bits(self.max_k, self.array.act_range, self.array.weight_range),
+                   self.array.accumulator_bits)
+
+    @property
+    def max_n_tiles(self):
+        return ceil_div(self.max_n, self.array.cols)
+
+    @property
+    def max_k_tiles(self):
+        """Weight-stationary: most K tiles (``rows`` deep each) of a command."""
+        return ceil_div(self.max_k, self.array.rows)
+
+    @property
+    def name(self):
+        return self.array.name
+
+    def to_dict(self):
+        return {"array": self.array.to_dict(), "max_k": self.max_k, "max_n": self.max_n,
+                "max_m": self.max_m}
+
+    @classmethod
+    def from_dict(cls, values):
+        _check_names(cls, values)
+        values = dict(values)
+        if "array" not in values:
+            raise ValueError("an engine configuration needs its [array] table")
+        return cls(ArrayConfig.from_dict(values.pop("array")), **values)
+
+    def _toml_lines(self):
+        values = self.to_dict()
+        array = values.pop("array")
+        return _toml_pairs(values) + ["", "[array]"] + _toml_pairs(array)

@@ -19,19 +19,13 @@ whole command) passes through it, and the partial sums of each row are added acr
 an exact accumulator memory. See docs/engine.md for the command interface.
 """
 
-import dataclasses
-import hashlib
-import json
-from dataclasses import dataclass
 
 from amaranth.hdl import Const, Module, Mux, ResetInserter, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
 
-from golden.accumulator import accumulator_bits
-
-from .config import ArrayConfig
+from .config import EngineConfig
 from .pe import PassFlags, TileFlags, operand_shape
 from .requantizer import (
     FIFO_LATENCY,
@@ -48,96 +42,6 @@ __all__ = ["EngineConfig", "GemmEngine", "engine_layouts"]
 
 #: Largest number of M tiles one command may stream (the counters' width).
 MAX_M_TILES = 1 << 16
-
-
-def _ceil_div(a, b):
-    return -(-a // b)
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """A :class:`GemmEngine`: an :class:`ArrayConfig` and buffer sizes.
-
-    max_k : int
-        Deepest reduction a command may ask for. The passes (output-stationary, at most
-        ``array.kmax`` deep) or K tiles (weight-stationary, ``array.rows`` deep) add up exactly
-        in partial sums of :attr:`partial_sum_bits`, at most 32 (TFLite's int32 accumulator).
-    max_n : int
-        Most output channels a command may ask for (the channel table; output-stationary, also
-        the weight buffer of ``ceil(max_n / cols) · max_k`` words).
-    max_m : int
-        Weight-stationary: most rows of X per command (X is buffered, ``max_m ·
-        ceil(max_k / rows)`` words, and so are their partial sums). Output-stationary
-        engines stream X through two banks of ``max_k`` words and take up to
-        :data:`MAX_M_TILES` · rows rows.
-
-    The channel table holds one (bias, M0, shift) per output channel whatever
-    ``array.per_channel`` says; per-tensor scales are the same entry N times.
-    """
-
-    array: ArrayConfig
-    max_k: int = 256
-    max_n: int = 64
-    max_m: int = 256
-
-    def __post_init__(self):
-        array = self.array
-        if not isinstance(array, ArrayConfig):
-            raise TypeError(f"array must be an ArrayConfig, not {array!r}")
-        for name in ("input_zero_point_in_hw", "weight_zero_point_in_hw"):
-            if getattr(array, name):
-                raise ValueError(f"array.{name} must be False for the GEMM engine: the host "
-                                 "folds the input zero point into the bias")
-        for name, lo, hi in (("max_k", 1, 1 << 16), ("max_n", 1, 1 << 14),
-                             ("max_m", 1, 1 << 16)):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{name} must be an integer, not {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"{name} must be in [{lo}, {hi}], not {value}")
-        bits = accumulator_bits(self.max_k, array.act_range, array.weight_range)
-        if bits > 32:
-            raise ValueError(f"max_k={self.max_k} needs a {bits}-bit partial sum, but the "
-                             "requantizer takes int32 (TFLite's accumulator); lower max_k")
-
-    @property
-    def weight_stationary(self):
-        return self.array.weight_stationary
-
-    @property
-    def partial_sum_bits(self):
-        """Exact width of a depth-``max_k`` dot product: the partial sums' lanes."""
-        return max(accumulator_bits(self.max_k, self.array.act_range, self.array.weight_range),
-                   self.array.accumulator_bits)
-
-    @property
-    def max_n_tiles(self):
-        return _ceil_div(self.max_n, self.array.cols)
-
-    @property
-    def max_k_tiles(self):
-        """Weight-stationary: most K tiles (``rows`` deep each) of a command."""
-        return _ceil_div(self.max_k, self.array.rows)
-
-    @property
-    def name(self):
-        return self.array.name
-
-    def to_dict(self):
-        return {"array": self.array.to_dict(), "max_k": self.max_k, "max_n": self.max_n,
-                "max_m": self.max_m}
-
-    @classmethod
-    def from_dict(cls, values):
-        values = dict(values)
-        return cls(ArrayConfig.from_dict(values.pop("array")), **values)
-
-    @property
-    def digest(self):
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
 
 
 def _shape_limits(config):

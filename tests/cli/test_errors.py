@@ -257,7 +257,7 @@ def test_a_kmax_the_file_sets_wrongly_is_refused_naming_the_file(capsys, tmp_pat
     path = tmp_path / "ws.toml"
     path.write_text('rows = 8\ndataflow = "weight_stationary"\nkmax = 1024\n')
     refused(capsys, ["generate", "--config", path, "-o", tmp_path / "out"],
-            "kmax", "1024", "[8, 8]", str(path))
+            "kmax", "1024", "rows (8)", str(path))
     assert not (tmp_path / "out").exists()
 
 

@@ -16,7 +16,7 @@ from hw.config import ArrayConfig
     (dict(weight_kind="quaternary"), "weight_kind", "'integer', 'binary', 'ternary'"),
     (dict(dataflow="row_stationary"), "dataflow", "output_stationary"),
     (dict(kmax=0), "kmax", r"\[1, "),
-    (dict(dataflow="ws", rows=4, kmax=8), "kmax", r"\[4, 4\]"),
+    (dict(dataflow="ws", rows=4, kmax=8), "kmax", r"rows \(4\) for a weight-stationary"),
     (dict(rounding="stochastic"), "rounding", "half_to_even"),
     (dict(requant="shift", rounding="double"), "rounding", "shift"),
     (dict(max_left_shift=31), "max_left_shift", r"\[0, 30\]"),
@@ -80,3 +80,32 @@ def test_a_wider_accumulator_can_be_asked_for_never_a_narrower_one():
         exact.replace(accumulator_width=23)
     with pytest.raises(ValueError, match="output-stationary arrays only"):
         ArrayConfig(dataflow="ws", accumulator_width=32)
+
+
+def test_engine_config_round_trips_through_toml(tmp_path):
+    from hw.config import EngineConfig
+
+    engine = EngineConfig(ArrayConfig(rows=2, cols=3, kmax=32, requant_lanes=2), max_k=100,
+                          max_n=7, max_m=9)
+    path = tmp_path / "engine.toml"
+    engine.save(path)
+    text = path.read_text()
+    assert "[array]" in text and "max_k = 100" in text and "requant_lanes = 2" in text
+    assert EngineConfig.load(path) == engine
+    assert EngineConfig.load(path).digest == engine.digest
+    with pytest.raises(ValueError, match="unknown configuration parameter.*max_q"):
+        EngineConfig.from_toml(text.replace("max_k", "max_q"))
+    with pytest.raises(ValueError, match=r"max_n must be in \[1, 16384\], not 0"):
+        engine.replace(max_n=0)
+
+
+@pytest.mark.parametrize("kmax,rows,cols,lanes", [
+    (256, 8, 8, 1), (64, 8, 8, 1), (32, 8, 8, 2), (8, 8, 8, 8), (16, 4, 3, 1), (4, 4, 6, 6),
+])
+def test_default_requant_lanes_keep_a_full_rate_pass_fed(kmax, rows, cols, lanes):
+    """A pass of kmax beats yields `rows` rows; each takes ceil(cols / lanes) cycles."""
+    config = ArrayConfig(rows=rows, cols=cols, kmax=kmax)
+    assert config.lanes == lanes
+    assert rows * -(-cols // lanes) <= max(kmax, rows)       # keeps up
+    if lanes > 1:
+        assert rows * -(-cols // (lanes - 1)) > kmax          # and one lane fewer would not
