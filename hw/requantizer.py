@@ -120,7 +120,9 @@ def _round_increment(value, floor, amount, mask, half, mode):
 def round_shift(value, amount, mode):
     """``value`` / 2^``amount`` rounded with a :data:`golden.rounding.ROUNDING_MODES` rule.
 
-    ``value`` is signed, ``amount`` an unsigned run-time shift. The floor comes from an
+    ``value`` is signed, ``amount`` an unsigned run-time shift of at most ``len(value)``
+    (beyond it the mask wraps: ``formal/`` found 0 >> 48 rounding to 1 at 32 bits; every
+    shift the requantizer builds stays within its value's width). The floor comes from an
     arithmetic shift; the discarded bits decide the increment. (:class:`RequantizerLanes`
     builds the same arithmetic in three registered steps: decode, floor and increment, add.)
     """
