@@ -518,13 +518,15 @@ class ChannelTable(wiring.Component):
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        group = Signal(range(cfg.requant_groups))
-        last_group = group == cfg.requant_groups - 1
+        groups = cfg.requant_groups
+        group = Signal(range(groups)) if groups > 1 else Const(0, 1)
+        last_group = group == groups - 1
         room = self.loaded < self.limit
         write = self.channels.valid & room
         m.d.comb += self.channels.ready.eq(room & last_group)
         with m.If(write):
-            m.d.sync += group.eq(Mux(last_group, 0, group + 1))
+            if groups > 1:
+                m.d.sync += group.eq(Mux(last_group, 0, group + 1))
             with m.If(last_group):
                 m.d.sync += self.loaded.eq(self.loaded + 1)
         for name, shape in _field_shapes(cfg).items():
@@ -637,14 +639,16 @@ class Requantizer(wiring.Component):
                      fifo.r_en.eq(self.o.ready),
                      self.busy.eq(credits != self.fifo_depth)]
 
-        # Serialiser: one lane group of the row on i per cycle.
-        group = Signal(range(groups))
+        # Serialiser: one lane group of the row on i per cycle (no counter for one group:
+        # zero-width signals would be [-1:0] vectors in the Verilog).
+        group = Signal(range(groups)) if groups > 1 else Const(0, 1)
         first, last_group = group == 0, group == groups - 1
         issue = self.i.valid & (~first | credits.any())
         row_groups = _lane_groups([self.i.p.acc[j] for j in range(cfg.cols)], cfg.lanes, groups)
-        address = group[:ceil_log2(groups)]
+        address = group[:ceil_log2(groups)] if groups > 1 else Const(0, 1)
         if self._table_depth is not None:
-            address = Cat(address, self.i.p.n)
+            address = Cat(address[:ceil_log2(groups)], self.i.p.n) if groups > 1 else \
+                self.i.p.n
         m.d.comb += [
             lanes.i.valid.eq(issue),
             lanes.i.p.addr.eq(address),
@@ -653,20 +657,23 @@ class Requantizer(wiring.Component):
         ]
         m.d.comb += [lanes.i.p.acc[lane].eq(_select(group, [g[lane] for g in row_groups]))
                      for lane in range(cfg.lanes)]
-        with m.If(issue):
-            m.d.sync += group.eq(Mux(last_group, 0, group + 1))
+        if groups > 1:
+            with m.If(issue):
+                m.d.sync += group.eq(Mux(last_group, 0, group + 1))
         reserve = issue & first
         m.d.sync += credits.eq(credits - reserve + (self.o.valid & self.o.ready))
 
         # Gather: lane groups back into a row, written into the FIFO with its last group.
-        gathered = Signal(range(groups))
+        gathered = Signal(range(groups)) if groups > 1 else Const(0, 1)
         held = [[Signal.like(lanes.o.p.y[lane], name=f"held{g}_{lane}")
                  for lane in range(cfg.lanes)] for g in range(groups - 1)]
-        with m.If(lanes.o.valid):
-            m.d.sync += gathered.eq(Mux(gathered == groups - 1, 0, gathered + 1))
-            for g, regs in enumerate(held):
-                with m.If(gathered == g):
-                    m.d.sync += [reg.eq(lanes.o.p.y[lane]) for lane, reg in enumerate(regs)]
+        if groups > 1:
+            with m.If(lanes.o.valid):
+                m.d.sync += gathered.eq(Mux(gathered == groups - 1, 0, gathered + 1))
+                for g, regs in enumerate(held):
+                    with m.If(gathered == g):
+                        m.d.sync += [reg.eq(lanes.o.p.y[lane])
+                                     for lane, reg in enumerate(regs)]
         row = ResultRow(operand_shape(*cfg.out_range), cfg.cols)(fifo.w_data)
         outputs = [y for regs in held for y in regs] + [lanes.o.p.y[j]
                                                         for j in range(cfg.lanes)]

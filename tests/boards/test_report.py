@@ -105,15 +105,16 @@ def test_format_report_shows_every_required_field(tmp_path):
         "board_clock_mhz": 12.0, "timing_pass": True, "peak_gmacs": 0.063,
         "resources": summarize_resources(parsed["utilization"], parse_yosys_stat(STAT),
                                          "ice40"),
-        "dsp": {"pe_multipliers_in_dsp": 0, "pe_multipliers": 4,
+        "dsp": {"budget": 8, "planned_primitives": 8,
+                "pe_multipliers_in_dsp": 0, "pe_multipliers": 4,
                 "requantizer_lanes_in_dsp": 2, "requantizer_lanes": 2,
                 "synthesized_primitives": 8, "primitive": "SB_MAC16"},
         "bitstream": str(tmp_path / "top.bin"), "out_dir": str(tmp_path),
     }
     text = format_report(report)
     for needle in ("icebreaker (iCE40UP5K-SG48)", "15.7 MHz (constraint 12.0 MHz)",
-                   "12.0 MHz: PASS", "1907 / 5280 (36.1 %)", "625 / 5280", "8 / 8 (100.0 %)",
+                   "12.000 MHz (board clock): PASS", "1907 / 5280 (36.1 %)", "625 / 5280", "8 / 8 (100.0 %)",
                    "1 / 30", "top.bin", "report.json", "2/2 requantizer lanes (8 SB_MAC16)"):
         assert needle in text, needle
     report["timing_pass"] = False
-    assert "12.0 MHz: FAIL" in format_report(report)
+    assert "12.000 MHz (board clock): FAIL" in format_report(report)
