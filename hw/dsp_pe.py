@@ -35,7 +35,7 @@ from .pe import OutputStationaryPE, WeightStationaryPE, operand_shape
 __all__ = [
     "FAMILIES", "MIN_DSP_OPERAND_BITS", "DSP_PE_ATTRIBUTE",
     "platform_family", "platform_dsp_blocks", "dsp_variant_fits", "dsp_pe_positions",
-    "dsp_pe_class", "pe_chooser",
+    "dsp_pe_class", "pe_chooser", "mult18x18d",
     "ICE40OutputStationaryPE", "ICE40WeightStationaryPE",
     "ECP5OutputStationaryPE", "ECP5WeightStationaryPE",
 ]
@@ -169,7 +169,7 @@ def _mac16(m, *, a, b, cd, product_reg, cd_reg, registered_sum, name):
     return out
 
 
-def _mult18(m, *, a, b, registered, name):
+def mult18x18d(m, *, a, b, registered, name):
     """A MULT18X18D computing a·b (signed 18×18), its output register used when
     ``registered``. Returns the 36-bit product."""
     pins = {}
@@ -196,7 +196,7 @@ def _mult18(m, *, a, b, registered, name):
 
 def _mult18_product(m, activation, weight, registered):
     """activation·weight from a MULT18X18D, as exactly as wide as the portable PE's product."""
-    product = _mult18(m, a=activation, b=weight, registered=registered, name="mult18")
+    product = mult18x18d(m, a=activation, b=weight, registered=registered, name="mult18")
     return product[:(activation * weight).shape().width].as_signed()
 
 

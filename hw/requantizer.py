@@ -27,6 +27,7 @@ from amaranth.utils import ceil_log2
 from golden.tflite import INT32_MAX, INT32_MIN
 
 from .config import ceil_div
+from .dsp_pe import mult18x18d, platform_family
 from .pe import operand_shape
 from .systolic import AccumulatorRow
 
@@ -131,18 +132,48 @@ def round_shift(value, amount, mode):
     return floor + _round_increment(value, floor, amount, mask, half, mode)
 
 
+def _fits(value, width):
+    """Whether signed ``value`` fits ``width`` signed bits: its top bits all equal (LUTs
+    only, no carry chain)."""
+    if len(value) <= width:
+        return Const(1)
+    top = value[width - 1:]
+    return ~top.any() | top.all()
+
+
+def _narrow(total, inside, negative, width):
+    """``total`` (a ``width``-bit value plus the zero point) when the value was ``inside``
+    ``width`` signed bits, else the extreme of its sign: 2^(width−1) beyond any zero point
+    of an output at most ``width − 2`` bits wide, so no clamp tells the difference."""
+    lo = Const(-(1 << (width - 1)), signed(width))
+    hi = Const((1 << (width - 1)) - 1, signed(width))
+    return Mux(inside, total, Mux(negative, lo, hi))
+
+
 def _saturate(value, lo, hi):
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
 
-def _partial_products(value, multiplier):
-    """``DSP_CHUNK``-square unsigned partial products of ``value`` (signed) × ``multiplier``
-    (unsigned), each one DSP multiply with a register right behind it. ``value`` is offset by
-    2^(w−1) to make it unsigned; :func:`_product_terms` subtracts the offset's share.
-    Returns [(product, weight exponent), ...]."""
+def _offset(value):
+    """``value`` (signed, w bits) + 2^(w−1) as an unsigned w-bit number: its sign bit
+    inverted. Registered in the stage before the multiply, so no LUT sits in front of a DSP."""
     width = len(value)
-    offset = (value.as_unsigned() ^ (1 << (width - 1)))[:width]  # value + 2^(w−1)
-    value_chunks = [(offset[i:i + DSP_CHUNK], i) for i in range(0, width, DSP_CHUNK)]
+    return (value.as_unsigned() ^ (1 << (width - 1)))[:width]
+
+
+def _partial_operands(offset, multiplier):
+    """The ``DSP_CHUNK``-bit operand pairs of :func:`_partial_products`, in its order."""
+    value_chunks = [offset[i:i + DSP_CHUNK] for i in range(0, len(offset), DSP_CHUNK)]
+    mult_chunks = [multiplier[i:i + DSP_CHUNK] for i in range(0, len(multiplier), DSP_CHUNK)]
+    return [(a, b) for a in value_chunks for b in mult_chunks]
+
+
+def _partial_products(offset, multiplier):
+    """``DSP_CHUNK``-square unsigned partial products of ``offset`` (:func:`_offset` of the
+    signed value) × ``multiplier`` (unsigned), each one DSP multiply with a register right
+    behind it; :meth:`RequantizerLanes._multiply` subtracts the offset's share.
+    Returns [(product, weight exponent), ...]."""
+    value_chunks = [(offset[i:i + DSP_CHUNK], i) for i in range(0, len(offset), DSP_CHUNK)]
     mult_chunks = [(multiplier[i:i + DSP_CHUNK], i)
                    for i in range(0, len(multiplier), DSP_CHUNK)]
     return [(a * b, i + j) for a, i in value_chunks for b, j in mult_chunks]
@@ -181,7 +212,7 @@ def pipeline_stages(config):
         width = ACC_BITS + (config.max_left_shift if double else 0)
         terms = ceil_div(width, DSP_CHUNK) * ceil_div(MULTIPLIER_BITS, DSP_CHUNK) + 1
         names += [f"sum{level}" for level in range(_adder_levels(terms))]
-    return names + ["floor", "rounded", "out"]
+    return names + ["floor", "rounded", "zero_point", "out"]
 
 
 class _Pipeline:
@@ -242,7 +273,7 @@ class RequantizerLanes(wiring.Component):
     Stages (one register each; :attr:`stage_names`): bias add saturated to int32 → (left shift
     of the "double" build when ``max_left_shift``) → 16×16 partial products of × M0 → adder
     levels → rounding floor and increment (the shift decoded a stage earlier) → increment →
-    zero point and clamp. No stage holds a variable shift, a compare and a wide add in series.
+    zero point → clamp. No stage holds a variable shift, a compare and a wide add in series.
     """
 
     def __init__(self, config, *, lanes, addr_width):
@@ -301,12 +332,14 @@ class RequantizerLanes(wiring.Component):
         # golden raises, so the hardware saturates rather than wraps.
         shift = read("shift") if early_shift else None
         multiplier = read("multiplier") if multiply and not early_shift else None
-        biased = pipe.stage("biased", [
-            _saturate(acc[j] + bias[j], INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed()
-            for j in lanes])
+        biased = [_saturate(acc[j] + bias[j], INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed()
+                  for j in lanes]
+        if multiply and not (double and self._left_shifts):
+            biased = [_offset(b) for b in biased]   # the multiply's operand, ready for a DSP
+        biased = pipe.stage("biased", biased)
 
         if multiply:
-            decoded, mode = self._multiply(pipe, read, biased, shift, multiplier)
+            decoded, mode = self._multiply(m, platform, pipe, read, biased, shift, multiplier)
         else:
             mode = "half_up" if cfg.rounding == "single" else cfg.rounding
             value = [self._left_shift(b, s) for b, s in zip(biased, shift, strict=True)]
@@ -324,8 +357,16 @@ class RequantizerLanes(wiring.Component):
 
         # Output zero point and the clamp (fused ReLU/ReLU6 are clamps).
         out_bits = len(self.o.p.y[0])
-        out = pipe.stage("out", [_saturate(r + self.output_zero_point, self.act_min,
-                                           self.act_max)[:out_bits] for r in rounded])
+        # The zero point is added to the low bits only, while the top bits are checked in
+        # parallel: a value beyond them is beyond any clamp (see _narrow).
+        narrow = out_bits + 2
+        shifted = pipe.stage("zero_point", [
+            [r[:narrow].as_signed() + self.output_zero_point, _fits(r, narrow), r[-1]]
+            for r in rounded])
+        out = pipe.stage("out", [
+            _saturate(_narrow(total, inside, negative, narrow), self.act_min,
+                      self.act_max)[:out_bits]
+            for total, inside, negative in shifted])
         m.d.comb += [self.o.p.y[j].eq(out[j]) for j in lanes]
         m.d.comb += [self.o.valid.eq(pipe.valid), self.o.p.last.eq(pipe.last)]
         assert pipe.stages == self.stage_names, (pipe.stages, self.stage_names)
@@ -349,16 +390,20 @@ class RequantizerLanes(wiring.Component):
             amount = (FRACTION_BITS - shift).as_unsigned()[:SHIFT_BITS]
         return [value, amount, *shift_decode(amount, len(value))]
 
-    def _multiply(self, pipe, read, biased, shift, multiplier):
+    def _multiply(self, m, platform, pipe, read, biased, shift, multiplier):
         """× M0 as registered DSP partial products and adder levels. Returns the decoded
-        rounding shift of the result and its rounding mode."""
+        rounding shift of the result and its rounding mode.
+
+        Elaborated for an ECP5, each partial product is a MULT18X18D whose own output
+        register is the "partial" stage (no fabric path into or out of the multiplier);
+        elsewhere Yosys maps the ``*`` and the register stays in fabric."""
         cfg = self._config
         lanes = range(self._lanes)
         double = cfg.rounding == "double"
         value = biased
         if double and self._left_shifts:
             multiplier = read("multiplier")
-            staged = pipe.stage("left_shifted", [[self._left_shift(v, s), s]
+            staged = pipe.stage("left_shifted", [[_offset(self._left_shift(v, s)), s]
                                                  for v, s in zip(value, shift, strict=True)])
             value, shift = [v for v, _ in staged], [s for _, s in staged]
         width = len(value[0])
@@ -366,18 +411,31 @@ class RequantizerLanes(wiring.Component):
         # one more term, so that floor((x·M0 + 2^30) / 2^31) is a bit slice of the total.
         product_shape = signed(width + MULTIPLIER_BITS + 1)
         nudge = Const(1 << (FRACTION_BITS - 1) if double else 0, product_shape)
-        lane_terms, exponents = [], None
+        in_dsp = platform_family(platform) == "ecp5"
+        products, corrections, exponents = [], [], None
         for j in lanes:
             partials = _partial_products(value[j], multiplier[j])
             exponents = [e for _, e in partials] + [0]
-            lane_terms.append([p for p, _ in partials] +
-                              [nudge - (multiplier[j] << (width - 1))])
+            if in_dsp:
+                operands = _partial_operands(value[j], multiplier[j])
+                products.append([mult18x18d(m, a=a, b=b, registered=True,
+                                            name=f"partial{j}_{k}")[:2 * DSP_CHUNK]
+                                 for k, (a, b) in enumerate(operands)])
+            else:
+                products.append([p for p, _ in partials])
+            corrections.append(nudge - (multiplier[j] << (width - 1)))
         levels = _adder_levels(len(exponents))
         # Registers hold the terms of each lane, then (when read early) its shift.
         carried = [[s] for s in shift] if shift is not None else [[] for _ in lanes]
         if shift is None and levels == 1:
             shift = read("shift")
-        staged = pipe.stage("partial", [t + c for t, c in zip(lane_terms, carried, strict=True)])
+        if in_dsp:   # the products are registered in the DSPs: the rest in step with them
+            rest = pipe.stage("partial", [[c, *cs] for c, cs in
+                                          zip(corrections, carried, strict=True)])
+            staged = [p + r for p, r in zip(products, rest, strict=True)]
+        else:
+            staged = pipe.stage("partial", [p + [c] + cs for p, c, cs in
+                                            zip(products, corrections, carried, strict=True)])
         for level in range(levels):
             count = len(exponents)
             terms = [_add_pairs(list(zip(regs[:count], exponents, strict=True))) for regs in staged]

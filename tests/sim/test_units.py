@@ -83,10 +83,11 @@ def test_requantizer_int32_edges():
 
 
 def test_requantizer_unstalled_latency_is_the_documented_one():
-    # docs/architecture.md: 9 pipeline stages with the multiplier (bias, partial products,
-    # three adder levels, decode/floor, increment, clamp), 6 shift-only; + the output FIFO's 2.
-    for options, stages in ((dict(rounding="double"), 9), (dict(rounding="single"), 9),
-                            (dict(rounding="floor", requant="shift"), 6)):
+    # docs/architecture.md: 10 pipeline stages with the multiplier (accumulator, bias, partial
+    # products, three adder levels, floor, increment, zero point, clamp), 7 shift-only; + the
+    # output FIFO's 2.
+    for options, stages in ((dict(rounding="double"), 10), (dict(rounding="single"), 10),
+                            (dict(rounding="floor", requant="shift"), 7)):
         config = ArrayConfig(rows=1, cols=2, kmax=16, **options)
         report = _run(requantizer_design(config), "sim.tb_requantizer", rows=10)
         assert report["latency"] == stages + 2
