@@ -48,6 +48,8 @@ OUTPUTS = {"csv": "sweep.csv", "markdown": "sweep.md", "json": "sweep.json",
 _SIZE_PARAMETERS = ("rows", "cols")
 #: The flow stage whose failure means the design does not fit the device.
 _FIT_STAGE = "place and route"
+#: How Yosys and nextpnr start the line that says why they failed.
+_ERROR_PREFIX = "ERROR: "
 #: Longest note kept in a row (the tail of a tool's error).
 _NOTE_CHARS = 160
 
@@ -229,7 +231,10 @@ def _outcome_row(job, outcome):
         return _row(job, BUILT, outcome["report"])
     lines = outcome["error"].strip().splitlines()
     status = NO_FIT if outcome["stage"] == _FIT_STAGE else FAILED
-    detail = lines[-1] if lines else ""
+    # The tool's own error line says why (nextpnr: "ERROR: Unable to place cell ..."); the
+    # last line of its log is often only a count of errors.
+    errors = [line for line in lines if line.startswith(_ERROR_PREFIX)]
+    detail = (errors or lines or [""])[-1]
     where = f" in {outcome['stage']}" if status == FAILED and outcome["stage"] else ""
     return _row(job, status, note=f"{status}{where}: {detail}"[:_NOTE_CHARS],
                 seconds=outcome["seconds"])

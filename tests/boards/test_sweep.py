@@ -56,7 +56,8 @@ def fake_build(board, config, out_dir, *, tools, clock_mhz, dsp, progress):
     failure = plan.get("fail", {}).get(size)
     if failure == "fit":
         raise BuildError("place and route failed (nextpnr exited with 1)\n"
-                         "ERROR: Unable to place cell", stage="place and route")
+                         "ERROR: Unable to place cell\n0 warnings, 1 error",
+                         stage="place and route")
     if failure == "crash":
         raise RuntimeError("the fake tool crashed")
     return fake_report(board, config)
@@ -150,7 +151,8 @@ def test_a_failed_build_is_reported_in_its_row_and_the_rest_kept(tmp_path, clien
                         (3, 3, "built")]
     crashed = result["rows"][1]
     assert "RuntimeError: the fake tool crashed" in crashed["note"]
-    assert "Unable to place cell" in result["rows"][2]["note"]
+    # The tool's ERROR line, not the count of errors after it.
+    assert result["rows"][2]["note"] == "does not fit: ERROR: Unable to place cell"
     assert result["rows"][3]["fmax_mhz"] == pytest.approx(FAKE_FMAX_MHZ - 9 / 2)
     assert len(log.finished()) == 4
     table = sweep_table(result)
