@@ -399,8 +399,9 @@ def sweep(boards, out_dir, *, sizes=None, base=None, options=None, tools="yowasp
     rows = [None] * len(jobs)
     with _dask_client(workers, scheduler, client) as dask_client:
         address = dask_client.scheduler.address
-        progress(f"qmac sweep: {len(jobs)} builds on {address} "
-                 f"({len(dask_client.nthreads())} workers)")
+        workers = len(dask_client.nthreads())
+        progress(f"qmac sweep: {_count(len(jobs), 'build')} on {address} "
+                 f"({_count(workers, 'worker')})")
 
         def report(job, row):
             rows[job.index] = row
@@ -432,6 +433,10 @@ def sweep(boards, out_dir, *, sizes=None, base=None, options=None, tools="yowasp
     Path(result["files"]["json"]).write_text(json.dumps(result, indent=2) + "\n")
     plot_sweep(result, result["files"]["png"], svg=result["files"]["svg"])
     return result
+
+
+def _count(number, noun):
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _largest(rows):
