@@ -200,7 +200,7 @@ def _adder_levels(count):
 
 def pipeline_stages(config):
     """Names of :class:`RequantizerLanes`' registered stages for ``config``, in order."""
-    names = ["acc", "biased"]
+    names = ["acc", "biased", "saturated"]
     left_shifts = config.max_left_shift > 0
     if config.requant == "shift":
         names.append("scaled" if left_shifts else "decoded")
@@ -328,15 +328,15 @@ class RequantizerLanes(wiring.Component):
         bias = read("bias")
         acc = pipe.stage("acc", [self.i.p.acc[j] for j in lanes])
 
-        # Stage 2: bias. TFLite's accumulator is int32; outside it TFLite is undefined and
-        # golden raises, so the hardware saturates rather than wraps.
+        # Stages 2 and 3: bias, then saturation. TFLite's accumulator is int32; outside it
+        # TFLite is undefined and golden raises, so the hardware saturates rather than wraps.
+        summed = pipe.stage("biased", [acc[j] + bias[j] for j in lanes])
         shift = read("shift") if early_shift else None
         multiplier = read("multiplier") if multiply and not early_shift else None
-        biased = [_saturate(acc[j] + bias[j], INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed()
-                  for j in lanes]
+        biased = [_saturate(s, INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed() for s in summed]
         if multiply and not (double and self._left_shifts):
             biased = [_offset(b) for b in biased]   # the multiply's operand, ready for a DSP
-        biased = pipe.stage("biased", biased)
+        biased = pipe.stage("saturated", biased)
 
         if multiply:
             decoded, mode = self._multiply(m, platform, pipe, read, biased, shift, multiplier)

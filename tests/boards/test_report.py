@@ -114,7 +114,8 @@ def test_format_report_shows_every_required_field(tmp_path):
     text = format_report(report)
     for needle in ("icebreaker (iCE40UP5K-SG48)", "15.7 MHz (constraint 12.0 MHz)",
                    "12.000 MHz (board clock): PASS", "1907 / 5280 (36.1 %)", "625 / 5280",
-                   "8 / 8 (100.0 %)", "1 / 30", "top.bin", "report.json", "2/2 requantizer lanes (8 SB_MAC16)"):
+                   "8 / 8 (100.0 %)", "1 / 30", "top.bin", "report.json",
+                   "2/2 requantizer lanes (8 SB_MAC16)"):
         assert needle in text, needle
     report["timing_pass"] = False
     assert "12.000 MHz (board clock): FAIL" in format_report(report)
