@@ -97,13 +97,15 @@ def main():
     parser.add_argument("--cols", type=int, default=8)
     parser.add_argument("--kmax", type=int, default=64)
     parser.add_argument("--lanes", type=int, default=None, help="requant_lanes")
+    parser.add_argument("--dsp-pes", type=int, default=None,
+                        help="PEs built as the MULT18X18D variant (default: all)")
     parser.add_argument("--engine", action="store_true", help="the GemmEngine (max_k 256, "
                         "max_n 64, max_m 64) instead of the bare MacArray")
     parser.add_argument("--freq", type=float, default=135.0, help="nextpnr's target, MHz")
     parser.add_argument("--keep", type=Path, help="keep the build files in this folder")
     args = parser.parse_args()
     config = ArrayConfig(rows=args.rows, cols=args.cols, kmax=args.kmax, per_channel=True,
-                         requant_lanes=args.lanes)
+                         requant_lanes=args.lanes, dsp_pes=args.dsp_pes)
     if args.engine:
         design, kind = GemmEngine(EngineConfig(config, max_k=256, max_n=64, max_m=64)), "engine"
     else:
@@ -117,11 +119,13 @@ def main():
             result = measure(design, name, args.freq, directory)
     command = " ".join([".venv/bin/python", "benchmarks/bench_fmax.py", *sys.argv[1:]])
     print(f"`{command}`\n")
-    print("| design | array | lanes | Fmax MHz | COMB | FF | MULT18X18D | DP16KD | synth s "
+    print("| design | array | lanes | DSP PEs | Fmax MHz | COMB | FF | MULT18X18D | DP16KD | synth s "
           "| P&R s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     used = result["used"]
-    print(f"| {kind} | {args.rows}×{args.cols} | {config.lanes} | {result['fmax']:.1f} | "
+    variants = "all" if args.dsp_pes is None else args.dsp_pes
+    print(f"| {kind} | {args.rows}×{args.cols} | {config.lanes} | {variants} | "
+          f"{result['fmax']:.1f} | "
           f"{used.get('TRELLIS_COMB', 0)} | {used.get('TRELLIS_FF', 0)} | "
           f"{used.get('MULT18X18D', 0)} | {used.get('DP16KD', 0)} | "
           f"{result['synth_s']:.0f} | {result['pnr_s']:.0f} |")

@@ -200,7 +200,7 @@ def _adder_levels(count):
 
 def pipeline_stages(config):
     """Names of :class:`RequantizerLanes`' registered stages for ``config``, in order."""
-    names = ["acc", "biased", "saturated"]
+    names = ["acc", "fetched", "biased", "saturated"]
     left_shifts = config.max_left_shift > 0
     if config.requant == "shift":
         names.append("scaled" if left_shifts else "decoded")
@@ -223,6 +223,17 @@ class _Pipeline:
         self.m = m
         self.valid, self.last, self.addr = valid, last, addr
         self.stages = []
+        self._fetches = []
+
+    def fetch(self, name, port, lanes):
+        """Read ``port`` (a synchronous read port) at the current beat's address. Its data
+        arrive with the next stage and are registered in the one after, so that no stage
+        starts at a block RAM's slow output; returns a list to be filled then (use it two
+        stages after this call)."""
+        self.m.d.comb += port.addr.eq(self.addr)
+        fetched = []
+        self._fetches.append([0, name, [port.data[j] for j in range(lanes)], fetched])
+        return fetched
 
     def stage(self, name, values):
         """Register ``values`` (a list, or a list of lists) and the beat's valid/last/addr."""
@@ -237,6 +248,11 @@ class _Pipeline:
         index = len(self.stages) + 1
         self.stages.append(name)
         result = register(values, f"s{index}_{name}")
+        for fetch in list(self._fetches):
+            fetch[0] += 1
+            if fetch[0] == 2:
+                fetch[3].extend(register(fetch[2], f"s{index}_{fetch[1]}"))
+                self._fetches.remove(fetch)
         self.valid, self.last, self.addr = (
             register(self.valid, f"s{index}_valid"), register(self.last, f"s{index}_last"),
             register(self.addr, f"s{index}_addr"))
@@ -320,19 +336,21 @@ class RequantizerLanes(wiring.Component):
         early_shift = not multiply or (double and self._left_shifts)
 
         def read(name):
-            """Issue a read of ``name``'s parameters now; they are there one stage later."""
-            m.d.comb += getattr(self, f"{name}_read").addr.eq(pipe.addr)
-            return [getattr(self, f"{name}_read").data[j] for j in lanes]
+            """Issue a read of ``name``'s parameters now; usable two stages later."""
+            return pipe.fetch(name, getattr(self, f"{name}_read"), self._lanes)
 
-        # Stage 1: the accumulators; the bias is read meanwhile.
+        # Stages 1 and 2: the accumulators, while the bias is read and registered.
         bias = read("bias")
         acc = pipe.stage("acc", [self.i.p.acc[j] for j in lanes])
+        acc = pipe.stage("fetched", acc)
 
-        # Stages 2 and 3: bias, then saturation. TFLite's accumulator is int32; outside it
+        # Stages 3 and 4: bias, then saturation. TFLite's accumulator is int32; outside it
         # TFLite is undefined and golden raises, so the hardware saturates rather than wraps.
-        summed = pipe.stage("biased", [acc[j] + bias[j] for j in lanes])
         shift = read("shift") if early_shift else None
         multiplier = read("multiplier") if multiply and not early_shift else None
+        summed = pipe.stage("biased", [acc[j] + bias[j] for j in lanes])
+        if multiply and early_shift:
+            multiplier = read("multiplier")     # used after the left shift
         biased = [_saturate(s, INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed() for s in summed]
         if multiply and not (double and self._left_shifts):
             biased = [_offset(b) for b in biased]   # the multiply's operand, ready for a DSP
@@ -370,6 +388,7 @@ class RequantizerLanes(wiring.Component):
         m.d.comb += [self.o.p.y[j].eq(out[j]) for j in lanes]
         m.d.comb += [self.o.valid.eq(pipe.valid), self.o.p.last.eq(pipe.last)]
         assert pipe.stages == self.stage_names, (pipe.stages, self.stage_names)
+        assert not pipe._fetches, "a parameter was read and never used"
         return m
 
     def _left_shift(self, value, shift):
@@ -402,7 +421,6 @@ class RequantizerLanes(wiring.Component):
         double = cfg.rounding == "double"
         value = biased
         if double and self._left_shifts:
-            multiplier = read("multiplier")
             staged = pipe.stage("left_shifted", [[_offset(self._left_shift(v, s)), s]
                                                  for v, s in zip(value, shift, strict=True)])
             value, shift = [v for v, _ in staged], [s for _, s in staged]
@@ -425,10 +443,11 @@ class RequantizerLanes(wiring.Component):
                 products.append([p for p, _ in partials])
             corrections.append(nudge - (multiplier[j] << (width - 1)))
         levels = _adder_levels(len(exponents))
+        assert levels >= 2, levels   # ≥ 2 × 2 partial products and the correction
         # Registers hold the terms of each lane, then (when read early) its shift.
         carried = [[s] for s in shift] if shift is not None else [[] for _ in lanes]
-        if shift is None and levels == 1:
-            shift = read("shift")
+        if shift is None and levels == 2:
+            shift = read("shift")   # for the last adder level's decode
         if in_dsp:   # the products are registered in the DSPs: the rest in step with them
             rest = pipe.stage("partial", [[c, *cs] for c, cs in
                                           zip(corrections, carried, strict=True)])
@@ -442,7 +461,7 @@ class RequantizerLanes(wiring.Component):
             carried = [regs[count:] for regs in staged]
             exponents = [e for _, e in terms[0]]
             if level < levels - 1:
-                if shift is None and level == levels - 2:
+                if shift is None and level == levels - 3:
                     shift = read("shift")
                 staged = pipe.stage(f"sum{level}", [[v for v, _ in t] + c
                                                     for t, c in zip(terms, carried, strict=True)])

@@ -83,11 +83,11 @@ def test_requantizer_int32_edges():
 
 
 def test_requantizer_unstalled_latency_is_the_documented_one():
-    # docs/architecture.md: 11 pipeline stages with the multiplier (accumulator, bias,
-    # saturation, partial products, three adder levels, floor, increment, zero point, clamp),
-    # 8 shift-only; + the output FIFO's 2.
-    for options, stages in ((dict(rounding="double"), 11), (dict(rounding="single"), 11),
-                            (dict(rounding="floor", requant="shift"), 8)):
+    # docs/architecture.md: 12 pipeline stages with the multiplier (accumulator, parameter
+    # fetch, bias, saturation, partial products, three adder levels, floor, increment, zero
+    # point, clamp), 9 shift-only; + the output FIFO's 2.
+    for options, stages in ((dict(rounding="double"), 12), (dict(rounding="single"), 12),
+                            (dict(rounding="floor", requant="shift"), 9)):
         config = ArrayConfig(rows=1, cols=2, kmax=16, **options)
         report = _run(requantizer_design(config), "sim.tb_requantizer", rows=10)
         assert report["latency"] == stages + 2
