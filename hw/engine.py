@@ -81,6 +81,24 @@ def _load(m, port, buffer, *, addr, room):
     return taken
 
 
+#: Cycles from issuing a beat to it entering the grid: the buffer read, then a register, so
+#: that no block RAM output drives a DSP input directly.
+GRID_FEED_LATENCY = 2
+
+
+def _feed(m, core, flags, **operands):
+    """Drive the grid ``core`` from buffer read data (``x``, ``w``) and their ``flags``, all
+    through one more register (:data:`GRID_FEED_LATENCY`)."""
+    staged = Signal.like(flags, name="feed_flags")
+    m.d.sync += staged.eq(flags)
+    m.d.comb += core.flags.eq(staged)
+    for name, value in operands.items():
+        port = getattr(core, name)
+        register = Signal.like(port, name=f"feed_{name}")
+        m.d.sync += register.eq(value)
+        m.d.comb += port.eq(register)
+
+
 class _PassTag(data.Struct):
     """What the readout side needs to know about a pass, queued when it is issued."""
     first: 1   # first pass of its tile: nothing to add from the partial-sum buffer
@@ -162,7 +180,7 @@ class GemmEngine(wiring.Component):
             grid = self._core.latency + 1       # + the row register before the memory add
         else:
             grid = self._core.readout_latency
-        return 1 + grid + 1
+        return GRID_FEED_LATENCY + grid + 1
 
     @property
     def row_interval(self):
@@ -270,7 +288,7 @@ class GemmEngine(wiring.Component):
     def _elaborate_os(self, m, core, shape, start, active, channel_tiles, credits, reserve):
         cfg = self._config
         array = cfg.array
-        rows, cols, kmax = array.rows, array.cols, array.kmax
+        rows, kmax = array.rows, array.kmax
         layouts = self._layouts
         m_tiles, n_tiles, depth = shape["m_tiles"], shape["n_tiles"], shape["depth"]
 
@@ -321,7 +339,7 @@ class GemmEngine(wiring.Component):
         issue = active & (compute_m < m_tiles) & loaded & (~pass_end | may_end)
 
         # Passes between issue and their last row leaving the grid, one tag each.
-        in_flight = (1 + core.readout_latency + rows) // self.pass_interval + 2
+        in_flight = (GRID_FEED_LATENCY + core.readout_latency + rows) // self.pass_interval + 2
         m.submodules.tags = tags = SyncFIFOBuffered(
             width=_PassTag.as_shape().size, depth=in_flight)
         tag = _PassTag(tags.w_data)
@@ -335,9 +353,7 @@ class GemmEngine(wiring.Component):
         flags = Signal(PassFlags)   # aligned with the buffers' read data
         m.d.sync += [flags.valid.eq(issue), flags.first.eq(~pass_k.any()),
                      flags.last.eq(pass_end)]
-        m.d.comb += core.flags.eq(flags)
-        m.d.comb += [core.x[i].eq(act_read.data.x[i]) for i in range(rows)]
-        m.d.comb += [core.w[j].eq(weight_read.data.w[j]) for j in range(cols)]
+        _feed(m, core, flags, x=act_read.data.x, w=weight_read.data.w)
 
         with m.If(since_last != self.pass_interval):
             m.d.sync += since_last.eq(since_last + 1)
@@ -423,8 +439,7 @@ class GemmEngine(wiring.Component):
         flags = Signal(TileFlags)   # aligned with the buffer's read data
         m.d.sync += [flags.valid.eq(issue), flags.last.eq(tile_end),
                      flags.bank.eq(banks.compute_bank)]
-        m.d.comb += core.flags.eq(flags)
-        m.d.comb += [core.x[i].eq(act_read.data.x[i]) for i in range(rows)]
+        _feed(m, core, flags, x=act_read.data.x)
         with m.If(issue):
             m.d.sync += [compute_row.eq(compute_row + 1), read_addr.eq(read_addr + 1)]
             with m.If(final):
