@@ -329,10 +329,15 @@ class GemmEngine(wiring.Component):
         weight_base = Signal(range(cfg.max_n_tiles * cfg.max_k))  # compute_n · depth
         since_last = Signal(range(self.pass_interval + 1), init=self.pass_interval)
 
-        tile_end = k == depth - 1
+        # Kept in registers, so that no subtraction sits in front of `issue`: the tile's last
+        # k, and the beats from this pass's first to the tile's end.
+        last_k = Signal.like(depth, name="last_k")
+        remaining = Signal.like(depth, name="remaining")
+        m.d.sync += last_k.eq(depth - 1)
+        tile_end = k == last_k
         pass_end = (pass_k == kmax - 1) | tile_end
         first_pass = k == pass_k
-        final_pass = depth - (k - pass_k) <= kmax
+        final_pass = remaining <= kmax
         loaded = ((act_tiles > compute_m) & (weight_tiles > compute_n) &
                   (channel_tiles > compute_n))
         may_end = (since_last == self.pass_interval) & (~final_pass | (credits >= rows))
@@ -360,11 +365,11 @@ class GemmEngine(wiring.Component):
         with m.If(issue):
             m.d.sync += [k.eq(k + 1), pass_k.eq(pass_k + 1)]
             with m.If(pass_end):
-                m.d.sync += [pass_k.eq(0), since_last.eq(1)]
+                m.d.sync += [pass_k.eq(0), since_last.eq(1), remaining.eq(remaining - kmax)]
                 with m.If(final_pass):
                     m.d.comb += reserve.eq(rows)
             with m.If(tile_end):
-                m.d.sync += [k.eq(0), compute_n.eq(compute_n + 1),
+                m.d.sync += [k.eq(0), compute_n.eq(compute_n + 1), remaining.eq(depth),
                              weight_base.eq(weight_base + depth)]
                 with m.If(compute_n == n_tiles - 1):
                     m.d.sync += [compute_n.eq(0), weight_base.eq(0),
@@ -372,7 +377,8 @@ class GemmEngine(wiring.Component):
         with m.If(start):
             m.d.sync += [act_tiles.eq(0), weight_tiles.eq(0), compute_m.eq(0),
                          compute_n.eq(0), k.eq(0), pass_k.eq(0), weight_base.eq(0),
-                         weight_addr.eq(0), act_k.eq(0), weight_k.eq(0)]
+                         weight_addr.eq(0), act_k.eq(0), weight_k.eq(0),
+                         remaining.eq(self.command.p.depth)]
 
         # -- readout: the passes of a tile add up in a FIFO of rows, exactly --------------------
         m.submodules.partial_sums = partial_sums = SyncFIFOBuffered(
