@@ -10,7 +10,7 @@ import functools
 
 from golden.rounding import ROUNDING_MODES
 from hw.config import ArrayConfig
-from hw.requantizer import Requantizer
+from hw.requantizer import Requantizer, requantizer_latency
 from hw.top import MacArray
 
 from .harness import Proof
@@ -118,6 +118,12 @@ def _pe_proofs():
                 fast=config.kmax <= 16)
 
 
+#: BMC depth of the MacArray stream checks, and the cycles beyond a requantizer's latency that
+#: its checks look.
+_ARRAY_DEPTH = 20
+_STREAM_SLACK = 6
+
+
 def _requantizer(config):
     return Requantizer(config)
 
@@ -129,9 +135,12 @@ def _stream_subjects():
         def balance(dut):
             # "Backpressure on o fills a FIFO of fifo_depth rows, then holds i."
             return Balance({"i": 1}, "o", dut.fifo_depth)
+        # Deep enough for a row to cross the pipeline and its output FIFO, and then some.
+        depth = requantizer_latency(config) + _STREAM_SLACK
         yield (label, functools.partial(_requantizer, config), "o", balance,
                ("i", "o", lambda payload: payload.last), None,
-               f"{config.cols} lanes, requant {config.requant}, rounding {config.rounding}")
+               f"{config.cols} lanes, requant {config.requant}, rounding {config.rounding}",
+               depth)
 
     config = _ARRAY_CONFIG
 
@@ -144,11 +153,11 @@ def _stream_subjects():
     yield ("mac_array", functools.partial(MacArray, config), "results", array_balance,
            None, ("results", config.rows),
            f"{config.rows}x{config.cols} output-stationary, {config.act_bits}-bit operands, "
-           f"kmax {config.kmax}, requant {config.requant}")
+           f"kmax {config.kmax}, requant {config.requant}", _ARRAY_DEPTH)
 
 
 def _stream_proofs():
-    for label, factory, port, balance, follow, frame, widths in _stream_subjects():
+    for label, factory, port, balance, follow, frame, widths, depth in _stream_subjects():
         def protocol(defect=None, factory=factory, port=port):
             dut = factory()
             return StreamCheck(Glitched(dut, port, defect) if defect else dut, ports=[port])
@@ -164,7 +173,7 @@ def _stream_proofs():
 
         array = label == "mac_array"
         fast = label == "requantizer"
-        depth, slow_solver = (20, "yices") if array else (16, "boolector")
+        slow_solver = "yices" if array else "boolector"
         what = (f"{port}: valid holds until ready, payload stable while waiting "
                 f"(k-induction; inputs assumed to follow the protocol)")
         yield Proof(name=f"stream_{label}_protocol", prop=what, widths=widths,
