@@ -22,6 +22,7 @@ it would otherwise re-pack as if they were bare multipliers.
 
 from dataclasses import dataclass
 
+from hw.config import ceil_div
 from hw.dsp_pe import DSP_PE_ATTRIBUTE, MIN_DSP_OPERAND_BITS, dsp_pe_positions, dsp_variant_fits
 from hw.pe import operand_shape
 
@@ -63,16 +64,13 @@ FAMILIES = {
 _REQUANT_B_WIDTH = 32
 
 
-def _ceil_div(a, b):
-    return -(-a // b)
-
 
 def dsp_cost(a_width, b_width, family):
     """DSP primitives Yosys' mul2dsp uses for an ``a_width`` × ``b_width`` signed product."""
     spec = FAMILIES[family]
     if (min(a_width, b_width) < spec.min_width or a_width + b_width < spec.min_y_width):
         return 0
-    return _ceil_div(a_width, spec.max_width) * _ceil_div(b_width, spec.max_width)
+    return ceil_div(a_width, spec.max_width) * ceil_div(b_width, spec.max_width)
 
 
 @dataclass(frozen=True)

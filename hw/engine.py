@@ -35,7 +35,14 @@ from .requantizer import (
     channel_params,
     requantizer_latency,
 )
-from .systolic import OutputStationaryArray, WeightBanks, WeightStationaryArray
+from .systolic import (
+    OutputStationaryArray,
+    WeightBanks,
+    WeightStationaryArray,
+    grid_latency,
+    pass_interval,
+    readout_latency,
+)
 from .top import CreditFIFO, _raw_act_shape, _raw_weight_shape, accumulator_fifo_depth
 
 __all__ = ["EngineConfig", "GemmEngine", "engine_layouts"]
@@ -142,10 +149,6 @@ class GemmEngine(wiring.Component):
             raise TypeError(f"config must be an EngineConfig, not {config!r}")
         self._config = config
         array = config.array
-        if config.weight_stationary:
-            self._core = WeightStationaryArray(array)
-        else:
-            self._core = OutputStationaryArray(array)
         # The requantizer sees exact partial sums; each row names its N tile, whose channel
         # parameters the requantizer reads from the channel table stage by stage.
         self._requant_config = array.replace(
@@ -170,16 +173,16 @@ class GemmEngine(wiring.Component):
         readout, and the partial-sum FIFO's write-to-read latency). Weight-stationary: 1."""
         if self._config.weight_stationary:
             return 1
-        return max(self._core.pass_interval, FIFO_LATENCY)
+        return max(pass_interval(self._config.array), FIFO_LATENCY)
 
     @property
     def _sum_latency(self):
         """Cycles from issuing a beat to its row's exact sum entering the accumulator FIFO:
         buffer read, grid, partial-sum add."""
         if self._config.weight_stationary:
-            grid = self._core.latency + 1       # + the row register before the memory add
+            grid = grid_latency(self._config.array) + 1  # + the row register before the add
         else:
-            grid = self._core.readout_latency
+            grid = readout_latency(self._config.array)
         return GRID_FEED_LATENCY + grid + 1
 
     @property
@@ -208,7 +211,8 @@ class GemmEngine(wiring.Component):
         cfg = self._config
         array = cfg.array
         m = Module()
-        m.submodules.core = core = self._core
+        grid = WeightStationaryArray if cfg.weight_stationary else OutputStationaryArray
+        m.submodules.core = core = grid(array)
         m.submodules.requantizer = requantizer = Requantizer(self._requant_config,
                                                              table_depth=cfg.max_n_tiles)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from golden.tflite import _int64
 
-from .config import ArrayConfig
+from .config import ArrayConfig, ceil_div
 
 __all__ = ["LayerParams", "EngineJob", "engine_job", "save_engine_job", "load_engine_job",
            "fold_input_zero_point", "encode_weights", "check_operands", "integer", "integers",
@@ -248,7 +248,7 @@ def engine_job(config, x, w, params):
     check_operands(x, array)
     bias = params.hardware_bias(array, w)   # folds with the real weights (binary: ±1)
     w = encode_weights(w, array)
-    n_tiles = -(-n // cols)
+    n_tiles = ceil_div(n, cols)
 
     def per_channel(values):
         padded = np.zeros(n_tiles * cols, np.int64)
@@ -263,7 +263,7 @@ def engine_job(config, x, w, params):
     if config.weight_stationary:
         # K is tiled over the rows; padded K columns are zero in x, so they add nothing
         # whatever the padded weights encode.
-        k_tiles = -(-k // rows)
+        k_tiles = ceil_div(k, rows)
         x_pad = np.zeros((m, k_tiles * rows), np.int64)
         x_pad[:, :k] = x
         w_pad = np.zeros((n_tiles * cols, k_tiles * rows), np.int64)
@@ -277,7 +277,7 @@ def engine_job(config, x, w, params):
             weights=w_pad.reshape(n_tiles, cols, k_tiles, rows).transpose(0, 2, 3, 1)
                          .reshape(-1, cols),
             channels=channels)
-    m_tiles = -(-m // rows)
+    m_tiles = ceil_div(m, rows)
     x_pad = np.zeros((m_tiles * rows, k), np.int64)
     x_pad[:m] = x
     w_pad = np.zeros((n_tiles * cols, k), np.int64)

@@ -20,6 +20,30 @@ def AccumulatorRow(acc_bits, cols):
     return data.StructLayout({"acc": data.ArrayLayout(signed(acc_bits), cols), "last": 1})
 
 
+def pe_latency(config):
+    """Cycles a PE adds: its product register (``register_product``) and its adder."""
+    return 2 if config.register_product else 1
+
+
+def readout_latency(config):
+    """Output-stationary: :attr:`OutputStationaryArray.readout_latency` of ``config``."""
+    # skew to the rightmost PE + PE result latency + readout register
+    return (config.cols - 1) + pe_latency(config) + 1
+
+
+def pass_interval(config):
+    """Output-stationary: :attr:`OutputStationaryArray.pass_interval` of ``config``."""
+    # ≥ cols: the next sums must not overwrite result registers still to be read;
+    # ≥ rows: the readout port carries one row per cycle.
+    return max(config.rows, config.cols)
+
+
+def grid_latency(config):
+    """Weight-stationary: :attr:`WeightStationaryArray.latency` of ``config``."""
+    # down the column at pe_latency per row, across to column C−1, output register
+    return config.rows * pe_latency(config) + (config.cols - 1) + 1
+
+
 def _delay(m, value, cycles, name):
     """``value`` delayed by ``cycles`` registers."""
     for stage in range(cycles):
@@ -65,18 +89,15 @@ class OutputStationaryArray(wiring.Component):
 
     @property
     def pe_latency(self):
-        return 2 if self._config.register_product else 1
+        return pe_latency(self._config)
 
     @property
     def readout_latency(self):
-        # skew to the rightmost PE + PE result latency + readout register
-        return (self._config.cols - 1) + self.pe_latency + 1
+        return readout_latency(self._config)
 
     @property
     def pass_interval(self):
-        # ≥ cols: the next sums must not overwrite result registers still to be read;
-        # ≥ rows: the readout port carries one row per cycle.
-        return max(self._config.rows, self._config.cols)
+        return pass_interval(self._config)
 
     def elaborate(self, platform):
         cfg = self._config
@@ -156,13 +177,11 @@ class WeightStationaryArray(wiring.Component):
 
     @property
     def pe_latency(self):
-        return 2 if self._config.register_product else 1
+        return pe_latency(self._config)
 
     @property
     def latency(self):
-        cfg = self._config
-        # down the column at pe_latency per row, across to column C−1, output register
-        return cfg.rows * self.pe_latency + (cfg.cols - 1) + 1
+        return grid_latency(self._config)
 
     @property
     def drain_cycles(self):

@@ -27,7 +27,15 @@ from .requantizer import (
     parameter_members,
     requantizer_latency,
 )
-from .systolic import AccumulatorRow, OutputStationaryArray, WeightBanks, WeightStationaryArray
+from .systolic import (
+    AccumulatorRow,
+    OutputStationaryArray,
+    WeightBanks,
+    WeightStationaryArray,
+    grid_latency,
+    pass_interval,
+    readout_latency,
+)
 
 __all__ = ["CreditFIFO", "MacArray", "stream_layouts"]
 
@@ -159,11 +167,6 @@ class MacArray(wiring.Component):
         if not isinstance(config, ArrayConfig):
             raise TypeError(f"config must be an ArrayConfig, not {config!r}")
         self._config = config
-        # The grid is built here: its timing is part of this component's contract.
-        if config.weight_stationary:
-            self._core = WeightStationaryArray(config)
-        else:
-            self._core = OutputStationaryArray(config)
         members = {name: (Out if name == "results" else In)(stream.Signature(layout))
                    for name, layout in stream_layouts(config).items()}
         members.update(parameter_members(config))
@@ -184,8 +187,8 @@ class MacArray(wiring.Component):
     def _core_latency(self):
         """Cycles from accepting the beat that completes a row to the row leaving the grid."""
         if self._config.weight_stationary:
-            return 1 + self._core.latency  # activations are registered before the grid
-        return self._core.readout_latency
+            return 1 + grid_latency(self._config)  # activations are registered first
+        return readout_latency(self._config)
 
     @property
     def fifo_depth(self):
@@ -201,7 +204,7 @@ class MacArray(wiring.Component):
         """Output-stationary: minimum cycles between the ``last`` beats of two passes."""
         if self._config.weight_stationary:
             return 1
-        return self._core.pass_interval
+        return pass_interval(self._config)
 
     @property
     def row_interval(self):
@@ -223,7 +226,8 @@ class MacArray(wiring.Component):
     def elaborate(self, platform):
         cfg = self._config
         m = Module()
-        m.submodules.core = core = self._core
+        grid = WeightStationaryArray if cfg.weight_stationary else OutputStationaryArray
+        m.submodules.core = core = grid(cfg)
         m.submodules.requantizer = requantizer = Requantizer(cfg)
         for name in parameter_members(cfg):
             m.d.comb += getattr(requantizer, name).eq(getattr(self, name))
