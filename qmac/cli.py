@@ -133,7 +133,10 @@ def _load_run_inputs(path):
 
     import numpy as np
 
-    unreadable = (ValueError, EOFError, OSError, zipfile.BadZipFile, zlib.error)
+    # zipfile raises NotImplementedError or RuntimeError for corrupt compression or
+    # encryption flags.
+    unreadable = (ValueError, EOFError, OSError, NotImplementedError, RuntimeError,
+                  zipfile.BadZipFile, zlib.error)
     what = "an .npz archive of named arrays (numpy.savez)"
     try:
         file = open(path, "rb")
