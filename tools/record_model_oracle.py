@@ -1,0 +1,92 @@
+"""Record the TFLite 2.14 interpreter's every layer output of the models in tests/models/.
+
+Runs in the oracle environment (bash tools/make_oracle_env.sh: tflite-runtime 2.14 with its
+reference kernels, ``OpResolverType.BUILTIN_REF``)::
+
+    .venv-tflite/bin/python tools/record_model_oracle.py            # every model
+    .venv-tflite/bin/python tools/record_model_oracle.py residual    # one
+
+For each ``tests/models/<name>.tflite`` it quantizes the digits test split
+(tests/models/data/digits_test.npz, grey levels / 16) to the model's int8 input as the
+interpreter's QUANTIZE would, runs the whole split as one batch with every intermediate
+tensor kept (``experimental_preserve_all_tensors``) and writes
+``tests/models/data/<name>_oracle.npz``:
+
+* ``input`` — the int8 input, [450, 8, 8, 1];
+* ``output`` — the interpreter's int8 output for every image;
+* ``op<i>`` — operator i's output for the first :data:`LAYER_IMAGES` images;
+* ``labels`` — the digits' labels.
+
+tests/models/test_model_oracle.py compares golden/ and the RTL with it; the same module runs
+the interpreter live when .venv-tflite exists. With ``--resolver`` another kernel set is run
+(``BUILTIN``: TFLite's optimized x86 kernels; ``XNNPACK``: BUILTIN with the XNNPACK delegate)
+and the file is ``<name>_oracle_<resolver>.npz``.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from tflite_runtime.interpreter import Interpreter, OpResolverType
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = ROOT / "tests" / "models"
+TEST_DATA = MODELS_DIR / "data" / "digits_test.npz"
+GREY_LEVELS = 16
+#: images whose every layer output is recorded (the final output is recorded for all)
+LAYER_IMAGES = 32
+RESOLVERS = {"BUILTIN_REF": OpResolverType.BUILTIN_REF,
+             "BUILTIN": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+             "XNNPACK": OpResolverType.BUILTIN}
+
+
+def quantize_input(images, detail):
+    """float32 images → the int8 input tensor: round(x / scale) + zero point, float32
+    quotient, ties away from zero (reference_ops::AffineQuantize)."""
+    scale, zero_point = detail["quantization"]
+    quotient = images.astype(np.float32) / np.float32(scale)
+    rounded = np.sign(quotient) * np.floor(np.abs(quotient) + np.float32(0.5))
+    return np.clip(rounded + zero_point, -128, 127).astype(np.int8)
+
+
+def run(model_path, images, resolver="BUILTIN_REF"):
+    """(int8 input, every operator's output tensor, the final output) of one batch."""
+    interpreter = Interpreter(model_path=str(model_path),
+                              experimental_op_resolver_type=RESOLVERS[resolver],
+                              experimental_preserve_all_tensors=True)
+    detail, = interpreter.get_input_details()
+    interpreter.resize_tensor_input(detail["index"], [len(images), *detail["shape"][1:]])
+    interpreter.allocate_tensors()
+    x = quantize_input(images, detail)
+    interpreter.set_tensor(detail["index"], x)
+    interpreter.invoke()
+    ops = [interpreter.get_tensor(op["outputs"][0]) for op in interpreter._get_ops_details()]
+    output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    return x, ops, output
+
+
+def record(name, resolver):
+    data = np.load(TEST_DATA)
+    images = data["grey"].astype(np.float32) / np.float32(GREY_LEVELS)
+    x, ops, output = run(MODELS_DIR / f"{name}.tflite", images, resolver)
+    suffix = "" if resolver == "BUILTIN_REF" else f"_{resolver}"
+    path = MODELS_DIR / "data" / f"{name}_oracle{suffix}.npz"
+    layers = {f"op{i}": out[:LAYER_IMAGES] for i, out in enumerate(ops)}
+    np.savez_compressed(path, input=x, output=output, labels=data["labels"], **layers)
+    accuracy = float(np.mean(np.argmax(output, axis=1) == data["labels"]))
+    print(f"{name} ({resolver}): {len(ops)} ops, int8 accuracy {accuracy:.4f}, wrote {path}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", help="model names (default: every .tflite)")
+    parser.add_argument("--resolver", choices=list(RESOLVERS), default="BUILTIN_REF")
+    args = parser.parse_args(argv)
+    names = args.models or sorted(p.stem for p in MODELS_DIR.glob("*.tflite"))
+    for name in names:
+        record(name, args.resolver)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
