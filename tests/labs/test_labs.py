@@ -1,0 +1,100 @@
+"""Every lab's autograder can pass and can fail: the reference solution scores full marks,
+the untouched starter tree zero on every part, on the visible data and on a hidden seed."""
+
+import pytest
+
+from labs import LABS, lab
+from labs.grading import hidden_seed
+from labs.trees import starter_text, write_tree
+from qmac.cli import main
+
+#: Hidden seed of these tests (any seed must do; a fixed one keeps failures reproducible).
+SEED = 12345
+
+
+@pytest.fixture(params=sorted(LABS), ids=lambda number: f"lab{number}")
+def each_lab(request):
+    return lab(request.param)
+
+
+def test_solution_scores_full_marks(each_lab, tmp_path):
+    from labs.grading import grade
+
+    write_tree(each_lab.solution, tmp_path, starter=False)
+    report = grade(each_lab, tmp_path, seed=SEED)
+    assert report.full_marks, "\n".join(report.lines())
+
+
+def test_starter_scores_zero_on_every_part(each_lab, tmp_path):
+    from labs.grading import grade
+
+    write_tree(each_lab.solution, tmp_path, starter=True)
+    report = grade(each_lab, tmp_path, seed=SEED)
+    assert [result.score for result in report.results] == [0] * len(each_lab.parts), \
+        "\n".join(report.lines())
+    assert all("not implemented" in result.visible for result in report.results)
+
+
+def test_hint_names_the_failing_function(tmp_path, capsys):
+    """A wrong answer (not just a missing one) fails its part and the hint names it."""
+    first = lab(1)
+    write_tree(first.solution, tmp_path, starter=False)
+    path = tmp_path / f"{first.module}.py"
+    right = "return q + (above or (tie and q % 2 == 1))"
+    assert right in path.read_text()
+    path.write_text(path.read_text().replace(right, "return q + above"))   # ties go down
+    assert main(["lab", "check", "1", str(tmp_path), "--seed", "7"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == f"part 1 {first.parts[0].name}: 0/{first.parts[0].points}"
+    assert out[-1].startswith("score ") and out[-1] != f"score {first.points}/{first.points}"
+    assert "  hint: look at round_div in fixedpoint.py" in out
+    assert any(line.startswith("  visible: wrong: round_div(") and "'half_to_even'" in line
+               for line in out)
+
+
+def test_cli_start_check_solution(tmp_path, capsys):
+    student, reference = tmp_path / "student", tmp_path / "reference"
+    assert main(["lab", "start", "1", str(student)]) == 0
+    assert (student / "README.md").is_file() and (student / "fixedpoint.py").is_file()
+    assert main(["lab", "check", "1", str(student), "--student", "alice"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == f"score 0/{lab(1).points}"
+    assert main(["lab", "solution", "1", str(reference)]) == 0
+    assert "# SOLUTION" not in (reference / "fixedpoint.py").read_text()
+    assert main(["lab", "check", "1", str(reference), "--seed", "99"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"score {lab(1).points}/{lab(1).points}"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["lab", "start", "1"], "the following arguments are required: DIR"),
+    (["lab", "check", "0"], "lab must be one of"),
+    (["lab", "check", "1", "--seed", "-1"], "seed must be in [0, 4294967295], not -1"),
+    (["lab", "check", "1", "/nonexistent"], "DIR must hold fixedpoint.py"),
+    (["lab"], "lab needs an action"),
+])
+def test_bad_input_is_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and captured.err.count("\n") == 1 and not captured.out
+
+
+def test_start_refuses_a_directory_with_files(tmp_path, capsys):
+    (tmp_path / "mine.py").write_text("work = 1\n")
+    assert main(["lab", "start", "1", str(tmp_path)]) == 2
+    assert (tmp_path / "mine.py").read_text() == "work = 1\n"
+
+
+def test_hidden_seed_follows_student_and_term():
+    assert hidden_seed(student="alice", term="2027") == hidden_seed(student="alice", term="2027")
+    assert hidden_seed(student="alice", term="2027") != hidden_seed(student="bob", term="2027")
+    assert hidden_seed(student="alice", term="2027") != hidden_seed(student="alice", term="2028")
+    assert hidden_seed(seed=5, student="alice") == 5
+
+
+def test_starter_text_keeps_signature_docstring_and_hint():
+    source = ('def f(x):\n    """Doc."""\n    # SOLUTION: add one\n    # to x\n'
+              '    return x + 1\n    # END SOLUTION\n')
+    assert starter_text(source) == ('def f(x):\n    """Doc."""\n    # TODO: add one\n'
+                                    '    # to x\n    raise NotImplementedError("TODO: f")\n')
+    with pytest.raises(ValueError, match="never ends"):
+        starter_text("def f():\n    # SOLUTION\n    pass\n")
