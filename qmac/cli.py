@@ -252,6 +252,9 @@ def main(argv=None):
     from boards.cli import add_commands  # build, sweep, asic
 
     add_commands(commands)
+    from .lab_cli import add_commands as add_lab_commands  # lab, waves
+
+    add_lab_commands(commands)
     return run(parser, argv)
 
 
