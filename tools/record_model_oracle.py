@@ -8,8 +8,8 @@ reference kernels, ``OpResolverType.BUILTIN_REF``)::
 
 For each ``tests/models/<name>.tflite`` it quantizes the digits test split
 (tests/models/data/digits_test.npz, grey levels / 16) to the model's int8 input as the
-interpreter's QUANTIZE would, runs the whole split as one batch with every intermediate
-tensor kept (``experimental_preserve_all_tensors``) and writes
+interpreter's QUANTIZE would, runs the whole split as one batch with every operator's output
+made a graph output (:func:`expose_outputs`) and writes
 ``tests/models/data/<name>_oracle.npz``:
 
 * ``input`` — the int8 input, [450, 8, 8, 1];
@@ -24,10 +24,12 @@ and the file is ``<name>_oracle_<resolver>.npz``.
 """
 
 import argparse
+import struct
 import sys
 from pathlib import Path
 
 import numpy as np
+import tflite
 from tflite_runtime.interpreter import Interpreter, OpResolverType
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +38,9 @@ TEST_DATA = MODELS_DIR / "data" / "digits_test.npz"
 GREY_LEVELS = 16
 #: images whose every layer output is recorded (the final output is recorded for all)
 LAYER_IMAGES = 32
+#: vtable slot of SubGraph.outputs (field 2 of the schema's SubGraph table: 4 + 2·2)
+SUBGRAPH_OUTPUTS_SLOT = 8
+UOFFSET = 4
 RESOLVERS = {"BUILTIN_REF": OpResolverType.BUILTIN_REF,
              "BUILTIN": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
              "XNNPACK": OpResolverType.BUILTIN}
@@ -50,20 +55,44 @@ def quantize_input(images, detail):
     return np.clip(rounded + zero_point, -128, 127).astype(np.int8)
 
 
+def expose_outputs(content):
+    """The model with every operator's output made a graph output, and those tensors.
+
+    TFLite 2.14 runs some ops in place (ADD writes into an input's buffer when nothing else
+    reads it), so even ``experimental_preserve_all_tensors`` loses that input; graph outputs
+    are never shared. The flatbuffer is not rebuilt: a new outputs vector is appended and
+    SubGraph.outputs pointed at it (a forward offset, as flatbuffers requires).
+    """
+    graph = tflite.Model.GetRootAsModel(content, 0).Subgraphs(0)
+    outputs = [int(graph.Operators(i).OutputsAsNumpy()[0])
+               for i in range(graph.OperatorsLength())]
+    field = graph._tab.Offset(SUBGRAPH_OUTPUTS_SLOT)
+    if not field:
+        raise ValueError("the subgraph has no outputs field")
+    slot = graph._tab.Pos + field
+    data = bytearray(content)
+    data += bytes(-len(data) % UOFFSET)
+    start = len(data)
+    data += struct.pack(f"<I{len(outputs)}i", len(outputs), *outputs)
+    struct.pack_into("<I", data, slot, start - slot)
+    return bytes(data), outputs
+
+
 def run(model_path, images, resolver="BUILTIN_REF"):
     """(int8 input, every operator's output tensor, the final output) of one batch."""
-    interpreter = Interpreter(model_path=str(model_path),
-                              experimental_op_resolver_type=RESOLVERS[resolver],
-                              experimental_preserve_all_tensors=True)
+    content = Path(model_path).read_bytes()
+    final = int(tflite.Model.GetRootAsModel(content, 0).Subgraphs(0).OutputsAsNumpy()[0])
+    exposed, outputs = expose_outputs(content)
+    interpreter = Interpreter(model_content=exposed,
+                              experimental_op_resolver_type=RESOLVERS[resolver])
     detail, = interpreter.get_input_details()
     interpreter.resize_tensor_input(detail["index"], [len(images), *detail["shape"][1:]])
     interpreter.allocate_tensors()
     x = quantize_input(images, detail)
     interpreter.set_tensor(detail["index"], x)
     interpreter.invoke()
-    ops = [interpreter.get_tensor(op["outputs"][0]) for op in interpreter._get_ops_details()]
-    output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-    return x, ops, output
+    ops = [interpreter.get_tensor(index) for index in outputs]
+    return x, ops, interpreter.get_tensor(final)
 
 
 def record(name, resolver):
