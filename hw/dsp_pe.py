@@ -27,16 +27,20 @@ ECP5, ``MULT18X18D`` (18×18 signed)
     the next PE needs. ``ALU54B`` is not used: Yosys ships no simulation model of it.
 """
 
-from amaranth.hdl import ClockSignal, Const, Instance, ResetSignal, Signal, signed
+from functools import partial
+
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, ResetSignal, Signal, signed
 from amaranth.vendor import LatticePlatform, SiliconBluePlatform
 
+from .config import ceil_div
 from .pe import OutputStationaryPE, WeightStationaryPE, operand_shape
 
 __all__ = [
     "FAMILIES", "MIN_DSP_OPERAND_BITS", "DSP_PE_ATTRIBUTE",
     "platform_family", "platform_dsp_blocks", "dsp_variant_fits", "dsp_pe_positions",
-    "dsp_pe_class", "pe_chooser", "mult18x18d",
-    "ICE40OutputStationaryPE", "ICE40WeightStationaryPE",
+    "dsp_pe_class", "pe_chooser", "mult18x18d", "dual_fits", "dsp_pe_capacity", "dsp_pe_layout",
+    "Mac16Pair", "ICE40OutputStationaryPE", "ICE40WeightStationaryPE",
+    "ICE40DualOutputStationaryPE", "ICE40DualWeightStationaryPE",
     "ECP5OutputStationaryPE", "ECP5WeightStationaryPE",
 ]
 
@@ -47,6 +51,8 @@ _OPERAND_BITS = {"ice40": 16, "ecp5": 18}
 #: SB_MAC16's accumulator and C:D width.
 _MAC16_BITS = 32
 _MAC16_HALF = 16
+#: Operand width of each of the SB_MAC16's two 8×8 multipliers (``MODE_8x8``).
+_MAC16_BYTE = 8
 #: MULT18X18D's product width.
 _MULT18_PRODUCT_BITS = 36
 #: An operand narrower than this multiplies in a few LUTs, cheaper than a whole DSP block.
@@ -107,18 +113,57 @@ def dsp_pe_class(family, dataflow):
     return _VARIANTS[family, dataflow]
 
 
+def dual_fits(config, family):
+    """Whether two of ``config``'s PEs can share one ``family`` block: the SB_MAC16's two
+    signed 8×8 multipliers (``MODE_8x8``) hold both operands of each PE."""
+    if family != "ice40" or not dsp_variant_fits(config, family):
+        return False
+    shapes = (operand_shape(*config.act_range), operand_shape(*config.weight_range))
+    return max(_signed_bits(shape) for shape in shapes) <= _MAC16_BYTE
+
+
+def dsp_pe_capacity(config, family, blocks):
+    """PEs of ``config`` that ``blocks`` ``family`` blocks can carry: two per block where
+    :func:`dual_fits`, else one."""
+    per_block = 2 if dual_fits(config, family) else 1
+    return min(config.rows * config.cols, per_block * blocks)
+
+
+def dsp_pe_layout(count, blocks):
+    """``(singles, pairs)``: of ``count`` PEs on at most ``blocks`` blocks, how many have a
+    block of their own (the full 16×16 SB_MAC16 with its adder, the cheapest PE) and how many
+    pairs share one (:class:`ICE40DualOutputStationaryPE`). Every PE gets a block of its own
+    while they last; beyond that, pairs: ``singles + 2·pairs ≥ count`` (the last pair may be
+    half used), ``singles + pairs ≤ blocks``."""
+    if count <= blocks:
+        return count, 0
+    singles = max(0, 2 * blocks - count)
+    return singles, ceil_div(count - singles, 2)
+
+
 def pe_chooser(platform, config, dsp_pes, portable):
     """``(row, col) → PE class`` of a grid of ``config`` elaborated for ``platform``: the
-    family's variant for the first ``dsp_pes`` PEs (None: one per multiplier block of the
-    device), ``portable`` (:class:`hw.pe.OutputStationaryPE` or ``WeightStationaryPE``) for
-    the rest, and for every PE without a known family or a fitting variant."""
+    family's variant for the first ``dsp_pes`` PEs (None: as many as the device's multiplier
+    blocks carry, :func:`dsp_pe_capacity`), ``portable`` (:class:`hw.pe.OutputStationaryPE`
+    or ``WeightStationaryPE``) for the rest, and for every PE without a known family or a
+    fitting variant. On iCE40, PEs beyond the device's blocks share blocks in pairs
+    (:func:`dsp_pe_layout`); a pair is two consecutive PEs in row-major order."""
     family = platform_family(platform)
     if family is None or not dsp_variant_fits(config, family):
         return lambda row, col: portable
-    count = platform_dsp_blocks(platform) if dsp_pes is None else dsp_pes
+    blocks = platform_dsp_blocks(platform)
+    count = dsp_pe_capacity(config, family, blocks) if dsp_pes is None else dsp_pes
     variant = dsp_pe_class(family, config.dataflow)
-    chosen = frozenset(dsp_pe_positions(config.rows, config.cols, count))
-    return lambda row, col: variant if (row, col) in chosen else portable
+    positions = dsp_pe_positions(config.rows, config.cols, count)
+    singles, pairs = dsp_pe_layout(len(positions), blocks) if dual_fits(config, family) \
+        else (len(positions), 0)
+    chosen = {position: variant for position in positions[:singles]}
+    dual = _DUAL_VARIANTS[config.dataflow]
+    for index in range(pairs):
+        block = Mac16Pair()
+        for half, position in enumerate(positions[singles + 2 * index:singles + 2 * index + 2]):
+            chosen[position] = partial(dual, block=block, half=half)
+    return lambda row, col: chosen.get((row, col), portable)
 
 
 def _sign_extended(value, width):
@@ -242,6 +287,98 @@ class ECP5WeightStationaryPE(WeightStationaryPE):
     def _product(self, m, weight):
         return _mult18_product(m, self.x_in, weight, self._register_product)
 
+
+class Mac16Pair:
+    """One SB_MAC16 in dual 8×8 mode (``MODE_8x8``), shared by two PEs (``half`` 0: the
+    bottom multiplier, A[7:0]·B[7:0] on O[15:0]; 1: the top one, A[15:8]·B[15:8] on
+    O[31:16]).
+
+    Both multipliers are signed (``A_SIGNED``, ``B_SIGNED``: each byte is sign-extended on its
+    own in 8×8 mode), each product has its own register (``TOP/BOT_8x8_MULT_REG``: the PEs'
+    product register) and leaves on O directly (``TOP/BOTOUTPUT_SELECT = 2``); the block's
+    16-bit accumulators are too narrow for a pass, so the PEs add in carry chains. Each PE
+    drives its operands into the pair's signals from its own module; the half-0 PE
+    instantiates the block, and the half-1 PE reads its product from it. A pair with one PE
+    (the last of an odd count) multiplies 0·0 in its top half.
+    """
+
+    #: ``A_SIGNED``/``B_SIGNED`` of the block (a test's mutant clears it).
+    _signed = 1
+
+    def __init__(self):
+        self._operands = [(Signal(signed(_MAC16_BYTE), name=f"mac8x8_a{half}"),
+                           Signal(signed(_MAC16_BYTE), name=f"mac8x8_b{half}"))
+                          for half in range(2)]
+        self._products = [Signal(signed(_MAC16_HALF), name=f"mac8x8_p{half}")
+                          for half in range(2)]
+
+    def product(self, m, half, a, b, *, registered):
+        """a·b (signed, each at most 8 bits signed) from multiplier ``half``, registered in
+        the block when ``registered``, as wide as the portable PE's product; the block is
+        built into ``m`` by the half-0 PE."""
+        operand_a, operand_b = self._operands[half]
+        m.d.comb += [operand_a.eq(a), operand_b.eq(b)]
+        if half == 0:
+            reset = ResetSignal(allow_reset_less=True)
+            out = Signal(_MAC16_BITS, name="mac8x8_o")
+            (a0, b0), (a1, b1) = self._operands
+            m.submodules.mac8x8 = Instance(
+                "SB_MAC16", **{f"a_{DSP_PE_ATTRIBUTE}": 1},
+                p_NEG_TRIGGER=Const(0, 1), p_A_REG=Const(0, 1), p_B_REG=Const(0, 1),
+                p_C_REG=Const(0, 1), p_D_REG=Const(0, 1),
+                p_TOP_8x8_MULT_REG=Const(registered, 1), p_BOT_8x8_MULT_REG=Const(registered, 1),
+                p_PIPELINE_16x16_MULT_REG1=Const(0, 1), p_PIPELINE_16x16_MULT_REG2=Const(0, 1),
+                # Output: the 8×8 products (2), registered or not by the *_8x8_MULT_REG.
+                p_TOPOUTPUT_SELECT=Const(2, 2), p_BOTOUTPUT_SELECT=Const(2, 2),
+                p_TOPADDSUB_LOWERINPUT=Const(0, 2), p_TOPADDSUB_UPPERINPUT=Const(0, 1),
+                p_TOPADDSUB_CARRYSELECT=Const(0, 2),
+                p_BOTADDSUB_LOWERINPUT=Const(0, 2), p_BOTADDSUB_UPPERINPUT=Const(0, 1),
+                p_BOTADDSUB_CARRYSELECT=Const(0, 2),
+                p_MODE_8x8=Const(1, 1), p_A_SIGNED=Const(self._signed, 1),
+                p_B_SIGNED=Const(self._signed, 1),
+                i_CLK=ClockSignal(), i_CE=Const(1, 1),
+                i_A=Cat(a0, a1), i_B=Cat(b0, b1), i_C=Const(0, _MAC16_HALF),
+                i_D=Const(0, _MAC16_HALF),
+                i_AHOLD=0, i_BHOLD=0, i_CHOLD=0, i_DHOLD=0,
+                i_IRSTTOP=reset, i_IRSTBOT=reset, i_ORSTTOP=reset, i_ORSTBOT=reset,
+                i_OLOADTOP=0, i_OLOADBOT=0, i_ADDSUBTOP=0, i_ADDSUBBOT=0,
+                i_OHOLDTOP=0, i_OHOLDBOT=0, i_CI=0, i_ACCUMCI=0, i_SIGNEXTIN=0,
+                o_O=out,
+            )
+            m.d.comb += [self._products[0].eq(out[:_MAC16_HALF]),
+                         self._products[1].eq(out[_MAC16_HALF:])]
+        return self._products[half][:(a * b).shape().width].as_signed()
+
+
+class _DualMixin:
+    """The pair's product in place of the portable ``_product``."""
+
+    def __init__(self, *, block, half, **arguments):
+        super().__init__(**arguments)
+        self._block, self._half = block, half
+
+    def _product(self, m, weight):
+        return self._block.product(m, self._half, self.x_in, weight,
+                                   registered=self._register_product)
+
+
+class ICE40DualOutputStationaryPE(_DualMixin, OutputStationaryPE):
+    """:class:`hw.pe.OutputStationaryPE` whose multiply and product register are one half of
+    a shared SB_MAC16 (:class:`Mac16Pair`, operands up to 8 bits signed); the accumulate adder
+    is a carry chain, restarted a cycle ahead like :class:`ICE40OutputStationaryPE`'s."""
+
+    _early_restart = True
+
+
+class ICE40DualWeightStationaryPE(_DualMixin, WeightStationaryPE):
+    """:class:`hw.pe.WeightStationaryPE` whose multiply and product register are one half of
+    a shared SB_MAC16 (:class:`Mac16Pair`); the partial-sum adder is a carry chain."""
+
+
+_DUAL_VARIANTS = {
+    "output_stationary": ICE40DualOutputStationaryPE,
+    "weight_stationary": ICE40DualWeightStationaryPE,
+}
 
 _VARIANTS = {
     ("ice40", "output_stationary"): ICE40OutputStationaryPE,

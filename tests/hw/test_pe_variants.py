@@ -9,6 +9,7 @@ Independently of the variants, the portable PE's results are checked against sum
 here in Python. A mutant (a sign-extension bug) shows that the comparison can fail.
 """
 
+import functools
 import importlib.resources
 import random
 import re
@@ -329,6 +330,50 @@ def test_a_wrong_variant_is_caught(tmp_path):
     assert len(_mismatches(stimulus, ref_trace, dut_trace)) > 10
 
 
+def _dual_pe(block_class=dsp_pe.Mac16Pair):
+    """The shared-SB_MAC16 PE alone in its block (bottom half; the grids test both halves)."""
+    return functools.partial(dsp_pe.ICE40DualOutputStationaryPE, block=block_class(), half=0)
+
+
+@pytest.mark.parametrize("name", ["int8 kmax 256", "int8 no product register"])
+def test_dual_variant_equals_portable(tmp_path, name):
+    config = OS_CONFIGS[name]
+    assert dsp_pe.dual_fits(config, "ice40")
+    results, deepest, mismatches = _check_os(tmp_path, "ice40", config, seed=7, cycles=2000,
+                                             variant=_dual_pe())
+    assert mismatches == []
+    assert deepest in results and len(set(results)) > 20
+
+
+class _UnsignedMac16Pair(dsp_pe.Mac16Pair):
+    """Mutant: the 8×8 multipliers unsigned (A_SIGNED = B_SIGNED = 0)."""
+
+    _signed = 0
+
+
+def test_a_wrong_dual_variant_is_caught(tmp_path):
+    config = OS_CONFIGS["int8 kmax 256"]
+    ref, dut, _, _ = _os_pair(config, _dual_pe(_UnsignedMac16Pair))
+    stimulus = os_stimulus(random.Random(1), config, 400)
+    ref_trace, dut_trace = _run_pair(tmp_path, ref, dut, stimulus)
+    assert len(_mismatches(stimulus, ref_trace, dut_trace)) > 10
+
+
+def test_dual_rules():
+    int8 = ArrayConfig(rows=4, cols=4, kmax=64)
+    assert dsp_pe.dual_fits(int8, "ice40") and not dsp_pe.dual_fits(int8, "ecp5")
+    assert not dsp_pe.dual_fits(int8.replace(act_signed=False, out_signed=False), "ice40")
+    assert dsp_pe.dual_fits(int8.replace(weight_bits=4), "ice40")
+    assert dsp_pe.dsp_pe_capacity(int8, "ice40", 8) == 16
+    assert dsp_pe.dsp_pe_capacity(int8, "ice40", 4) == 8
+    assert dsp_pe.dsp_pe_capacity(int8, "ecp5", 8) == 8
+    # (PEs, blocks) → (own block, shared blocks): never more blocks than given.
+    assert dsp_pe.dsp_pe_layout(5, 8) == (5, 0)
+    assert dsp_pe.dsp_pe_layout(16, 8) == (0, 8)
+    assert dsp_pe.dsp_pe_layout(9, 8) == (7, 1)
+    assert dsp_pe.dsp_pe_layout(11, 8) == (5, 3)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["ice40", "ecp5"])
 @pytest.mark.parametrize("seed", range(4))
@@ -363,6 +408,28 @@ def test_mixed_grid_equals_portable_grid(tmp_path, grid_class, platform, family)
     stimulus = _grid_stimulus(random.Random(3), ref, 600)
     ref_trace, dut_trace = _run_pair(tmp_path, ref, dut, stimulus, dut_platform=platform(),
                                      family=family)
+    assert sum(out["rows_valid"] for out in ref_trace) > 50
+    assert _mismatches(stimulus, ref_trace, dut_trace) == []
+
+
+@pytest.mark.parametrize("grid_class,rows,cols,dsp_pes", [
+    (OutputStationaryArray, 4, 4, None),     # 16 PEs: 8 shared blocks (the iCEBreaker's 4×4)
+    (WeightStationaryArray, 4, 4, None),
+    (OutputStationaryArray, 3, 3, None),     # 9 PEs: 7 blocks of their own, 1 shared
+    (OutputStationaryArray, 3, 4, 11),       # 11 PEs: 5 own, 3 pairs (one half used), 1 portable
+])
+def test_dual_grid_equals_portable_grid(tmp_path, grid_class, rows, cols, dsp_pes):
+    """PEs beyond the UP5K's 8 blocks share them, two signed 8×8 multipliers per SB_MAC16."""
+    ws = grid_class is WeightStationaryArray
+    config = ArrayConfig(rows=rows, cols=cols, kmax=None if ws else 16,
+                         dataflow="ws" if ws else "os")
+    ref, dut = grid_class(config), grid_class(config, dsp_pes=dsp_pes)
+    expected_blocks = sum(dsp_pe.dsp_pe_layout(dsp_pes or rows * cols, 8))
+    assert _variant_count(grid_class(config, dsp_pes=dsp_pes), ICEBreakerPlatform()) == \
+        expected_blocks <= 8
+    stimulus = _grid_stimulus(random.Random(rows * cols), ref, 600)
+    ref_trace, dut_trace = _run_pair(tmp_path, ref, dut, stimulus,
+                                     dut_platform=ICEBreakerPlatform(), family="ice40")
     assert sum(out["rows_valid"] for out in ref_trace) > 50
     assert _mismatches(stimulus, ref_trace, dut_trace) == []
 
