@@ -13,6 +13,7 @@ __all__ = ["LABS", "lab"]
 #: Lab number → package under ``labs/``, in teaching order.
 LABS = {
     1: "lab1_fixedpoint",
+    2: "lab2_quantization",
 }
 
 

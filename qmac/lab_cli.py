@@ -7,7 +7,7 @@ score per part, ``score X/Y`` last; exit 0 only on full marks, 1 otherwise, 2 on
 
 from pathlib import Path
 
-from .cli_common import check_output_dir
+from .cli_common import check_output_dir, removed_on_error
 
 __all__ = ["add_commands"]
 
@@ -39,8 +39,9 @@ def _write(args, *, starter):
                          "(nothing is overwritten)")
     import shutil
 
-    written = write_tree(lab.solution, directory, starter=starter)
-    written.append(Path(shutil.copyfile(lab.folder / "README.md", directory / "README.md")))
+    with removed_on_error(directory):
+        written = write_tree(lab.solution, directory, starter=starter)
+        written.append(Path(shutil.copyfile(lab.folder / "README.md", directory / "README.md")))
     for path in written:
         print(path)
     if starter:
