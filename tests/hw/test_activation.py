@@ -1,0 +1,99 @@
+"""hw.activation.ActivationTable in Amaranth's simulator: loaded at run time, against golden's
+rounded activations ⌈σ⌋ and against plain table lookups, with random stalls on both streams;
+its latency is the documented one."""
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.fixedpoint_set import FixedPointSet, rounded_activation
+from hw.activation import LATENCY, ActivationTable, paper_range
+
+
+def run_table(dut, table, inputs, *, stall=0.3, seed=0):
+    """Load ``table`` through ``load``, stream ``inputs``; return outputs and, per output,
+    cycles from acceptance of its input to its first valid cycle."""
+    rng = random.Random(seed)
+    outputs, delays = [], []
+
+    async def bench(ctx):
+        for address, value in enumerate(table):
+            ctx.set(dut.load.valid, 1)
+            ctx.set(dut.load.payload.addr, address)
+            ctx.set(dut.load.payload.data, int(value))
+            await ctx.tick()
+        ctx.set(dut.load.valid, 0)
+        accepted, pending, index, cycle, shown = [], 0, 0, 0, None
+        while len(outputs) < len(inputs) and cycle < 50 * len(inputs) + 100:
+            offer = index < len(inputs) and rng.random() >= stall
+            ctx.set(dut.i.valid, offer)
+            if offer:
+                ctx.set(dut.i.payload, int(inputs[index]))
+            ctx.set(dut.o.ready, rng.random() >= stall)
+            if ctx.get(dut.o.valid):
+                if shown is None:
+                    shown = cycle
+                if ctx.get(dut.o.ready):
+                    outputs.append(ctx.get(dut.o.payload))
+                    delays.append(shown - accepted[pending])
+                    pending, shown = pending + 1, None
+            if offer and ctx.get(dut.i.ready):
+                accepted.append(cycle)
+                index += 1
+            await ctx.tick()
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(outputs), delays
+
+
+@pytest.mark.parametrize("name,p,s", [("gelu", 3, 2), ("silu", 4, 3), ("relu", 3, 1)])
+def test_paper_activations_against_golden(name, p, s):
+    qset = FixedPointSet(p, s)
+    table = rounded_activation(name, qset.numerators, qset)
+    dut = ActivationTable(paper_range(p), p + 1)
+    assert dut.entries == (1 << (p + 1)) - 1
+    inputs = np.concatenate([qset.numerators, np.random.default_rng(p).choice(
+        qset.numerators, 40)])
+    outputs, delays = run_table(dut, table, inputs, seed=p)
+    np.testing.assert_array_equal(outputs, rounded_activation(name, inputs, qset))
+    assert set(delays) == {LATENCY}
+
+
+def test_int8_table_full_rate_and_clamp():
+    """A TFLite-style 256-entry int8 table at full rate (no stalls): one output a cycle,
+    and inputs beyond a narrower range clamp to its ends."""
+    rng = np.random.default_rng(1)
+    table = rng.integers(-128, 128, 256)
+    dut = ActivationTable((-128, 127), 8)
+    inputs = rng.integers(-128, 128, 300)
+    outputs, delays = run_table(dut, table, inputs, stall=0.0)
+    np.testing.assert_array_equal(outputs, table[inputs + 128])
+    assert set(delays) == {LATENCY}
+
+    # (-3, 2) needs a 3-bit input, -4..3: both ends of it lie outside the table
+    init = [10, 11, 12, 13, 14, 15]
+    narrow = ActivationTable((-3, 2), 8, init=init)
+    outputs, _ = run_table(narrow, init, [-4, -3, 0, 2, 3], seed=2)
+    assert list(outputs) == [10, 10, 13, 15, 15]
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"in_range": (3, 2), "out_shape": 8}, "in_range must hold"),
+    ({"in_range": (0, 1 << 16), "out_shape": 8}, "in_range must hold"),
+    ({"in_range": (0, 3), "out_shape": 8, "init": [0, 1]}, "init must have 4 entries"),
+    ({"in_range": (0, 1), "out_shape": 4, "init": [0, 8]}, r"init entries must be in \[-8, 7\]"),
+])
+def test_bad_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ActivationTable(kwargs.pop("in_range"), kwargs.pop("out_shape"), **kwargs)
+
+
+def test_bad_range_type():
+    with pytest.raises(TypeError, match=r"in_range\[0\] must be an integer"):
+        ActivationTable((0.5, 3), 8)
