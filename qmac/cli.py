@@ -255,6 +255,9 @@ def main(argv=None):
     from .lab_cli import add_commands as add_lab_commands  # lab, waves
 
     add_lab_commands(commands)
+    from .model_cli import add_commands as add_model_commands  # model inspect, model run
+
+    add_model_commands(commands)
     return run(parser, argv)
 
 
