@@ -18,9 +18,10 @@ products (k/s)(v/s), so before rounding they form exactly the lattice ``b + (g/s
 the gcd of the integers k·v, i.e. of the numerators v (k = 1 is allowed). :func:`analyze`
 enumerates V, computes g, and enumerates the rounded lattice for every b in one period.
 
-GELU and SiLU are transcendental: they are evaluated in float64 and rounded onto the grid,
-and :func:`rounded_activation` raises if any value lies within 1e-9 of a rounding tie, where
-float64 error could decide it; on the small grids here no value comes close.
+GELU, SiLU, ELU, SoftPlus and Mish are transcendental: they are evaluated in float64 and
+rounded onto the grid, and :func:`rounded_activation` raises if any value lies within 1e-9
+of a rounding tie, where float64 error could decide it; on the small grids here no value
+comes close.
 """
 
 import math
@@ -31,10 +32,14 @@ import numpy as np
 
 from .rounding import round_div
 
-__all__ = ["ACTIVATIONS", "FixedPointSet", "Analysis", "analyze", "quantized_network",
-           "rounded_activation"]
+__all__ = ["ACTIVATIONS", "CLAMP_ACTIVATIONS", "FixedPointSet", "Analysis", "analyze",
+           "quantized_network", "rounded_activation"]
 
-ACTIVATIONS = ("identity", "relu", "hardtanh", "gelu", "silu")
+ACTIVATIONS = ("identity", "relu", "hardtanh", "hardtanh5", "gelu", "silu", "elu", "softplus",
+               "mish")
+#: Activations that are clamps on the grid (the requantizer's act_min/act_max computes them);
+#: the others need a table (hw.activation).
+CLAMP_ACTIVATIONS = ("identity", "relu", "hardtanh")
 _TIE_MARGIN = 1e-9
 
 
@@ -76,11 +81,21 @@ class FixedPointSet:
         return np.clip(rounded, -self.q_max, self.q_max)
 
 
+def _softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
 def _sigma(name, x):
     if name == "gelu":
         return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
     if name == "silu":
         return x / (1.0 + math.exp(-x))
+    if name == "elu":
+        return x if x > 0 else math.expm1(x)
+    if name == "softplus":
+        return _softplus(x)
+    if name == "mish":
+        return x * math.tanh(_softplus(x))
     raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {name!r}")
 
 
@@ -99,6 +114,8 @@ def rounded_activation(name, numerators, qset):
         return np.clip(q, 0, qset.q_max)
     if name == "hardtanh":  # clip to [−1, 1]
         return np.clip(q, -min(qset.s, qset.q_max), min(qset.s, qset.q_max))
+    if name == "hardtanh5":  # 5·Hardtanh, the paper's example of a failing activation
+        return np.clip(5 * np.clip(q, -qset.s, qset.s), -qset.q_max, qset.q_max)
     out = np.empty_like(q)
     for index, value in np.ndenumerate(q):
         scaled = _sigma(name, int(value) / qset.s) * qset.s

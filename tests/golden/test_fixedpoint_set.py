@@ -57,6 +57,7 @@ SIGMAS = {
     "identity": lambda v: v,
     "relu": lambda v: max(v, Fraction(0)),
     "hardtanh": lambda v: max(Fraction(-1), min(Fraction(1), v)),
+    "hardtanh5": lambda v: 5 * max(Fraction(-1), min(Fraction(1), v)),
 }
 
 
@@ -84,7 +85,7 @@ def test_relu_satisfies_the_sufficient_condition():
         assert report.sufficient and report.necessary
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("activation", [a for a in ACTIVATIONS if a != "hardtanh5"])
 def test_the_paper_activations_satisfy_both_conditions_on_small_sets(activation):
     for p, s in [(3, 1), (3, 2), (4, 4)]:
         report = analyze(activation, p, s)
@@ -102,6 +103,18 @@ def test_a_common_divisor_of_three_or_more_fails_the_necessary_condition(r):
     assert all(v % r == 0 for v in report.V)
     # and with r = 1 the same construction passes
     assert analyze(lambda q: np.sign(q) * (np.abs(q) // 1), p, 1).necessary
+
+
+def test_five_hardtanh_fails_the_necessary_condition_at_p3_s1():
+    """The paper's Lemma 2 example: ⌈5·Hardtanh⌋ on Q_{3,1} takes only −5, 0, 5, so an output
+    b + Σ w·x (integers) is b mod 5 before clipping to ±7: no bias reaches all 15 points."""
+    p, s, q_max = 3, 1, 7
+    report = analyze("hardtanh5", p, s)
+    assert not report.necessary and not report.sufficient
+    assert set(report.V) == {-10, -5, 0, 5, 10}
+    for b in range(-q_max, q_max + 1):
+        reached = {max(-q_max, min(q_max, b + 5 * k)) for k in range(-20, 21)}
+        assert len(reached) < 2 * q_max + 1
 
 
 def test_identity_under_rounding_is_not_linear():
