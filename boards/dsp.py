@@ -23,7 +23,10 @@ it would otherwise re-pack as if they were bare multipliers.
 from dataclasses import dataclass
 
 from hw.config import ceil_div
-from hw.dsp_pe import DSP_PE_ATTRIBUTE, MIN_DSP_OPERAND_BITS, dsp_pe_positions, dsp_variant_fits
+from hw.dsp_pe import (
+    DSP_PE_ATTRIBUTE, MIN_DSP_OPERAND_BITS, dsp_pe_layout, dsp_pe_positions, dsp_variant_fits,
+    dual_fits,
+)
 from hw.pe import operand_shape
 
 __all__ = ["DspPlan", "plan_dsp", "dsp_cost", "dsp_script", "FAMILIES"]
@@ -85,10 +88,12 @@ class DspPlan:
     lane_cost: int
     total_pes: int
     total_lanes: int
+    pe_blocks: int = None   # primitives of the PEs (pairs share one); None: pes · pe_cost
 
     @property
     def planned(self):
-        return len(self.pes) * self.pe_cost + len(self.requantizer_lanes) * self.lane_cost
+        pe_blocks = len(self.pes) * self.pe_cost if self.pe_blocks is None else self.pe_blocks
+        return pe_blocks + len(self.requantizer_lanes) * self.lane_cost
 
     def to_dict(self):
         return {
@@ -100,6 +105,7 @@ class DspPlan:
             "requantizer_lanes": self.total_lanes,
             "primitives_per_pe": self.pe_cost,
             "primitives_per_lane": self.lane_cost,
+            "pe_primitives": self.planned - len(self.requantizer_lanes) * self.lane_cost,
         }
 
 
@@ -109,8 +115,16 @@ def _widths(config):
     return act_width, weight_width
 
 
-def plan_dsp(config, family, budget):
-    """Choose the multipliers of ``config`` that go into at most ``budget`` DSP primitives."""
+def plan_dsp(config, family, budget, *, blocks=None):
+    """Choose the multipliers of ``config`` that go into at most ``budget`` DSP primitives of a
+    device with ``blocks`` (None: ``budget``).
+
+    Where two PEs share a block (:func:`hw.dsp_pe.dual_fits`: int8 on iCE40) the PEs come
+    first: a PE multiplying in LUTs costs about 220 LUT4 on the UP5K, so 16 PEs in 8 blocks
+    save more than one requantizer lane's 4 blocks (which then multiplies in fabric, or over
+    several cycles with ``ArrayConfig.requant_serial_bits``). The grid pairs PEs only beyond
+    the device's blocks (:func:`hw.dsp_pe.dsp_pe_layout`), so a budget below the device's
+    gives its PEs a block each. Elsewhere the requantizer lanes come first."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     if isinstance(budget, bool) or not isinstance(budget, int):
@@ -130,6 +144,16 @@ def plan_dsp(config, family, budget):
     lanes = config.lanes if config.requant == "multiplier" else 0
     a_width = 32 + (config.max_left_shift if config.rounding == "double" else 0)
     lane_cost = dsp_cost(a_width, _REQUANT_B_WIDTH, family) if lanes else 0
+    if blocks is None:
+        blocks = budget
+    if dual_fits(config, family):
+        count = min(pes, 2 * budget if budget >= blocks else budget)
+        pe_blocks = sum(dsp_pe_layout(count, blocks))
+        chosen_pes = dsp_pe_positions(config.rows, config.cols, count)
+        chosen_lanes = tuple(range(min(lanes, (budget - pe_blocks) // lane_cost))) \
+            if lane_cost else ()
+        return DspPlan(family, budget, chosen_pes, chosen_lanes, pe_cost, lane_cost, pes, lanes,
+                       pe_blocks)
     # The requantizer lanes first: a lane's 32×31 product in LUTs costs far more than a PE's
     # 8×8 one (about 1000 LUTs for its 4 blocks against about 50 for a PE's one).
     chosen_lanes = tuple(range(min(lanes, budget // lane_cost))) if lane_cost else ()

@@ -294,7 +294,7 @@ def _describe_clock(clock):
 def _plan_dsp(config, board, budget):
     """qmac's DSP plan, or None where Yosys' own inference decides (no planner for the family)."""
     if board.family in DSP_FAMILIES:
-        return plan_dsp(config, board.family, budget)
+        return plan_dsp(config, board.family, budget, blocks=board.dsp_available)
     if budget not in (0, board.dsp_available):
         raise ValueError(f"dsp must be 'auto' or 'none' on {board.family} (qmac plans DSPs on "
                          f"{', '.join(DSP_FAMILIES)} only), not {budget}")

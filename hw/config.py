@@ -30,6 +30,11 @@ REQUANT_KINDS = ("multiplier", "shift")
 
 MAX_DIM = 256
 MAX_KMAX = 1 << 20
+#: Width of the requantizer's M0 (an unsigned Q0.31 fraction in [2^30, 2^31)).
+M0_BITS = 31
+#: Most M0 bits a serial requantizer multiply takes per cycle (two cycles at least, so that
+#: the shift can be read while the product forms).
+MAX_REQUANT_SERIAL_BITS = 16
 
 
 def ceil_div(a, b):
@@ -138,6 +143,12 @@ class ArrayConfig(_Persistent):
 
     Pipeline
     --------
+    requant_serial_bits : int or None
+        Multiply-by-M0 of each requantizer lane as a shift-add over ``ceil(31 / bits)``
+        cycles, ``bits`` of M0 per cycle, in logic (for a device whose DSP blocks all go to
+        the PEs, e.g. the iCEBreaker's 4×4); a lane then takes a beat every
+        :attr:`requant_beat_interval` cycles. None (default): DSP partial products, a beat
+        per cycle.
     register_product : bool
         Register the product inside each PE before accumulating (one more cycle of latency,
         shorter critical path; maps onto DSP output registers).
@@ -170,6 +181,7 @@ class ArrayConfig(_Persistent):
     out_bits: int = 8
     out_signed: bool = True
     requant_lanes: int | None = None
+    requant_serial_bits: int | None = None
     register_product: bool = True
     fifo_depth: int | None = None
     accumulator_width: int | None = None
@@ -226,6 +238,9 @@ class ArrayConfig(_Persistent):
         _check_bool("out_signed", self.out_signed)
         if self.requant_lanes is not None:
             _check_int("requant_lanes", self.requant_lanes, 1, self.cols)
+        if self.requant_serial_bits is not None:
+            _check_int("requant_serial_bits", self.requant_serial_bits, 1,
+                       MAX_REQUANT_SERIAL_BITS)
         _check_bool("register_product", self.register_product)
         if self.fifo_depth is not None:
             _check_int("fifo_depth", self.fifo_depth, self.min_fifo_depth, 1 << 16)
@@ -322,6 +337,19 @@ class ArrayConfig(_Persistent):
     def requant_groups(self):
         """Beats per row in the requantizer: ``ceil(cols / lanes)``."""
         return ceil_div(self.cols, self.lanes)
+
+    @property
+    def requant_beat_interval(self):
+        """Cycles between the requantizer's lane-wide beats: 1, or with
+        ``requant_serial_bits`` the cycles of its serial multiply (shift-only: 1)."""
+        if self.requant_serial_bits is None or self.requant == "shift":
+            return 1
+        return ceil_div(M0_BITS, self.requant_serial_bits)
+
+    @property
+    def requant_row_interval(self):
+        """Cycles per row in the requantizer at full rate: lane groups × beat interval."""
+        return self.requant_groups * self.requant_beat_interval
 
     @property
     def shift_range(self):

@@ -26,7 +26,7 @@ from amaranth.utils import ceil_log2
 
 from golden.tflite import INT32_MAX, INT32_MIN
 
-from .config import ceil_div
+from .config import M0_BITS, ceil_div
 from .dsp_pe import mult18x18d, platform_family
 from .pe import operand_shape
 from .systolic import AccumulatorRow
@@ -42,7 +42,7 @@ FIFO_LATENCY = 2
 #: Width of one DSP multiply of the requantizer's product (SB_MAC16, MULT18X18D).
 DSP_CHUNK = 16
 #: Width of M0: an unsigned Q0.31 fraction in [2^30, 2^31).
-MULTIPLIER_BITS = 31
+MULTIPLIER_BITS = M0_BITS
 #: Width of the run-time shift, TFLite convention (positive = left), in [−31, 30].
 SHIFT_BITS = 6
 #: Bits of the product below the binary point of M = M0 · 2^(shift − 31).
@@ -208,10 +208,14 @@ def pipeline_stages(config):
         double = config.rounding == "double"
         if double and left_shifts:
             names.append("left_shifted")
-        names.append("partial")
-        width = ACC_BITS + (config.max_left_shift if double else 0)
-        terms = ceil_div(width, DSP_CHUNK) * ceil_div(MULTIPLIER_BITS, DSP_CHUNK) + 1
-        names += [f"sum{level}" for level in range(_adder_levels(terms))]
+        if config.requant_serial_bits is not None:
+            names += [f"serial{step}" for step in range(config.requant_beat_interval)]
+            names.append("product")
+        else:
+            names.append("partial")
+            width = ACC_BITS + (config.max_left_shift if double else 0)
+            terms = ceil_div(width, DSP_CHUNK) * ceil_div(MULTIPLIER_BITS, DSP_CHUNK) + 1
+            names += [f"sum{level}" for level in range(_adder_levels(terms))]
     return names + ["floor", "rounded", "zero_point", "out"]
 
 
@@ -352,7 +356,8 @@ class RequantizerLanes(wiring.Component):
         if multiply and early_shift:
             multiplier = read("multiplier")     # used after the left shift
         biased = [_saturate(s, INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed() for s in summed]
-        if multiply and not (double and self._left_shifts):
+        serial = cfg.requant_serial_bits is not None
+        if multiply and not (double and self._left_shifts) and not serial:
             biased = [_offset(b) for b in biased]   # the multiply's operand, ready for a DSP
         biased = pipe.stage("saturated", biased)
 
@@ -420,8 +425,10 @@ class RequantizerLanes(wiring.Component):
         lanes = range(self._lanes)
         double = cfg.rounding == "double"
         value = biased
+        serial = cfg.requant_serial_bits is not None
+        operand = (lambda v: v) if serial else _offset
         if double and self._left_shifts:
-            staged = pipe.stage("left_shifted", [[_offset(self._left_shift(v, s)), s]
+            staged = pipe.stage("left_shifted", [[operand(self._left_shift(v, s)), s]
                                                  for v, s in zip(value, shift, strict=True)])
             value, shift = [v for v, _ in staged], [s for _, s in staged]
         width = len(value[0])
@@ -429,6 +436,10 @@ class RequantizerLanes(wiring.Component):
         # one more term, so that floor((x·M0 + 2^30) / 2^31) is a bit slice of the total.
         product_shape = signed(width + MULTIPLIER_BITS + 1)
         nudge = Const(1 << (FRACTION_BITS - 1) if double else 0, product_shape)
+        if serial:
+            product, shift = self._serial_multiply(m, pipe, read, value, shift, multiplier,
+                                                   nudge.value)
+            return self._decode_product(pipe, "product", product, shift, product_shape)
         in_dsp = platform_family(platform) == "ecp5"
         products, corrections, exponents = [], [], None
         for j in lanes:
@@ -468,17 +479,58 @@ class RequantizerLanes(wiring.Component):
                 continue
             if carried[0]:
                 shift = [c[0] for c in carried]
-            product = [t[0][0][:product_shape.width].as_signed() for t in terms]
-            if double:
-                decoded = [self._decode(p[FRACTION_BITS:].as_signed(), s, right_only=True)
-                           for p, s in zip(product, shift, strict=True)]
-            else:
-                decoded = [self._decode(p, s, right_only=False)
-                           for p, s in zip(product, shift, strict=True)]
-            decoded = pipe.stage(f"sum{level}", decoded)
+            return self._decode_product(pipe, f"sum{level}", [t[0][0] for t in terms], shift,
+                                        product_shape)
+
+    def _decode_product(self, pipe, name, product, shift, product_shape):
+        """Stage ``name``: the rounding right shift of each lane's x·M0 (+ nudge) decoded.
+        Returns it and the rounding mode."""
+        cfg = self._config
+        double = cfg.rounding == "double"
+        product = [p[:product_shape.width].as_signed() for p in product]
+        if double:
+            decoded = [self._decode(p[FRACTION_BITS:].as_signed(), s, right_only=True)
+                       for p, s in zip(product, shift, strict=True)]
+        else:
+            decoded = [self._decode(p, s, right_only=False)
+                       for p, s in zip(product, shift, strict=True)]
+        decoded = pipe.stage(name, decoded)
         mode = "half_away_from_zero" if double else (
             "half_up" if cfg.rounding == "single" else cfg.rounding)
         return decoded, mode
+
+    def _serial_multiply(self, m, pipe, read, value, shift, multiplier, nudge):
+        """x·M0 + ``nudge`` over :attr:`ArrayConfig.requant_beat_interval` cycles (stages
+        ``serial0…``), ``requant_serial_bits`` of M0 per cycle, least significant first: each
+        cycle adds x·digit to a running sum that shifts its finished low bits out. Beats are
+        at least that many cycles apart (the :class:`Requantizer` issues them so), so one set
+        of registers per lane serves every beat. Returns the products and the shifts."""
+        cfg = self._config
+        bits, steps = cfg.requant_serial_bits, cfg.requant_beat_interval
+        start = pipe.valid
+        width = len(value[0])
+        products, held_shifts = [], []
+        for j, (x, m0) in enumerate(zip(value, multiplier, strict=True)):
+            x_held = Signal(signed(width), name=f"serial_x_{j}")
+            m_rest = Signal(unsigned(bits * steps), name=f"serial_m0_{j}")
+            # |running sum| < 2^(width − 1 + bits): x·digit plus at most 2^-bits of that again.
+            running = Signal(signed(width + 1), name=f"serial_sum_{j}")
+            low = Signal(bits * steps, name=f"serial_low_{j}")
+            x_now = Mux(start, x, x_held)
+            digits = Mux(start, m0, m_rest)
+            total = Mux(start, nudge, running) + x_now * digits[:bits]
+            m.d.sync += [x_held.eq(x_now), m_rest.eq(digits >> bits),
+                         running.eq(total >> bits), low.eq(Cat(low[bits:], total[:bits]))]
+            products.append(Cat(low, running))
+            if shift is not None:
+                held = Signal.like(shift[j], name=f"serial_shift_{j}")
+                m.d.sync += held.eq(Mux(start, shift[j], held))
+                held_shifts.append(held)
+        for step in range(steps):
+            if shift is None and step == steps - 2:
+                shift = read("shift")            # for the product's decode
+            pipe.stage(f"serial{step}", [])
+        return products, held_shifts or shift
 
 
 def _lane_groups(values, lanes, groups):
@@ -675,8 +727,9 @@ class Requantizer(wiring.Component):
 
     @property
     def row_interval(self):
-        """Cycles per row at full rate: one lane group per cycle."""
-        return self._config.requant_groups
+        """Cycles per row at full rate: one lane group per cycle, or per
+        :attr:`ArrayConfig.requant_beat_interval` cycles with a serial multiply."""
+        return self._config.requant_row_interval
 
     @property
     def latency(self):
@@ -721,6 +774,16 @@ class Requantizer(wiring.Component):
         group = Signal(range(groups)) if groups > 1 else Const(0, 1)
         first, last_group = group == 0, group == groups - 1
         issue = self.i.valid & (~first | credits.any())
+        interval = cfg.requant_beat_interval
+        if interval > 1:
+            # A serial multiply (RequantizerLanes._serial_multiply) takes a beat every
+            # `interval` cycles.
+            wait = Signal(range(interval), name="beat_wait")
+            issue &= wait == 0
+            with m.If(issue):
+                m.d.sync += wait.eq(interval - 1)
+            with m.Elif(wait != 0):
+                m.d.sync += wait.eq(wait - 1)
         row_groups = _lane_groups([self.i.p.acc[j] for j in range(cfg.cols)], cfg.lanes, groups)
         address = group[:ceil_log2(groups)] if groups > 1 else Const(0, 1)
         if self._table_depth is not None:

@@ -29,11 +29,27 @@ def test_icebreaker_int8_2x2_fills_the_up5k():
     assert plan.planned == 8
 
 
-def test_icebreaker_4x4_gives_the_requantizer_lane_its_blocks_first():
+def test_icebreaker_4x4_puts_every_pe_into_the_8_blocks():
+    """Two int8 PEs per SB_MAC16 (dual 8×8): all 16 PEs in the UP5K's 8 blocks, none left
+    for the requantizer lane (about 220 LUT4 per PE in LUTs against a lane's 4 blocks)."""
     config = ArrayConfig(rows=4, cols=4, kmax=64)
     assert config.lanes == 1
     plan = plan_dsp(config, "ice40", 8)
-    assert plan.requantizer_lanes == (0,) and plan.pes == tuple(divmod(i, 4) for i in range(4))
+    assert plan.requantizer_lanes == () and plan.pes == tuple(divmod(i, 4) for i in range(16))
+    assert plan.planned == 8 and plan.to_dict()["pe_primitives"] == 8
+    # 3×3: 7 PEs with a block of their own, 2 sharing one.
+    assert plan_dsp(ArrayConfig(rows=3, cols=3, kmax=64), "ice40", 8).planned == 8
+    # A budget below the device's: one block per PE (the grid pairs only beyond the device).
+    small = plan_dsp(config, "ice40", 4, blocks=8)
+    assert len(small.pes) == 4 and small.planned == 4 and small.requantizer_lanes == ()
+
+
+def test_icebreaker_pairs_never_exceed_the_budget():
+    for rows, cols in ((1, 1), (2, 2), (3, 3), (3, 5), (4, 4), (5, 5)):
+        for budget in range(0, 9):
+            plan = plan_dsp(ArrayConfig(rows=rows, cols=cols, kmax=16), "ice40", budget,
+                            blocks=8)
+            assert plan.planned <= budget, (rows, cols, budget)
 
 
 def test_ulx3s_16x16_fills_the_device():

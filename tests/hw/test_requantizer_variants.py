@@ -5,12 +5,17 @@ build is compared with golden/ by tests/hw/test_array_amaranth.py and tests/sim.
 import random
 import re
 
+import numpy as np
 import pytest
+from amaranth.sim import Simulator
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
-from hw.config import ArrayConfig
+from golden.tflite import INT32_MAX, INT32_MIN, requantize
+from hw.config import REQUANT_ROUNDINGS, ArrayConfig
 from hw.generate import ports
-from hw.requantizer import Requantizer
+from hw.requantizer import MULTIPLIER_BITS, Requantizer, pipeline_stages
+from sim.amaranth_sim import run_array
+from sim.workload import random_workload
 
 from . import test_pe_variants
 from .test_pe_variants import RESET_CYCLES, _mismatches, _run_pair, pytestmark  # noqa: F401
@@ -63,3 +68,119 @@ def test_ecp5_requantizer_equals_portable(tmp_path, monkeypatch, rounding, max_l
     assert sum(out["o__valid"] for out in ref_trace) > 200
     assert len({out["o__payload"] for out in ref_trace}) > 50   # not a constant output
     assert _mismatches(stimulus, ref_trace, dut_trace) == []
+
+
+
+# -- the serial multiply (ArrayConfig.requant_serial_bits) against golden/ -----------------------
+
+def _serial_cases(rng, config, count, rows_per_case):
+    """(acc rows, bias per column, M0, shift): acc + bias at the int32 extremes, ±1, 0,
+    odd values M0 = 2^30 halves (ties), random; M0 and shift at their extremes."""
+    lo, hi = config.shift_range
+    for _ in range(count):
+        m0 = rng.choice([1 << 30, (1 << 31) - 1, rng.randrange(1 << 30, 1 << 31)])
+        shift = rng.choice([lo, 0, hi, -1, rng.randint(lo, hi)])
+        bias = [rng.choice([0, rng.randint(-1000, 1000)]) for _ in range(config.cols)]
+        # A left shift must keep (acc + bias) · 2^shift in int32 (TFLite's "double").
+        v_lo, v_hi = INT32_MIN >> max(shift, 0), INT32_MAX >> max(shift, 0)
+        rows = []
+        for _ in range(rows_per_case):
+            values = [rng.choice([v_lo, v_hi, 0, 1, -1, 2 * rng.randrange(-64, 64) + 1,
+                                  rng.randint(v_lo, v_hi)])
+                      for _ in range(config.cols)]
+            # acc = value − bias, both in int32.
+            rows.append([min(max(v, v_lo, INT32_MIN + b), v_hi, INT32_MAX + b) - b
+                         for v, b in zip(values, bias, strict=True)])
+        yield rows, bias, m0, shift
+
+
+def _run_requantizer(config, cases, *, seed, out_stall=0.3):
+    """Requantize ``cases`` in Amaranth's simulator with a stalling sink, the parameters
+    changed between cases once the requantizer is idle; returns the output rows in order and
+    the clamp/zero point used."""
+    rng = random.Random(seed)
+    dut = Requantizer(config)
+    out = {"output_zero_point": 3, "act_min": -100, "act_max": 120}
+    total = sum(len(rows) for rows, *_ in cases)
+    results = []
+
+    async def source(ctx):
+        for name, value in out.items():
+            ctx.set(getattr(dut, name), value)
+        sent = 0
+        for rows, bias, m0, shift in cases:
+            while len(results) < sent or ctx.get(dut.busy):
+                await ctx.tick()
+            for j in range(config.requant_channels):
+                ctx.set(dut.multiplier[j], m0)
+                ctx.set(dut.shift[j], shift)
+            for j, b in enumerate(bias):
+                ctx.set(dut.bias[j], b)
+            for accs in rows:
+                ctx.set(dut.i.valid, 1)
+                for j, a in enumerate(accs):
+                    ctx.set(dut.i.p.acc[j], a)
+                await ctx.tick().until(dut.i.ready)
+                ctx.set(dut.i.valid, 0)
+                sent += 1
+                for _ in range(rng.choice([0, 0, 1, 5])):
+                    await ctx.tick()
+
+    async def sink(ctx):
+        while len(results) < total:
+            ready = rng.random() >= out_stall
+            ctx.set(dut.o.ready, ready)
+            valid, row = ctx.get(dut.o.valid), ctx.get(dut.o.p.y)
+            await ctx.tick()
+            if valid and ready:
+                results.append([int(row[j]) for j in range(config.cols)])
+
+    simulator = Simulator(dut)
+    simulator.add_clock(1e-6)
+    simulator.add_testbench(source)
+    simulator.add_testbench(sink)
+    simulator.run()
+    return results, out
+
+
+@pytest.mark.parametrize("rounding,bits,left", [
+    ("double", 1, 0), ("double", 2, 0), ("double", 3, 4), ("double", 16, 0),
+    ("single", 2, 0), ("single", 5, 3),
+    *[(rounding, 4, 0) for rounding in REQUANT_ROUNDINGS[2:]],
+])
+def test_serial_multiply_is_bit_exact(rounding, bits, left):
+    """Every rounding mode, with and without left shifts, 1 to 16 bits of M0 per cycle,
+    against golden.tflite.requantize element by element."""
+    config = ArrayConfig(rows=1, cols=2, kmax=64, per_channel=False, rounding=rounding,
+                         accumulator_width=32, max_left_shift=left, requant_serial_bits=bits,
+                         requant_lanes=1)
+    assert config.requant_beat_interval == -(-MULTIPLIER_BITS // bits)
+    rng = random.Random(f"{rounding}{bits}{left}")
+    cases = list(_serial_cases(rng, config, 20, 3))
+    results, out = _run_requantizer(config, cases, seed=bits)
+    expected = [list(requantize(np.array(rows, dtype=np.int64), bias=np.array(bias),
+                                multiplier=m0, shift=shift, rounding=rounding, **out))
+                for rows, bias, m0, shift in cases]
+    expected = [[int(y) for y in row] for rows in expected for row in rows]
+    assert results == expected
+    assert len({y for row in results for y in row}) > 8      # not a constant output
+
+
+def test_serial_requantizer_takes_a_beat_every_interval():
+    """Its rows come a beat interval per lane group apart, and its stages say so."""
+    config = ArrayConfig(rows=1, cols=2, kmax=64, requant_serial_bits=4, requant_lanes=1)
+    stages = pipeline_stages(config)
+    assert stages.count("partial") == 0 and "serial7" in stages and "serial8" not in stages
+    assert Requantizer(config).row_interval == 2 * 8 == config.requant_row_interval
+    with pytest.raises(ValueError, match=r"requant_serial_bits must be in \[1, 16\], not 0"):
+        ArrayConfig(requant_serial_bits=0)
+
+
+@pytest.mark.parametrize("dataflow,lanes", [("os", 1), ("os", 2), ("ws", None)])
+def test_serial_requantizer_in_the_array_with_stalls(dataflow, lanes):
+    """A whole MacArray with the serial multiply, random stalls, against golden/."""
+    config = ArrayConfig(rows=2, cols=3, dataflow=dataflow, kmax=None if dataflow == "ws" else 8,
+                         per_channel=True, requant_serial_bits=3, requant_lanes=lanes)
+    work = random_workload(config, seed=5, jobs=3)
+    run = run_array(config, work.jobs, work.params, in_stall=0.3, out_stall=0.3, seed=5)
+    np.testing.assert_array_equal(run.outputs, work.expected)
