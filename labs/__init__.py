@@ -14,6 +14,7 @@ __all__ = ["LABS", "lab"]
 LABS = {
     1: "lab1_fixedpoint",
     2: "lab2_quantization",
+    3: "lab3_mac",
 }
 
 

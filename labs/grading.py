@@ -11,6 +11,7 @@ fails. A part scores its points only when both runs pass; the last line of a rep
 """
 
 import contextlib
+import gc
 import hashlib
 import importlib.util
 import io
@@ -20,10 +21,12 @@ import signal
 import sys
 import traceback
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from amaranth.hdl import UnusedElaboratable
 
 __all__ = ["HIDDEN_SEED_BITS", "Lab", "Part", "PartResult", "Report", "TERM_VARIABLE",
            "VISIBLE_SEED", "grade", "hidden_seed", "load_student", "require"]
@@ -217,12 +220,19 @@ def _describe(error):
 
 
 def _run(check, student, seed):
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            check(student, np.random.default_rng(seed))
-    except (Exception, _TimeLimit) as error:          # a student's code may raise anything
-        return _describe(error)
-    return "pass"
+    with warnings.catch_warnings():
+        # A student component whose constructor raised is never elaborated; Amaranth would
+        # warn about it whenever it is collected.
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                check(student, np.random.default_rng(seed))
+        except (Exception, _TimeLimit) as error:      # a student's code may raise anything
+            outcome = _describe(error)
+        else:
+            outcome = "pass"
+        gc.collect()
+    return outcome
 
 
 def grade(lab, directory, *, seed):
