@@ -95,12 +95,12 @@ def run(model_path, images, resolver="BUILTIN_REF"):
     return x, ops, interpreter.get_tensor(final)
 
 
-def record(name, resolver):
+def record(name, resolver, out_dir=MODELS_DIR / "data"):
     data = np.load(TEST_DATA)
     images = data["grey"].astype(np.float32) / np.float32(GREY_LEVELS)
     x, ops, output = run(MODELS_DIR / f"{name}.tflite", images, resolver)
     suffix = "" if resolver == "BUILTIN_REF" else f"_{resolver}"
-    path = MODELS_DIR / "data" / f"{name}_oracle{suffix}.npz"
+    path = Path(out_dir) / f"{name}_oracle{suffix}.npz"
     layers = {f"op{i}": out[:LAYER_IMAGES] for i, out in enumerate(ops)}
     np.savez_compressed(path, input=x, output=output, labels=data["labels"], **layers)
     accuracy = float(np.mean(np.argmax(output, axis=1) == data["labels"]))
@@ -111,10 +111,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="model names (default: every .tflite)")
     parser.add_argument("--resolver", choices=list(RESOLVERS), default="BUILTIN_REF")
+    parser.add_argument("--out-dir", default=MODELS_DIR / "data",
+                        help="where the .npz files go (default tests/models/data)")
     args = parser.parse_args(argv)
     names = args.models or sorted(p.stem for p in MODELS_DIR.glob("*.tflite"))
     for name in names:
-        record(name, args.resolver)
+        record(name, args.resolver, args.out_dir)
 
 
 if __name__ == "__main__":

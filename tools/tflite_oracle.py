@@ -15,7 +15,8 @@ A case describes one operator and its tensors::
      "feeds": {"0": [[1, 2, 3, 4]], "1": [[...]]},     # data of the non-constant inputs
      "resolver": "BUILTIN_REF"}         # or BUILTIN, BUILTIN_WITHOUT_DEFAULT_DELEGATES
 
-Tensors with ``data`` are constants (weights, bias, axis, paddings). The model is written
+Tensors with ``data`` are constants (weights, bias, axis, paddings); a ``signature`` (−1 on
+dynamic axes) is written as the tensor's shape signature. The model is written
 with the flatbuffer schema bindings of the ``tflite`` package (no TensorFlow needed); the
 result is ``{"outputs": [nested lists]}`` or ``{"error": "..."}`` when TFLite refuses the
 model (its Prepare checks), so callers can assert refusals too.
@@ -27,7 +28,6 @@ import sys
 import flatbuffers
 import numpy as np
 import tflite
-from tflite_runtime.interpreter import Interpreter, OpResolverType
 
 #: Builtin options table of each op this oracle builds (None: the op has no options).
 OPTIONS = {
@@ -49,8 +49,8 @@ OPTIONS = {
     "QUANTIZE": "QuantizeOptions",
     "DEQUANTIZE": "DequantizeOptions",
 }
-DTYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT32": np.int32, "FLOAT32": np.float32,
-          "INT64": np.int64}
+DTYPES = {"INT8": np.int8, "UINT8": np.uint8, "INT16": np.int16, "INT32": np.int32,
+          "FLOAT32": np.float32, "INT64": np.int64}
 #: builtin codes below this also go in OperatorCode.deprecated_builtin_code
 DEPRECATED_CODE_LIMIT = 127
 
@@ -123,15 +123,21 @@ def build_model(case):
         shape = _vector(builder, tflite.TensorStartShapeVector, spec["shape"],
                         builder.PrependInt32)
         quantization = _quantization(builder, spec)
+        signature = None
+        if "signature" in spec:                      # a dynamic shape: -1 on some axes
+            signature = _vector(builder, tflite.TensorStartShapeSignatureVector,
+                                spec["signature"], builder.PrependInt32)
         tflite.TensorStart(builder)
         tflite.TensorAddShape(builder, shape)
+        if signature is not None:
+            tflite.TensorAddShapeSignature(builder, signature)
         tflite.TensorAddType(builder, getattr(tflite.TensorType, spec["type"]))
         tflite.TensorAddBuffer(builder, tensor_buffer[index])
         tflite.TensorAddName(builder, name)
         if quantization is not None:
             tflite.TensorAddQuantization(builder, quantization)
         tensors.append(tflite.TensorEnd(builder))
-    table = OPTIONS[op]
+    table = OPTIONS.get(op)      # ops outside OPTIONS are written without options
     options = _options(builder, table, case.get("options", {})) if table else None
     op_inputs = _vector(builder, tflite.OperatorStartInputsVector, case["inputs"],
                         builder.PrependInt32)
@@ -184,6 +190,8 @@ def build_model(case):
 
 
 def run_case(case):
+    from tflite_runtime.interpreter import Interpreter, OpResolverType  # the oracle venv only
+
     try:
         resolver = getattr(OpResolverType, case.get("resolver", "BUILTIN_REF"))
         interpreter = Interpreter(model_content=build_model(case),
