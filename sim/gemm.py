@@ -9,8 +9,12 @@ the cycle count::
                   act_min=-128, act_max=127, sim="verilator")
     result.y, result.cycles, result.utilization
 
-``sim`` is ``"amaranth"`` (Amaranth's simulator, no Verilog: quick), ``"icarus"`` or
-``"verilator"`` (the generated Verilog under cocotb). Every call compares the outputs with
+``sim`` is ``"amaranth"`` (Amaranth's simulator, no Verilog: quick), ``"icarus"`` (the
+generated Verilog under cocotb), ``"verilator"`` (the fast path, :mod:`sim.fast`: the
+generated Verilog compiled with a C++ harness that drives the streams, ~10^6 cycles/s; the
+cocotb bench instead when ``WAVES=1``, for waveforms) or ``"verilator-cocotb"`` (Verilator
+under the cocotb bench). The fast path and the cocotb bench give the same outputs and cycle
+counts for the same ``stall`` and ``seed``. Every call compares the outputs with
 :func:`golden.layers.fully_connected` and raises :class:`MismatchError` on any difference,
 unless ``check=False`` (the cocotb bench scores every output against golden/ itself).
 :func:`fully_connected` and :func:`conv2d` (im2col on the host) are the layers.
@@ -31,7 +35,7 @@ from hw.host import LayerParams, engine_job, integers, save_engine_job
 __all__ = ["SIMULATORS", "GemmResult", "MismatchError", "engine_config_for", "engine_limits",
            "gemm", "fully_connected", "conv2d"]
 
-SIMULATORS = ("amaranth", "icarus", "verilator")
+SIMULATORS = ("amaranth", "icarus", "verilator", "verilator-cocotb")
 
 
 class MismatchError(AssertionError):
@@ -46,8 +50,8 @@ class GemmResult:
     macs: int            # M·K·N
     rows: int
     cols: int
-    simulator: str
-    verilog: str | None = None  # the generated Verilog that ran (cocotb simulators)
+    simulator: str       # what ran: one of SIMULATORS ("verilator" is the fast path)
+    verilog: str | None = None  # the generated Verilog that ran (Icarus, Verilator)
 
     @property
     def utilization(self):
@@ -155,6 +159,7 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
     M, K and N may be anything in [1, :func:`engine_limits`]; everything is checked before
     any hardware is built or simulated.
     """
+    from .runner import _waves
     from .streams import check_stall
 
     if sim not in SIMULATORS:
@@ -178,8 +183,15 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
 
         run, = run_engine(engine_config, [job], stall=stall, seed=seed)
         rows, cycles = run.rows, run.cycles
+    elif sim == "verilator" and not _waves():
+        from .fast import run_engine as run_fast
+
+        run = run_fast(engine_config, job, stall=stall, seed=seed)
+        rows, cycles, verilog = run.rows, run.cycles, run.verilog
     else:
-        rows, cycles, verilog = _run_cocotb(engine_config, job, expected, sim, stall, seed)
+        sim = "verilator-cocotb" if sim == "verilator" else sim
+        rows, cycles, verilog = _run_cocotb(engine_config, job, expected,
+                                            sim.removesuffix("-cocotb"), stall, seed)
     y = job.outputs(rows)
     if check and not np.array_equal(y, expected):
         wrong = np.argwhere(y != expected)
