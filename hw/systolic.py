@@ -12,7 +12,8 @@ from amaranth.lib.wiring import In, Out
 from .dsp_pe import pe_chooser
 from .pe import OutputStationaryPE, PassFlags, TileFlags, WeightStationaryPE, operand_shape
 
-__all__ = ["OutputStationaryArray", "WeightStationaryArray", "WeightBanks", "AccumulatorRow"]
+__all__ = ["OutputStationaryArray", "WeightStationaryArray", "WeightBanks", "AccumulatorRow",
+           "BANK_ISSUE_SIGNATURE", "weight_load_signature", "weight_lanes"]
 
 
 def AccumulatorRow(acc_bits, cols):
@@ -42,6 +43,11 @@ def grid_latency(config):
     """Weight-stationary: :attr:`WeightStationaryArray.latency` of ``config``."""
     # down the column at pe_latency per row, across to column C−1, output register
     return config.rows * pe_latency(config) + (config.cols - 1) + 1
+
+
+def drain_cycles(config):
+    """Weight-stationary: :attr:`WeightStationaryArray.drain_cycles` of ``config``."""
+    return pe_latency(config) * config.rows + config.cols
 
 
 def _delay(m, value, cycles, name):
@@ -186,7 +192,7 @@ class WeightStationaryArray(wiring.Component):
     @property
     def drain_cycles(self):
         """Cycles after an activation is presented until no PE reads its weight bank."""
-        return self.pe_latency * self._config.rows + self._config.cols
+        return drain_cycles(self._config)
 
     def elaborate(self, platform):
         cfg = self._config
@@ -239,63 +245,99 @@ class WeightStationaryArray(wiring.Component):
         return m
 
 
-class WeightBanks:
+def weight_lanes(config):
+    """Layout of one weight beat of a weight-stationary grid: a weight per column."""
+    return data.ArrayLayout(_weight_shape(config), config.cols)
+
+
+def weight_load_signature(config):
+    """A weight source's view of :class:`WeightBanks` (see its ``loader`` member)."""
+    return wiring.Signature({"load": Out(1), "lanes": Out(weight_lanes(config)),
+                             "can_load": In(1), "tile_loaded": In(1)})
+
+
+#: An activation issuer's view of :class:`WeightBanks` (see its ``issue`` member).
+BANK_ISSUE_SIGNATURE = wiring.Signature({"tile_done": Out(1), "can_compute": In(1),
+                                         "bank": In(1)})
+
+
+class WeightBanks(wiring.Component):
     """Which of a :class:`WeightStationaryArray`'s two weight banks loads and which computes.
 
     A bank is full after ``rows`` load beats, in use by the activations of its tile, and
     draining after the tile's last activation until no PE reads it
-    (:attr:`WeightStationaryArray.drain_cycles`); then it may load again. Built into the
-    module ``m`` of the component that drives ``core``:
+    (:attr:`WeightStationaryArray.drain_cycles`); then it may load again.
 
-    * :attr:`can_load` / :meth:`load`: a weight beat may be taken / was taken;
-    * :attr:`can_compute` / :attr:`compute_bank` / :meth:`computed`: an activation may issue,
-      with which bank / the last activation of a tile issued;
-    * :attr:`draining`: a bank is still read by activations in flight.
+    Parameters
+    ----------
+    config : :class:`hw.config.ArrayConfig`
+        A weight-stationary configuration.
+
+    Members
+    -------
+    loader : ``In(weight_load_signature(config))``
+        From the weight source: ``load`` (a beat of ``lanes``, one weight per column, taken
+        this cycle; only while ``can_load``), back to it: ``can_load`` (the loading bank is
+        empty and no activation in flight reads it) and ``tile_loaded`` (this beat completes
+        a tile).
+    issue : ``In(BANK_ISSUE_SIGNATURE)``
+        From the activation issuer: ``tile_done`` (the last activation of the computing bank's
+        tile issues this cycle); back to it: ``can_compute`` (the computing bank holds a whole
+        tile) and ``bank`` (the bank the next activation multiplies).
+    grid_load, grid_load_bank, grid_w_load : ``Out(1)``, ``Out(1)``, ``Out(cols × weight)``
+        Drive the grid's ``load``, ``load_bank`` and ``w_load``: the beat, one cycle later.
+    draining : ``Out(1)``
+        A bank is still read by activations in flight.
     """
 
-    def __init__(self, m, core, rows):
-        self._m, self._core, self._rows = m, core, rows
-        self.full = [Signal(name=f"full{b}") for b in range(2)]
-        self.drain = [Signal(range(core.drain_cycles + 1), name=f"drain{b}") for b in range(2)]
-        self.load_bank = Signal()
-        self.load_count = Signal(range(rows))
-        self.compute_bank = Signal()
-        drained = [~d.any() for d in self.drain]
-        self.can_load = ~Mux(self.load_bank, self.full[1], self.full[0]) & \
-            Mux(self.load_bank, drained[1], drained[0])
-        self.can_compute = Mux(self.compute_bank, self.full[1], self.full[0]) & \
-            Mux(self.compute_bank, drained[1], drained[0])
-        self.draining = self.drain[0].any() | self.drain[1].any()
+    def __init__(self, config):
+        self._config = config
+        self._drain_cycles = drain_cycles(config)
+        super().__init__({
+            "loader": In(weight_load_signature(config)),
+            "issue": In(BANK_ISSUE_SIGNATURE),
+            "grid_load": Out(1),
+            "grid_load_bank": Out(1),
+            "grid_w_load": Out(weight_lanes(config)),
+            "draining": Out(1),
+        })
 
-    def load(self, taken, lanes):
-        """Shift ``lanes`` (one weight per column) into the loading bank when ``taken``;
-        returns the condition that this beat completes a tile."""
-        m, core = self._m, self._core
-        tile_loaded = taken & (self.load_count == self._rows - 1)
-        with m.If(taken):
-            m.d.sync += self.load_count.eq(self.load_count + 1)
-            with m.If(tile_loaded):
-                m.d.sync += [self.load_count.eq(0), self.load_bank.eq(~self.load_bank)]
-                for bank in range(2):
-                    with m.If(self.load_bank == bank):
-                        m.d.sync += self.full[bank].eq(1)
+    def elaborate(self, platform):
+        m = Module()
+        rows = self._config.rows
+        loader, issue = self.loader, self.issue
+        full = [Signal(name=f"full{b}") for b in range(2)]
+        drain = [Signal(range(self._drain_cycles + 1), name=f"drain{b}") for b in range(2)]
+        load_bank = Signal()
+        load_count = Signal(range(rows))
+        drained = [~d.any() for d in drain]
+        m.d.comb += [
+            loader.can_load.eq(~Mux(load_bank, full[1], full[0]) &
+                               Mux(load_bank, drained[1], drained[0])),
+            issue.can_compute.eq(Mux(issue.bank, full[1], full[0]) &
+                                 Mux(issue.bank, drained[1], drained[0])),
+            self.draining.eq(drain[0].any() | drain[1].any()),
+            loader.tile_loaded.eq(loader.load & (load_count == rows - 1)),
+        ]
+        with m.If(loader.load):
+            m.d.sync += load_count.eq(load_count + 1)
+            with m.If(loader.tile_loaded):
+                m.d.sync += [load_count.eq(0), load_bank.eq(~load_bank)]
+                m.d.sync += [full[0].eq(full[0] | ~load_bank), full[1].eq(full[1] | load_bank)]
         # The grid shifts the new weights one row down per load beat, in the loading bank.
-        m.d.sync += [core.load.eq(taken), core.load_bank.eq(self.load_bank)]
-        m.d.sync += [core.w_load[j].eq(lane) for j, lane in enumerate(lanes)]
-        return tile_loaded
+        m.d.sync += [self.grid_load.eq(loader.load), self.grid_load_bank.eq(load_bank),
+                     self.grid_w_load.eq(loader.lanes)]
 
-    def computed(self, tile_done):
-        """``tile_done``: the last activation of the computing bank's tile issues now."""
-        m = self._m
-        with m.If(tile_done):
-            m.d.sync += self.compute_bank.eq(~self.compute_bank)
+        with m.If(issue.tile_done):
+            m.d.sync += issue.bank.eq(~issue.bank)
         for bank in range(2):
-            with m.If(tile_done & (self.compute_bank == bank)):
-                m.d.sync += self.drain[bank].eq(self._core.drain_cycles)
-            with m.Elif(self.drain[bank] != 0):
-                m.d.sync += self.drain[bank].eq(self.drain[bank] - 1)
-                with m.If(self.drain[bank] == 1):
-                    m.d.sync += self.full[bank].eq(0)
+            with m.If(issue.tile_done & (issue.bank == bank)):
+                m.d.sync += drain[bank].eq(self._drain_cycles)
+            with m.Elif(drain[bank] != 0):
+                m.d.sync += drain[bank].eq(drain[bank] - 1)
+                with m.If(drain[bank] == 1):
+                    m.d.sync += full[bank].eq(0)
+        return m
 
 
 def _check_dsp_pes(dsp_pes, config):

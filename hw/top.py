@@ -297,19 +297,24 @@ class MacArray(wiring.Component):
     def _elaborate_ws(self, m, core, credits, reserve, drained, x_operand, w_operand):
         cfg = self._config
         weights, activations = self.weights, self.activations
-        banks = WeightBanks(m, core, cfg.rows)
-        m.d.comb += weights.ready.eq(banks.can_load)
-        banks.load(weights.valid & weights.ready,
-                   [w_operand(weights.p.w[j]) for j in range(cfg.cols)])
-        m.d.comb += activations.ready.eq(banks.can_compute & credits.any())
+        m.submodules.banks = banks = WeightBanks(cfg)
+        m.d.comb += [
+            weights.ready.eq(banks.loader.can_load),
+            banks.loader.load.eq(weights.valid & weights.ready),
+            core.load.eq(banks.grid_load),
+            core.load_bank.eq(banks.grid_load_bank),
+            core.w_load.eq(banks.grid_w_load),
+        ]
+        m.d.comb += [banks.loader.lanes[j].eq(w_operand(weights.p.w[j])) for j in range(cfg.cols)]
+        m.d.comb += activations.ready.eq(banks.issue.can_compute & credits.any())
         accept = activations.valid & activations.ready
         flags = Signal(TileFlags)
         m.d.sync += [
             flags.valid.eq(accept),
             flags.last.eq(activations.p.last),
-            flags.bank.eq(banks.compute_bank),
+            flags.bank.eq(banks.issue.bank),
         ]
         m.d.sync += [core.x[k].eq(x_operand(activations.p.x[k])) for k in range(cfg.rows)]
-        m.d.comb += [core.flags.eq(flags), reserve.eq(accept)]
-        banks.computed(accept & activations.p.last)
+        m.d.comb += [core.flags.eq(flags), reserve.eq(accept),
+                     banks.issue.tile_done.eq(accept & activations.p.last)]
         m.d.comb += self.busy.eq(~drained | banks.draining)

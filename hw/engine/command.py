@@ -1,0 +1,105 @@
+"""The engine's command register: a command's shape and output parameters, held for its run."""
+
+from amaranth.hdl import Module
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["CommandRegister", "MAX_M_TILES", "OUTPUT_FIELDS", "shape_layout", "shape_limits"]
+
+#: Largest number of M tiles one output-stationary command may stream (the counters' width).
+MAX_M_TILES = 1 << 16
+
+#: The output parameters a command carries for the requantizer.
+OUTPUT_FIELDS = ("output_zero_point", "act_min", "act_max")
+
+
+def shape_limits(config):
+    """The command's shape fields of :class:`hw.config.EngineConfig` ``config`` and the largest
+    value each may take."""
+    if config.weight_stationary:
+        return {"m": config.max_m, "n_tiles": config.max_n_tiles, "k_tiles": config.max_k_tiles}
+    return {"m_tiles": MAX_M_TILES, "n_tiles": config.max_n_tiles, "depth": config.max_k}
+
+
+def shape_layout(config):
+    """Layout of a command's shape fields (:func:`shape_limits`)."""
+    return data.StructLayout({name: range(limit + 1)
+                              for name, limit in shape_limits(config).items()})
+
+
+class CommandRegister(wiring.Component):
+    """Takes a command when the engine is idle, checks it and holds it for the whole run.
+
+    Parameters
+    ----------
+    config : :class:`hw.config.EngineConfig`
+    layout : data.StructLayout
+        The ``command`` stream's payload: the shape fields of :func:`shape_limits` and the
+        output parameters :data:`OUTPUT_FIELDS`.
+
+    Members
+    -------
+    command : ``In(stream.Signature(layout))``
+        Taken while ``busy`` is low. A shape field zero or above its limit, or
+        ``act_min > act_max``, sets ``error`` and the command is dropped.
+    start : ``Out(1)``
+        A valid command is taken this cycle: per-command state clears (``ResetInserter``).
+    active : ``Out(1)``
+        From the cycle after ``start`` until ``done``.
+    shape : ``Out(shape_layout(config))``
+        The running command's shape, valid while ``active``.
+    output_zero_point, act_min, act_max : ``Out(out)``
+        The running command's output parameters (the requantizer reads them while it drains).
+    done : ``In(1)``
+        The sequencer has issued the command's last beat.
+    idle : ``In(1)``
+        Nothing of the command is left downstream of the sequencer.
+    busy : ``Out(1)``
+        ``active`` or not ``idle``.
+    error : ``Out(1)``
+        Sticky: an invalid command was dropped.
+
+    Timing: ``start`` is combinational from ``command.valid``; ``shape`` and the output
+    parameters are registered with it, so they are valid from the next cycle on, with
+    ``active``.
+    """
+
+    def __init__(self, config, layout):
+        self._config = config
+        out_shape = layout["act_min"].shape
+        super().__init__({
+            "command": In(stream.Signature(layout)),
+            "start": Out(1),
+            "active": Out(1),
+            "shape": Out(shape_layout(config)),
+            **{name: Out(out_shape) for name in OUTPUT_FIELDS},
+            "done": In(1),
+            "idle": In(1),
+            "busy": Out(1),
+            "error": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        command = self.command.p
+        valid = command.act_min <= command.act_max
+        for name, limit in shape_limits(self._config).items():
+            field = getattr(command, name)
+            valid &= (field != 0) & (field <= limit)
+        taken = self.command.valid & self.command.ready
+        m.d.comb += [
+            self.busy.eq(self.active | ~self.idle),
+            self.command.ready.eq(~self.busy),
+            self.start.eq(taken & valid),
+        ]
+        with m.If(taken & ~valid):
+            m.d.sync += self.error.eq(1)
+        with m.If(self.start):
+            m.d.sync += self.active.eq(1)
+            m.d.sync += [getattr(self.shape, name).eq(getattr(command, name))
+                         for name in shape_limits(self._config)]
+            m.d.sync += [getattr(self, name).eq(getattr(command, name))
+                         for name in OUTPUT_FIELDS]
+        with m.Elif(self.active & self.done):
+            m.d.sync += self.active.eq(0)
+        return m

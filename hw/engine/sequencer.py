@@ -1,0 +1,277 @@
+"""Where a command's beats are issued to the grid: one sequencer per dataflow.
+
+A sequencer reads the operand buffers in the order the dataflow needs, issues a beat only when
+its operands are loaded and, for the beats that complete result rows, when the accumulator FIFO
+has credits for them; it feeds the grid through a register, :data:`GRID_FEED_LATENCY` cycles
+after issuing.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..pe import PassFlags, TileFlags
+from ..requantizer import FIFO_LATENCY
+from ..systolic import BANK_ISSUE_SIGNATURE, pass_interval, readout_latency
+from ..top import _raw_act_shape, _raw_weight_shape
+from .command import MAX_M_TILES, shape_layout
+
+__all__ = ["GRID_FEED_LATENCY", "OutputStationarySequencer", "WeightStationarySequencer",
+           "engine_pass_interval", "pass_tag_layout", "passes_in_flight"]
+
+#: Cycles from issuing a beat to it entering the grid: the buffer read, then a register, so
+#: that no block RAM output drives a DSP input directly.
+GRID_FEED_LATENCY = 2
+
+
+def engine_pass_interval(config):
+    """Output-stationary: minimum cycles between the last beats of two passes (the array's
+    readout, and the partial-sum FIFO's write-to-read latency). Weight-stationary: 1."""
+    if config.weight_stationary:
+        return 1
+    return max(pass_interval(config.array), FIFO_LATENCY)
+
+
+def passes_in_flight(config):
+    """Output-stationary: the most passes between being issued and their last row leaving
+    the grid."""
+    array = config.array
+    return ((GRID_FEED_LATENCY + readout_latency(array) + array.rows) //
+            engine_pass_interval(config) + 2)
+
+
+def pass_tag_layout(config):
+    """What the readout needs to know about an output-stationary pass, queued as it issues:
+    ``first`` (nothing to add from the partial sums), ``final`` (requantize instead of
+    storing the sum) and ``n``, its N tile."""
+    return data.StructLayout({"first": 1, "final": 1, "n": range(config.max_n_tiles + 1)})
+
+
+def operand_lanes(config):
+    """Layouts of a beat's activations (``x``, rows) and weights (``w``, cols) as they enter."""
+    array = config.array
+    return (data.ArrayLayout(_raw_act_shape(array), array.rows),
+            data.ArrayLayout(_raw_weight_shape(array), array.cols))
+
+
+def buffer_read_signature(layout, depth):
+    """The read port of an operand buffer of ``depth`` words of ``layout``, as its reader
+    sees it."""
+    return In(memory.ReadPort.Signature(addr_width=ceil_log2(depth), shape=layout))
+
+
+class OutputStationarySequencer(wiring.Component):
+    """Issues an output-stationary command: for each M tile, for each N tile, the tile's K
+    beats in passes of at most ``kmax``.
+
+    Parameters
+    ----------
+    config : :class:`hw.config.EngineConfig`
+    act_layout, weight_layout : data.StructLayout
+        The activation (``{x}``) and weight (``{w}``) buffer words.
+    credits_depth : int
+        Depth of the accumulator FIFO whose ``credits`` the sequencer reads.
+
+    Members
+    -------
+    shape : ``In({m_tiles, n_tiles, depth})``
+        The command's shape, stable while ``active``.
+    active : ``In(1)``
+        A command runs. Clear the sequencer between commands with ``ResetInserter``.
+    act_loaded, weight_loaded, channels_loaded : ``In(range(…))``
+        Tiles loaded: M tiles of activations (two banks), N tiles of weights and of channel
+        parameters.
+    act_released : ``Out(range(MAX_M_TILES + 1))``
+        M tiles done with: the activation bank of tile ``act_released − 1`` may load again.
+    act_read, weight_read : ``In(memory.ReadPort.Signature(…))``
+        The buffers' read ports: tile ``t`` of activations in bank ``t mod 2`` (``max_k``
+        words each), N tile ``n`` of weights at ``n · max_k``.
+    credits : ``In(range(credits_depth + 1))``
+        The accumulator FIFO's free places; a tile's final pass issues its last beat only
+        with ``rows`` of them, which it claims on ``reserve``.
+    reserve : ``Out(range(rows + 1))``
+    flags, x, w : ``Out(PassFlags)``, ``Out(rows × act)``, ``Out(cols × weight)``
+        The grid's inputs, :data:`GRID_FEED_LATENCY` cycles after a beat issues.
+    tags : ``Out(stream.Signature(pass_tag_layout(config), always_ready=True))``
+        One per pass, as its last beat issues.
+    done : ``Out(1)``
+        Every beat of the command has issued.
+
+    Passes follow each other with no bubble; the last beats of two passes are at least
+    :func:`engine_pass_interval` cycles apart.
+    """
+
+    def __init__(self, config, act_layout, weight_layout, *, credits_depth):
+        self._config = config
+        act_lanes, weight_lanes = operand_lanes(config)
+        super().__init__({
+            "shape": In(shape_layout(config)),
+            "active": In(1),
+            "act_loaded": In(range(MAX_M_TILES + 1)),
+            "weight_loaded": In(range(config.max_n_tiles + 1)),
+            "channels_loaded": In(range(config.max_n_tiles + 1)),
+            "act_released": Out(range(MAX_M_TILES + 1)),
+            "act_read": buffer_read_signature(act_layout, 2 * config.max_k),
+            "weight_read": buffer_read_signature(weight_layout,
+                                                 config.max_n_tiles * config.max_k),
+            "credits": In(range(credits_depth + 1)),
+            "reserve": Out(range(config.array.rows + 1)),
+            "flags": Out(PassFlags),
+            "x": Out(act_lanes),
+            "w": Out(weight_lanes),
+            "tags": Out(stream.Signature(pass_tag_layout(config), always_ready=True)),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._config
+        array = cfg.array
+        rows, kmax, max_k = array.rows, array.kmax, cfg.max_k
+        interval = engine_pass_interval(cfg)
+        m = Module()
+        m_tiles, n_tiles, depth = self.shape.m_tiles, self.shape.n_tiles, self.shape.depth
+        compute_m = self.act_released                    # the M tile being computed
+        compute_n = Signal(range(cfg.max_n_tiles + 1))
+        k = Signal(range(max_k))                         # within the tile
+        pass_k = Signal(range(kmax))                     # within the pass
+        weight_base = Signal(range(cfg.max_n_tiles * max_k))   # compute_n · max_k
+        since_last = Signal(range(interval + 1), init=interval)
+
+        # Kept in registers, so that no subtraction sits in front of `issue`: the tile's last
+        # k, whether it is one pass, and the beats from this pass's first to the tile's end.
+        last_k = Signal.like(depth, name="last_k")
+        depth_fits = Signal()
+        remaining = Signal.like(depth, name="remaining")
+        m.d.sync += [last_k.eq(depth - 1), depth_fits.eq(depth <= kmax)]
+        tile_end = k == last_k
+        pass_end = (pass_k == kmax - 1) | tile_end
+        first_pass = k == pass_k
+        final_pass = Mux(first_pass, depth_fits, remaining <= kmax)
+        loaded = ((self.act_loaded > compute_m) & (self.weight_loaded > compute_n) &
+                  (self.channels_loaded > compute_n))
+        may_end = (since_last == interval) & (~final_pass | (self.credits >= rows))
+        issue = self.active & (compute_m < m_tiles) & loaded & (~pass_end | may_end)
+
+        m.d.comb += [
+            self.tags.valid.eq(issue & pass_end),
+            self.tags.p.first.eq(first_pass),
+            self.tags.p.final.eq(final_pass),
+            self.tags.p.n.eq(compute_n),
+            self.act_read.addr.eq(Mux(compute_m[0], max_k, 0) + k),
+            self.weight_read.addr.eq(weight_base + k),
+            self.done.eq(compute_m == m_tiles),
+        ]
+        flags = Signal(PassFlags)   # aligned with the buffers' read data
+        m.d.sync += [flags.valid.eq(issue), flags.first.eq(~pass_k.any()),
+                     flags.last.eq(pass_end)]
+        m.d.sync += [self.flags.eq(flags), self.x.eq(self.act_read.data.x),
+                     self.w.eq(self.weight_read.data.w)]
+
+        with m.If(since_last != interval):
+            m.d.sync += since_last.eq(since_last + 1)
+        with m.If(issue):
+            m.d.sync += [k.eq(k + 1), pass_k.eq(pass_k + 1)]
+            with m.If(pass_end):
+                m.d.sync += [pass_k.eq(0), since_last.eq(1),
+                             remaining.eq(Mux(first_pass, depth, remaining) - kmax)]
+                with m.If(final_pass):
+                    m.d.comb += self.reserve.eq(rows)
+            with m.If(tile_end):
+                m.d.sync += [k.eq(0), compute_n.eq(compute_n + 1),
+                             weight_base.eq(weight_base + max_k)]
+                with m.If(compute_n == n_tiles - 1):
+                    m.d.sync += [compute_n.eq(0), weight_base.eq(0),
+                                 compute_m.eq(compute_m + 1)]
+        return m
+
+
+class WeightStationarySequencer(wiring.Component):
+    """Issues a weight-stationary command: for each N tile, for each K tile (its weights in a
+    bank of the grid), every row of X.
+
+    Parameters
+    ----------
+    config : :class:`hw.config.EngineConfig`
+    act_layout : data.StructLayout
+        The activation buffer's word, ``{x}``.
+    credits_depth : int
+        Depth of the accumulator FIFO whose ``credits`` the sequencer reads.
+
+    Members
+    -------
+    shape : ``In({m, n_tiles, k_tiles})``
+        The command's shape, stable while ``active``.
+    active : ``In(1)``
+        A command runs. Clear the sequencer between commands with ``ResetInserter``.
+    act_loaded, act_filling : ``In(range(max_k_tiles + 1))``, ``In(range(max_m))``
+        K tiles of X completely loaded, and rows loaded of the next.
+    channels_loaded : ``In(range(max_n_tiles + 1))``
+        N tiles of channel parameters loaded.
+    act_read : ``In(memory.ReadPort.Signature(…))``
+        The X buffer's read port: row ``r`` of K tile ``t`` at ``t · max_m + r``.
+    banks : ``Out(BANK_ISSUE_SIGNATURE)``
+        To :class:`hw.systolic.WeightBanks`: an activation issues only while its bank holds
+        its tile.
+    credits : ``In(range(credits_depth + 1))``
+        The accumulator FIFO's free places; an activation of a final K tile issues only with
+        one, which it claims on ``reserve``.
+    reserve : ``Out(range(2))``
+    flags, x : ``Out(TileFlags)``, ``Out(rows × act)``
+        The grid's inputs, :data:`GRID_FEED_LATENCY` cycles after an activation issues.
+    done : ``Out(1)``
+        Every activation of the command has issued.
+    """
+
+    def __init__(self, config, act_layout, *, credits_depth):
+        self._config = config
+        act_lanes, _ = operand_lanes(config)
+        super().__init__({
+            "shape": In(shape_layout(config)),
+            "active": In(1),
+            "act_loaded": In(range(config.max_k_tiles + 1)),
+            "act_filling": In(range(config.max_m)),
+            "channels_loaded": In(range(config.max_n_tiles + 1)),
+            "act_read": buffer_read_signature(act_layout, config.max_m * config.max_k_tiles),
+            "banks": Out(BANK_ISSUE_SIGNATURE),
+            "credits": In(range(credits_depth + 1)),
+            "reserve": Out(range(2)),
+            "flags": Out(TileFlags),
+            "x": Out(act_lanes),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._config
+        m = Module()
+        rows_m, n_tiles, k_tiles = self.shape.m, self.shape.n_tiles, self.shape.k_tiles
+        row = Signal(range(cfg.max_m))
+        k_tile = Signal(range(cfg.max_k_tiles))
+        n_tile = Signal(range(cfg.max_n_tiles + 1))
+        read_base = Signal(range(cfg.max_m * cfg.max_k_tiles))    # k_tile · max_m
+        final = k_tile == k_tiles - 1
+        tile_end = row == rows_m - 1
+        available = ((self.act_loaded > k_tile) |
+                     ((self.act_loaded == k_tile) & (self.act_filling > row)))
+        issue = (self.active & (n_tile < n_tiles) & available &
+                 (self.channels_loaded > n_tile) &
+                 self.banks.can_compute & (~final | self.credits.any()))
+        m.d.comb += [
+            self.act_read.addr.eq(read_base + row),
+            self.banks.tile_done.eq(issue & tile_end),
+            self.done.eq(n_tile == n_tiles),
+        ]
+        flags = Signal(TileFlags)   # aligned with the buffer's read data
+        m.d.sync += [flags.valid.eq(issue), flags.last.eq(tile_end),
+                     flags.bank.eq(self.banks.bank)]
+        m.d.sync += [self.flags.eq(flags), self.x.eq(self.act_read.data.x)]
+        with m.If(issue):
+            m.d.sync += row.eq(row + 1)
+            with m.If(final):
+                m.d.comb += self.reserve.eq(1)
+            with m.If(tile_end):
+                m.d.sync += [row.eq(0), k_tile.eq(k_tile + 1),
+                             read_base.eq(read_base + cfg.max_m)]
+                with m.If(final):
+                    m.d.sync += [k_tile.eq(0), read_base.eq(0), n_tile.eq(n_tile + 1)]
+        return m
