@@ -10,6 +10,7 @@ fails. A part scores its points only when both runs pass; the last line of a rep
 ``score X/Y``.
 """
 
+import ast
 import contextlib
 import gc
 import hashlib
@@ -28,8 +29,9 @@ from pathlib import Path
 import numpy as np
 from amaranth.hdl import UnusedElaboratable
 
-__all__ = ["HIDDEN_SEED_BITS", "Lab", "Part", "PartResult", "Report", "TERM_VARIABLE",
-           "VISIBLE_SEED", "grade", "hidden_seed", "load_student", "require"]
+__all__ = ["FORBIDDEN_IMPORTS", "HIDDEN_SEED_BITS", "Lab", "Part", "PartResult", "Report",
+           "TERM_VARIABLE", "VISIBLE_SEED", "forbidden_imports", "grade", "hidden_seed",
+           "load_student", "require"]
 
 #: Seed of the visible tests (the ones a student can reproduce and read).
 VISIBLE_SEED = 2026
@@ -37,6 +39,8 @@ VISIBLE_SEED = 2026
 HIDDEN_SEED_BITS = 32
 #: Environment variable holding the instructor's secret for this term (:func:`hidden_seed`).
 TERM_VARIABLE = "QMAC_LAB_TERM"
+#: Packages a student module may not import by default: golden/ and hw/ hold the answers.
+FORBIDDEN_IMPORTS = ("golden", "hw", "sim", "boards", "qmac", "labs")
 #: A part that runs longer than this (seconds, visible and hidden together) fails.
 PART_TIME_LIMIT = 120
 
@@ -69,7 +73,9 @@ class Lab:
     """A lab: its number, title, the student module the parts import, and the parts.
 
     ``minutes`` is the time a student needs for the whole lab (labs/README.md);
-    ``package`` is the folder under labs/ holding README.md, starter/ and solution/.
+    ``package`` is the folder under labs/ holding README.md and solution/ (the starter is
+    made from it, :mod:`labs.trees`). The student module may not import the packages of
+    ``forbidden_imports`` (the answers are in them): a part that would pass that way fails.
     """
     number: int
     title: str
@@ -77,6 +83,7 @@ class Lab:
     module: str
     parts: tuple
     minutes: int
+    forbidden_imports: tuple = FORBIDDEN_IMPORTS
 
     @property
     def folder(self):
@@ -154,6 +161,22 @@ def hidden_seed(seed=None, student=None, term=None):
         digest = hashlib.sha256(f"{term}\0{student}".encode()).digest()
         return int.from_bytes(digest[:8], "big") % (1 << HIDDEN_SEED_BITS)
     return secrets.randbits(HIDDEN_SEED_BITS)
+
+
+def forbidden_imports(path, forbidden):
+    """The imports of the Python file ``path`` whose top-level package is in ``forbidden``
+    (sorted names; a file that does not parse has none: its import fails later)."""
+    try:
+        tree = ast.parse(Path(path).read_text(), filename=str(path))
+    except (SyntaxError, ValueError):
+        return []
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+    return sorted(name for name in names if name.split(".")[0] in forbidden)
 
 
 def load_student(directory, module):
@@ -239,6 +262,13 @@ def grade(lab, directory, *, seed):
     """Grade the student tree ``directory`` for ``lab`` with hidden ``seed``: a
     :class:`Report`. Student output is swallowed; nothing is printed."""
     report = Report(lab, seed)
+    path = Path(directory) / f"{lab.module}.py"
+    used = forbidden_imports(path, lab.forbidden_imports) if path.is_file() else []
+    if used:
+        why = (f"{lab.module}.py imports {', '.join(used)}: write this lab without "
+               f"{', '.join(p + '/' for p in lab.forbidden_imports)}")
+        report.results = [PartResult(part, why, why) for part in lab.parts]
+        return report
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             student = load_student(directory, lab.module)

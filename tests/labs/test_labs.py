@@ -98,3 +98,16 @@ def test_starter_text_keeps_signature_docstring_and_hint():
                                     '    # to x\n    raise NotImplementedError("TODO: f")\n')
     with pytest.raises(ValueError, match="never ends"):
         starter_text("def f():\n    # SOLUTION\n    pass\n")
+
+
+def test_importing_the_answers_scores_zero(tmp_path):
+    """A student module that imports golden/ (where the answers are) fails every part."""
+    from labs.grading import grade
+
+    first = lab(1)
+    write_tree(first.solution, tmp_path, starter=False)
+    path = tmp_path / f"{first.module}.py"
+    path.write_text("from golden.rounding import round_div  # noqa\n" + path.read_text())
+    report = grade(first, tmp_path, seed=SEED)
+    assert report.score == 0
+    assert "imports golden.rounding" in report.results[0].visible
