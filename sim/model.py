@@ -333,28 +333,63 @@ def _chunks(total, size):
     return [slice(start, min(start + size, total)) for start in range(0, total, size)]
 
 
-def _simulate(engine, task, params, *, sim, stall, seed):
-    """(y, cycles, commands) of one task, split into commands the engine takes."""
-    from .gemm import engine_limits, gemm
+@dataclass(eq=False)
+class _Command:
+    """One engine command: rows × channels of a task."""
+    task: GemmTask
+    rows: slice
+    channels: slice
 
-    m_limit = min(engine_limits(engine.array)["M"],
-                  engine.max_m if engine.weight_stationary else engine_limits(engine.array)["M"])
-    m, _, n = task.shape
-    y = np.empty((m, n), np.int64)
-    cycles = commands = 0
-    for rows in _chunks(m, m_limit):
-        for channels in _chunks(n, engine.max_n):
-            result = gemm(engine, task.x[rows], task.w[channels],
-                          bias=None if task.bias is None else task.bias[channels],
-                          input_zero_point=params.input_zero_point,
-                          output_zero_point=params.output_zero_point,
-                          multiplier=task.multiplier[channels], shift=task.shift[channels],
-                          act_min=params.act_min, act_max=params.act_max, sim=sim,
-                          stall=stall, seed=seed + commands, check=False)
-            y[rows, channels] = result.y
-            cycles += result.cycles
-            commands += 1
-    return y, cycles, commands
+    def gemm_args(self, params):
+        t = self.task
+        return dict(bias=None if t.bias is None else t.bias[self.channels],
+                    input_zero_point=params.input_zero_point,
+                    output_zero_point=params.output_zero_point,
+                    multiplier=t.multiplier[self.channels], shift=t.shift[self.channels],
+                    act_min=params.act_min, act_max=params.act_max)
+
+
+def _commands(engine, tasks):
+    """The tasks split into commands the engine takes (M by its row limit, N by max_n)."""
+    from .gemm import engine_limits
+
+    m_limit = engine_limits(engine.array)["M"]
+    if engine.weight_stationary:
+        m_limit = min(m_limit, engine.max_m)
+    return [_Command(task, rows, channels) for task in tasks
+            for rows in _chunks(task.shape[0], m_limit)
+            for channels in _chunks(task.shape[2], engine.max_n)]
+
+
+def _simulate_layer(engine, commands, params, *, sim, stall, seed):
+    """[(y, cycles)] of each command. Amaranth's simulator runs a layer's commands back to
+    back in one simulation (one elaboration); the Verilog simulators run them through
+    :func:`sim.gemm.gemm`, one command each."""
+    from .gemm import gemm
+
+    if sim != "amaranth":
+        results = []
+        for i, command in enumerate(commands):
+            t = command.task
+            result = gemm(engine, t.x[command.rows], t.w[command.channels], sim=sim,
+                          stall=stall, seed=seed + i, check=False, **command.gemm_args(params))
+            results.append((result.y, result.cycles))
+        return results
+    from hw.host import LayerParams, engine_job
+
+    from .amaranth_sim import run_engine
+
+    jobs = []
+    for command in commands:
+        t = command.task
+        w = t.w[command.channels]
+        args = command.gemm_args(params)
+        layer_params = LayerParams.for_config(
+            engine.array.replace(per_channel=True), n=w.shape[0], bias=args.pop("bias"),
+            **args)
+        jobs.append(engine_job(engine, t.x[command.rows], w, layer_params))
+    runs = run_engine(engine, jobs, stall=stall, seed=seed)
+    return [(job.outputs(run.rows), run.cycles) for job, run in zip(jobs, runs, strict=True)]
 
 
 def run_model(model, x, *, engine=None, sim="verilator", depthwise="toeplitz", stall=0.0,
@@ -367,8 +402,9 @@ def run_model(model, x, *, engine=None, sim="verilator", depthwise="toeplitz", s
     progress : callable or None
         Called with each finished :class:`LayerRun`.
     simulate : callable or None
-        ``simulate(engine, task, params)`` → (y, cycles, commands) instead of the simulator
-        (tests of the lowering).
+        ``simulate(engine, commands, params)`` → [(y, cycles)] per command instead of the
+        simulator (tests of the lowering); a command has ``task``, ``rows``, ``channels``
+        and ``gemm_args(params)``.
 
     Returns a :class:`ModelRun`; a layer that differs from golden is recorded
     (``matched=False``) and the run goes on with the hardware's output.
@@ -381,8 +417,8 @@ def run_model(model, x, *, engine=None, sim="verilator", depthwise="toeplitz", s
         check_engine(model, engine, batch=batch, depthwise=depthwise)
     grid = engine.array.rows * engine.array.cols
     if simulate is None:
-        def simulate(engine, task, params):
-            return _simulate(engine, task, params, sim=sim, stall=stall, seed=seed)
+        def simulate(engine, commands, params):
+            return _simulate_layer(engine, commands, params, sim=sim, stall=stall, seed=seed)
     records = []
 
     def execute(layer, inputs):
@@ -395,12 +431,18 @@ def run_model(model, x, *, engine=None, sim="verilator", depthwise="toeplitz", s
         else:
             params = layer.gemm
             out = np.empty(expected.shape, np.int64)
-            for task in lower(params, inputs[0], cols=engine.array.cols, depthwise=depthwise):
-                y, cycles, commands = simulate(engine, task, params)
-                task.scatter(y, out)
+            tasks = lower(params, inputs[0], cols=engine.array.cols, depthwise=depthwise)
+            commands = _commands(engine, tasks)
+            ys = {id(task): np.empty((task.shape[0], task.shape[2]), np.int64)
+                  for task in tasks}
+            for command, (y, cycles) in zip(commands, simulate(engine, commands, params),
+                                            strict=True):
+                ys[id(command.task)][command.rows, command.channels] = y
                 record.cycles += cycles
-                record.commands += commands
-                record.gemm_macs += int(np.prod(task.shape))
+            for task in tasks:
+                task.scatter(ys[id(task)], out)
+            record.commands = len(commands)
+            record.gemm_macs = sum(int(np.prod(task.shape)) for task in tasks)
             record.macs = params.macs(inputs[0].shape)
             record.mismatches = int((out != expected).sum())
             record.matched = record.mismatches == 0
