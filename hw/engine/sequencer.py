@@ -78,7 +78,8 @@ class OutputStationarySequencer(wiring.Component):
     shape : ``In({m_tiles, n_tiles, depth})``
         The command's shape, stable while ``active``.
     active : ``In(1)``
-        A command runs. Clear the sequencer between commands with ``ResetInserter``.
+        A command runs; its first beat issues one cycle later at the earliest (the shape's
+        derived registers). Clear the sequencer between commands with ``ResetInserter``.
     act_loaded, weight_loaded, channels_loaded : ``In(range(…))``
         Tiles loaded: M tiles of activations (two banks), N tiles of weights and of channel
         parameters.
@@ -144,6 +145,8 @@ class OutputStationarySequencer(wiring.Component):
         depth_fits = Signal()
         remaining = Signal.like(depth, name="remaining")
         m.d.sync += [last_k.eq(depth - 1), depth_fits.eq(depth <= kmax)]
+        primed = Signal()       # active for a cycle: the registers above hold this command's
+        m.d.sync += primed.eq(self.active)
         tile_end = k == last_k
         pass_end = (pass_k == kmax - 1) | tile_end
         first_pass = k == pass_k
@@ -151,7 +154,7 @@ class OutputStationarySequencer(wiring.Component):
         loaded = ((self.act_loaded > compute_m) & (self.weight_loaded > compute_n) &
                   (self.channels_loaded > compute_n))
         may_end = (since_last == interval) & (~final_pass | (self.credits >= rows))
-        issue = self.active & (compute_m < m_tiles) & loaded & (~pass_end | may_end)
+        issue = primed & (compute_m < m_tiles) & loaded & (~pass_end | may_end)
 
         m.d.comb += [
             self.tags.valid.eq(issue & pass_end),
