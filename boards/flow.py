@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 TOOLS = ("yowasp", "system")
+#: M0 bits per cycle of a requantizer lane left without DSP blocks
+#: (:attr:`hw.config.ArrayConfig.requant_serial_bits`; docs/boards.md has the measurements).
+SERIAL_BITS_WITHOUT_DSP = 2
 #: Hierarchical name of the array inside each board top (BoardTop.bist.array, ...).
 ARRAY_PATHS = {"bist": "top.bist.array", "uart": "top.bridge.array"}
 LINKS = tuple(ARRAY_PATHS)
@@ -368,6 +371,11 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
         # The grid builds exactly the planned PEs on DSP blocks (hw.dsp_pe); the rest of the
         # blocks go to the requantizer lanes.
         config = config.replace(dsp_pes=len(plan.pes))
+        if (plan.total_lanes and not plan.requantizer_lanes
+                and config.requant_serial_bits is None):
+            # No block left for the requantizer (int8 PEs two to a block on iCE40): its
+            # 32×31 multiply in LUTs would cost more than the PEs saved; shift-add instead.
+            config = config.replace(requant_serial_bits=SERIAL_BITS_WITHOUT_DSP)
         if engine is not None:
             engine = engine.replace(array=config)
     # A PLL makes the clock; without one (no generator for the family), only the constraint.

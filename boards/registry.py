@@ -19,6 +19,9 @@ class Board:
     ``platform`` is ``"module:Class"`` of an amaranth-boards platform. ``pass_led`` and
     ``fail_led`` are ``(resource, number, subsignal)`` (subsignal None for a plain LED).
     ``dsp_available`` counts the multiplier primitives (``dsp_primitive``) of the device.
+    ``engine_limits`` is ``{"max_k": …, "max_n": …, "max_m": …}``, the GEMM engine's buffer
+    sizes (:class:`hw.config.EngineConfig`) that fit the device beside a 4×4 array, or None
+    for the engine's defaults.
     """
 
     name: str
@@ -35,6 +38,7 @@ class Board:
     sweep_sizes: tuple = ((1, 1), (2, 2), (4, 4), (8, 8), (16, 16), (32, 32))
     supported: bool = True
     reason: str = ""
+    engine_limits: dict | None = None
 
     def platform_class(self):
         if not self.supported:
@@ -76,6 +80,8 @@ BOARDS = {board.name: board for board in [
         pass_led=("led", 1, None), fail_led=("led", 0, None),   # green, red
         bitstream="top.bin",
         sweep_sizes=((1, 1), (1, 2), (2, 2), (2, 3), (3, 3), (4, 4)),
+        # K ≤ 256, N ≤ 64 need 48 of the UP5K's 30 EBR (docs/boards.md, "iCEBreaker").
+        engine_limits={"max_k": 64, "max_n": 16, "max_m": 16},
     ),
     Board(
         name="ulx3s-85f", description="Radiona ULX3S with ECP5-85F",

@@ -32,9 +32,9 @@ MAX_DIM = 256
 MAX_KMAX = 1 << 20
 #: Width of the requantizer's M0 (an unsigned Q0.31 fraction in [2^30, 2^31)).
 M0_BITS = 31
-#: Most M0 bits a serial requantizer multiply takes per cycle (two cycles at least, so that
+#: Most M0 bits a serial requantizer multiply takes per cycle (three cycles at least, so that
 #: the shift can be read while the product forms).
-MAX_REQUANT_SERIAL_BITS = 16
+MAX_REQUANT_SERIAL_BITS = 15
 
 
 def ceil_div(a, b):

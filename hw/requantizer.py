@@ -239,6 +239,33 @@ class _Pipeline:
         self._fetches.append([0, name, [port.data[j] for j in range(lanes)], fetched])
         return fetched
 
+    def hold(self, names, reads=()):
+        """Stages ``names`` as one held beat: beats at least ``len(names)`` (≥ 3) cycles apart
+        (a serial multiply) need no register per stage, so the beat's last/addr are held once
+        and a countdown marks when it leaves. ``reads``: ``(name, port, lanes)`` read at the
+        held address, their data registered and returned (usable when the beat leaves).
+        No earlier read may be in flight."""
+        assert not self._fetches, "a parameter read in flight across held stages"
+        assert len(names) >= 3, names
+        m = self.m
+        index = len(self.stages) + 1
+        remaining = Signal(range(len(names) + 1), name=f"s{index}_remaining")
+        last = Signal(name=f"s{index}_last")
+        addr = Signal.like(self.addr, name=f"s{index}_addr")
+        with m.If(self.valid):
+            m.d.sync += [remaining.eq(len(names)), last.eq(self.last), addr.eq(self.addr)]
+        with m.Elif(remaining != 0):
+            m.d.sync += remaining.eq(remaining - 1)
+        results = []
+        for name, port, lanes in reads:
+            m.d.comb += port.addr.eq(addr)
+            data = [Signal.like(port.data[j], name=f"s{index}_{name}_{j}") for j in range(lanes)]
+            m.d.sync += [d.eq(port.data[j]) for j, d in enumerate(data)]
+            results.append(data)
+        self.stages.extend(names)
+        self.valid, self.last, self.addr = remaining == 1, last, addr
+        return results
+
     def stage(self, name, values):
         """Register ``values`` (a list, or a list of lists) and the beat's valid/last/addr."""
         def register(value, label):
@@ -509,28 +536,33 @@ class RequantizerLanes(wiring.Component):
         bits, steps = cfg.requant_serial_bits, cfg.requant_beat_interval
         start = pipe.valid
         width = len(value[0])
+        # Low product bits worth keeping: "double" uses the product from bit 31 on only.
+        dropped = FRACTION_BITS if cfg.rounding == "double" else 0
+        kept = bits * steps - dropped
         products, held_shifts = [], []
         for j, (x, m0) in enumerate(zip(value, multiplier, strict=True)):
             x_held = Signal(signed(width), name=f"serial_x_{j}")
             m_rest = Signal(unsigned(bits * steps), name=f"serial_m0_{j}")
             # |running sum| < 2^(width − 1 + bits): x·digit plus at most 2^-bits of that again.
             running = Signal(signed(width + 1), name=f"serial_sum_{j}")
-            low = Signal(bits * steps, name=f"serial_low_{j}")
             x_now = Mux(start, x, x_held)
             digits = Mux(start, m0, m_rest)
             total = Mux(start, nudge, running) + x_now * digits[:bits]
-            m.d.sync += [x_held.eq(x_now), m_rest.eq(digits >> bits),
-                         running.eq(total >> bits), low.eq(Cat(low[bits:], total[:bits]))]
-            products.append(Cat(low, running))
+            m.d.sync += [x_held.eq(x_now), m_rest.eq(digits >> bits), running.eq(total >> bits)]
+            # x·M0 + nudge with its dropped bits 0: the same bits above them.
+            parts = [Const(0, dropped)] if dropped else []
+            if kept:
+                low = Signal(kept, name=f"serial_low_{j}")     # the finished bits, shifted in
+                m.d.sync += low.eq(Cat(low, total[:bits])[bits:])
+                parts.append(low)
+            products.append(Cat(*parts, running))
             if shift is not None:
                 held = Signal.like(shift[j], name=f"serial_shift_{j}")
                 m.d.sync += held.eq(Mux(start, shift[j], held))
                 held_shifts.append(held)
-        for step in range(steps):
-            if shift is None and step == steps - 2:
-                shift = read("shift")            # for the product's decode
-            pipe.stage(f"serial{step}", [])
-        return products, held_shifts or shift
+        reads = [("shift", self.shift_read, self._lanes)] if shift is None else []
+        fetched = pipe.hold([f"serial{step}" for step in range(steps)], reads)
+        return products, held_shifts or fetched[0]
 
 
 def _lane_groups(values, lanes, groups):
