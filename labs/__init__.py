@@ -15,6 +15,7 @@ LABS = {
     1: "lab1_fixedpoint",
     2: "lab2_quantization",
     3: "lab3_mac",
+    4: "lab4_systolic",
     5: "lab5_requantizer",
 }
 

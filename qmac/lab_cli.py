@@ -1,4 +1,4 @@
-"""``qmac lab``: the course labs (labs/): list, start, check, solution.
+"""``qmac lab``: the course labs (labs/): list, start, check, solution; and ``qmac waves``.
 
 ``qmac lab check N [DIR]`` grades a student tree: visible tests, then hidden tests seeded at
 grading time (``--seed``, or ``--student ID`` with the term's secret in ``QMAC_LAB_TERM``), a
@@ -72,12 +72,45 @@ def _cmd_check(args):
     return 0 if report.full_marks else 1
 
 
+def _cmd_waves(args):
+    from sim.waves import render_vcd
+
+    vcd = Path(args.vcd)
+    if not vcd.is_file():
+        raise ValueError(f"FILE must be a VCD file, not {str(vcd)!r} (no such file)")
+    outputs = args.output or [str(vcd.with_suffix(".svg"))]
+    for output in outputs:
+        if not Path(output).parent.is_dir():
+            raise ValueError(f"-o must be in an existing directory, not {output!r}")
+    written = render_vcd(vcd, outputs, signals=args.signal, clock=args.clock,
+                         start=args.start, end=args.end, radix=args.radix)
+    for path in written:
+        print(path)
+    return 0
+
+
 def _cmd_lab(args):
     raise ValueError("lab needs an action: list, start, check or solution (qmac lab --help)")
 
 
 def add_commands(commands):
-    """Register ``qmac lab`` on the ``qmac`` subcommand parser ``commands``."""
+    """Register ``qmac lab`` and ``qmac waves`` on the ``qmac`` subcommand parser
+    ``commands``."""
+    from sim.waves import RADIXES
+
+    p = commands.add_parser("waves", help="draw signals of a VCD file to SVG/PNG (matplotlib)")
+    p.add_argument("vcd", metavar="FILE", help="a VCD file (Amaranth: sim.write_vcd)")
+    p.add_argument("-o", "--output", action="append",
+                   help="picture to write, .svg or .png (repeatable; default FILE.svg)")
+    p.add_argument("--signal", action="append", default=[],
+                   help="shell pattern on a signal's full or last name, e.g. '*acc*' "
+                        "(repeatable, in order; default: the first 24 signals)")
+    p.add_argument("--clock", default="clk", help="clock whose rising edges are numbered")
+    p.add_argument("--start", type=int, help="first time shown (VCD time units)")
+    p.add_argument("--end", type=int, help="last time shown (VCD time units)")
+    p.add_argument("--radix", choices=RADIXES, default="signed", help="how buses are written")
+    p.set_defaults(handler=_cmd_waves)
+
     lab = commands.add_parser("lab", help="course labs: list, start, check, solution")
     lab.set_defaults(handler=_cmd_lab)
     actions = lab.add_subparsers(dest="action", metavar="ACTION")
