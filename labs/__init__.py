@@ -17,6 +17,7 @@ LABS = {
     3: "lab3_mac",
     4: "lab4_systolic",
     5: "lab5_requantizer",
+    6: "lab6_engine",
 }
 
 
