@@ -10,6 +10,11 @@
    bit for bit.
 4. Quantization-aware fine-tuning with a straight-through estimator recovers the accuracy
    that 4-bit weights lose.
+5. A model made by TensorFlow's own converter (tests/models/mobilenet_style.tflite, a
+   depthwise-separable network) imported by :mod:`golden.model` and run end to end by
+   :mod:`sim.model`: convolutions and depthwise convolutions on the engine, MEAN and SOFTMAX
+   on the host, every layer checked against golden/ and the output against the TFLite
+   interpreter's recorded one, with both accuracies side by side.
 
 Run: ``python -m qmac.demo [--sim verilator|icarus|amaranth] [--rows 8 --cols 8]``.
 """
@@ -17,6 +22,7 @@ Run: ``python -m qmac.demo [--sim verilator|icarus|amaranth] [--rows 8 --cols 8]
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -26,6 +32,11 @@ from hw.engine import EngineConfig
 from . import digits
 
 CHUNK = 150   # samples per engine command: progress shows between commands
+#: The converted model of step 5 and the interpreter's outputs for the digits test split.
+TFLITE_MODEL = "mobilenet_style"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "tests" / "models"
+#: Test images step 5 runs on a simulator that is not the compiled Verilator harness.
+SLOW_SIM_SAMPLES = 64
 
 
 def _default_simulator():
@@ -105,6 +116,53 @@ class _RtlRunner:
         return 1 if layer.conv is None else int(np.prod(layer.conv.out_hw))
 
 
+def _imported_model(x_test, y_test, sim, engine, samples):
+    """Step 5: a converter-made .tflite on the RTL (the engine that ran the digits: no new
+    build), accuracy beside the interpreter's."""
+    from golden import ops
+    from golden.model import load
+    from sim.model import run_model
+
+    path = MODELS_DIR / f"{TFLITE_MODEL}.tflite"
+    model = load(path)
+    recorded = np.load(MODELS_DIR / "data" / f"{TFLITE_MODEL}_oracle.npz")
+    if samples is None:
+        samples = len(x_test) if sim == "verilator" else SLOW_SIM_SAMPLES
+    samples = min(samples, len(x_test))
+    info = model.input_info
+    images = x_test[:samples].reshape(samples, *info.shape[1:])
+    x = ops.quantize(images, scale=info.scale[0], zero_point=int(info.zero_point[0]))
+    same_images = np.array_equal(x, recorded["input"][:samples])
+    _step(f"5. An imported TFLite model on the RTL: {path.name} ({sim}, {samples} images)")
+    print(f"{len(model.layers)} operators from TensorFlow's converter (full-integer PTQ); "
+          "GEMM-shaped ones on the engine (depthwise as Toeplitz GEMMs, docs/models.md), the "
+          "rest on the host in golden/")
+
+    def progress(record):
+        figures = (f"{record.commands} commands, {record.cycles:,} cycles, "
+                   f"{record.utilization:.1%} utilization" if record.where == "engine"
+                   else "golden/")
+        print(f"  {record.index} {record.op:18} on the {record.where:6} {figures}, "
+              f"{'bit-exact' if record.matched else 'MISMATCH'} ({record.seconds:.1f} s)",
+              flush=True)
+
+    run = run_model(model, x, engine=engine, sim=sim, progress=progress)
+    if not run.matched:
+        raise SystemExit(f"{path.name}: the RTL and golden/ differ")
+    interpreter = recorded["output"][:samples]
+    if same_images and not np.array_equal(run.y, interpreter):
+        raise SystemExit(f"{path.name}: the RTL and the TFLite interpreter differ")
+    labels = y_test[:samples]
+    result = dict(name=f"{TFLITE_MODEL}.tflite", samples=samples, cycles=run.cycles,
+                  macs=run.macs, utilization=run.utilization,
+                  int8=float(np.mean(run.y.argmax(axis=1) == labels)),
+                  interpreter=float(np.mean(interpreter.argmax(axis=1) == labels)))
+    print(f"int8 accuracy on the RTL {result['int8']:.2%}, TFLite interpreter (BUILTIN_REF, "
+          f"recorded) {result['interpreter']:.2%} on the same {samples} images"
+          + (": every output identical" if same_images else ""))
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sim", choices=["verilator", "icarus", "amaranth"],
@@ -116,6 +174,9 @@ def main(argv=None):
     parser.add_argument("--dataflow", choices=["os", "ws"], default="os")
     parser.add_argument("--samples", type=int, default=None,
                         help="test images to run on the RTL (default: all 450)")
+    parser.add_argument("--tflite-samples", type=int, default=None,
+                        help="test images for the imported .tflite model (default: all on "
+                             f"Verilator's fast path, {SLOW_SIM_SAMPLES} on the others)")
     args = parser.parse_args(argv)
     sim = args.sim or _default_simulator()
     wall = time.perf_counter()
@@ -182,6 +243,8 @@ def main(argv=None):
         qat_acc = digits.accuracy(digits.predict_quantized(qat, x_test), y_test)
         print(f"{name:28} PTQ 4-bit {ptq_acc:7.2%}   QAT 4-bit {qat_acc:7.2%}")
 
+    tflite = _imported_model(x_test, y_test, sim, engine, args.tflite_samples)
+
     _step("Report")
     print(f"{'model':28} {'float':>8} {'int8 RTL':>9} {'cycles':>10} {'MACs':>11} "
           f"{'utilization':>11}")
@@ -190,6 +253,9 @@ def main(argv=None):
         macs = sum(layer["macs"] for layer in r["layers"])
         print(f"{name:28} {r['float']:8.2%} {r['int8']:9.2%} {cycles:10,} {macs:11,} "
               f"{macs / (args.rows * args.cols * cycles):11.1%}")
+    print(f"{tflite['name']:28} {'':>8} {tflite['int8']:9.2%} {tflite['cycles']:10,} "
+          f"{tflite['macs']:11,} {tflite['utilization']:11.1%}   (TFLite interpreter "
+          f"{tflite['interpreter']:.2%} on the same {tflite['samples']} images)")
     verilog = next((r["verilog"] for r in report.values() if r["verilog"]), None)
     if verilog:
         lines = sum(1 for _ in open(verilog))
