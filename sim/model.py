@@ -209,8 +209,9 @@ def task_shapes(model, *, batch=1, cols=DEFAULT_ARRAY.cols, depthwise="toeplitz"
 def fit_engine(model, array=None, *, batch=1, depthwise="toeplitz"):
     """An :class:`EngineConfig` that runs every GEMM of ``model`` at ``batch``: ``array``
     (default :data:`DEFAULT_ARRAY`) with the largest left shift its multipliers need, buffers
-    deep and wide enough for its largest K and N, and rows for its largest M (larger Ms are
-    split into several commands)."""
+    deep and wide enough for its largest K and N (at least :func:`sim.gemm.engine_config_for`'s
+    minimum, so that models share builds) and, weight-stationary, rows for its largest M
+    (larger Ms are split into several commands)."""
     from .gemm import engine_config_for, engine_limits
 
     array = DEFAULT_ARRAY if array is None else array
@@ -223,7 +224,9 @@ def fit_engine(model, array=None, *, batch=1, depthwise="toeplitz"):
     if not shapes:
         return engine_config_for(array, 1, 1, 1)
     limits = engine_limits(array)
-    m = min(max(s[0] for s in shapes), limits["M"])
+    # output-stationary engines stream X (max_m is unused): one configuration, one build,
+    # for every batch
+    m = min(max(s[0] for s in shapes), limits["M"]) if array.weight_stationary else 1
     k = max(s[1] for s in shapes)
     n = min(max(s[2] for s in shapes), limits["N"])
     if k > limits["K"]:
