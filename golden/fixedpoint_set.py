@@ -33,7 +33,7 @@ import numpy as np
 from .rounding import round_div
 
 __all__ = ["ACTIVATIONS", "CLAMP_ACTIVATIONS", "FixedPointSet", "Analysis", "analyze",
-           "quantized_network", "rounded_activation"]
+           "quantized_network", "reachable_outputs", "rounded_activation"]
 
 ACTIVATIONS = ("identity", "relu", "hardtanh", "hardtanh5", "gelu", "silu", "elu", "softplus",
                "mish")
@@ -171,23 +171,29 @@ class Analysis:
         return bool(self.necessary_biases)
 
 
+def reachable_outputs(generators, qset, bias):
+    """Numerators of ⌈b + Σ w_i x_i⌋ over any number of terms, w_i ∈ Q_{p,s} and x_i/s with
+    x_i in ``generators`` (numerators), b = ``bias``/s: the rounded lattice
+    ``b + (g/s²)·Z`` with g the gcd of the generators (sorted int64 array)."""
+    g = math.gcd(*(int(v) for v in generators))
+    s, q_max = qset.s, qset.q_max
+    if g == 0:  # the sums are just b
+        return np.unique(qset.round_numerators(np.array([bias * s]), s))
+    # lattice points (j·s + g·t)/s² over the range of Q plus one step either side
+    lo = (-(q_max + 1) * s - bias * s) // g - 1
+    hi = ((q_max + 1) * s - bias * s) // g + 1
+    points = bias * s + g * np.arange(lo, hi + 1, dtype=np.int64)
+    return np.unique(qset.round_numerators(points, s))
+
+
 def _covering_biases(generators, qset):
     """Numerators j of b = j/s for which ⌈b + (g/s²)·Z⌋ covers Q_{p,s}."""
     g = math.gcd(*(int(v) for v in generators))
     if g == 0:  # the sums are just b: one point cannot cover Q
         return ()
-    s, q_max = qset.s, qset.q_max
-    period = g // math.gcd(g, s)  # j/s mod g/s² repeats with period g/gcd(g, s) in j
-    found = []
-    for j in range(period):
-        # lattice points (j·s + g·t)/s² over the range of Q plus one step either side
-        lo = (-(q_max + 1) * s - j * s) // g - 1
-        hi = ((q_max + 1) * s - j * s) // g + 1
-        points = j * s + g * np.arange(lo, hi + 1, dtype=np.int64)
-        reached = np.unique(qset.round_numerators(points, s))
-        if len(reached) == len(qset):
-            found.append(j)
-    return tuple(found)
+    period = g // math.gcd(g, qset.s)  # j/s mod g/s² repeats with period g/gcd(g, s) in j
+    return tuple(j for j in range(period)
+                 if len(reachable_outputs(generators, qset, j)) == len(qset))
 
 
 def analyze(activation, p, s):

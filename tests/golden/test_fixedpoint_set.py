@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from golden.fixedpoint_set import ACTIVATIONS, FixedPointSet, analyze, quantized_network
+from golden.fixedpoint_set import (
+    ACTIVATIONS,
+    FixedPointSet,
+    analyze,
+    quantized_network,
+    reachable_outputs,
+    rounded_activation,
+)
 
 
 def round_onto(value: Fraction, p, s):
@@ -112,9 +119,12 @@ def test_five_hardtanh_fails_the_necessary_condition_at_p3_s1():
     report = analyze("hardtanh5", p, s)
     assert not report.necessary and not report.sufficient
     assert set(report.V) == {-10, -5, 0, 5, 10}
+    qset = FixedPointSet(p, s)
+    outputs = rounded_activation("hardtanh5", qset.numerators, qset)
     for b in range(-q_max, q_max + 1):
         reached = {max(-q_max, min(q_max, b + 5 * k)) for k in range(-20, 21)}
         assert len(reached) < 2 * q_max + 1
+        assert reachable_outputs(outputs, qset, b).tolist() == sorted(reached)
 
 
 def test_identity_under_rounding_is_not_linear():
