@@ -18,6 +18,7 @@ LABS = {
     4: "lab4_systolic",
     5: "lab5_requantizer",
     6: "lab6_engine",
+    7: "lab7_board",
 }
 
 

@@ -111,3 +111,20 @@ def test_importing_the_answers_scores_zero(tmp_path):
     report = grade(first, tmp_path, seed=SEED)
     assert report.score == 0
     assert "imports golden.rounding" in report.results[0].visible
+
+
+@pytest.mark.slow
+def test_lab7_reads_a_real_build(tmp_path):
+    """Lab 7's build step, as a student runs it: an iCEBreaker build (about a minute of
+    Yosys and nextpnr), its report.json read by the reference summarize()."""
+    import json
+
+    from labs.grading import load_student
+
+    assert main(["build", "--board", "icebreaker", "--rows", "2", "--cols", "2", "--bits", "8",
+                 "--kmax", "16", "-o", str(tmp_path / "ice")]) == 0
+    report = json.loads((tmp_path / "ice" / "report.json").read_text())
+    write_tree(lab(7).solution, tmp_path / "lab7", starter=False)
+    summary = load_student(tmp_path / "lab7", "board").summarize(report)
+    assert summary["timing_pass"] == (report["fmax_sync_mhz"] >= report["sync_clock_mhz"])
+    assert 0 < summary["logic_percent"] <= 100 and summary["logic_per_pe"] > 0
