@@ -258,6 +258,9 @@ def main(argv=None):
     from .model_cli import add_commands as add_model_commands  # model inspect, model run
 
     add_model_commands(commands)
+    from .paper_cli import add_commands as add_paper_commands  # paper run, paper reach
+
+    add_paper_commands(commands)
     return run(parser, argv)
 
 
