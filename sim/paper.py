@@ -1,0 +1,156 @@
+"""σ-quantized networks of the seed paper on the simulated engine, checked against golden/.
+
+A layer under Q_{p,s} computes, on numerators, ``clip(round_away((s·b + Σ w·x) / s), ±Q)``
+then ⌈σ⌋. On the engine (:func:`sim.gemm.gemm`) that is one GEMM of numerators
+((p+1)-bit operands; ±1 weights on a binary array) with bias s·b, the requantizer dividing
+by s exactly (:func:`golden.exact_division.exact_divider`: shift-only for a power of two,
+else M0 = ⌈2^k/s⌉ with ``rounding="half_away_from_zero"``), and its clamp [act_min, act_max]
+computing ⌈σ⌋ for identity, ReLU and Hardtanh. Other activations run as a separate stage:
+:class:`hw.activation.ActivationTable` loaded with golden's ⌈σ⌋, in Amaranth's simulator.
+
+Every layer's outputs are compared with golden's σ-quantized network
+(:func:`golden.fixedpoint_set.quantized_network` of that layer, then ⌈σ⌋), and
+:func:`sim.gemm.gemm` compares each GEMM with golden's requantizer arithmetic as well.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from golden.exact_division import DIVISION_ROUNDING, exact_divider
+from golden.fixedpoint_set import CLAMP_ACTIVATIONS, quantized_network, rounded_activation
+from golden.paper import grid, represent
+from hw.config import ArrayConfig
+
+from .gemm import MismatchError, gemm
+
+__all__ = ["PaperRun", "engine_array", "run_activation_table", "run_network", "run_target"]
+
+#: Largest p the engine holds: numerators are (p+1)-bit weights, at most 8 bits.
+MAX_P = 7
+
+
+@dataclass
+class PaperRun:
+    outputs: np.ndarray    # [B] the engine's final numerators
+    expected: np.ndarray   # [B] golden's σ-quantized network
+    cycles: int            # engine cycles, summed over the layers
+    table_cycles: int      # activation-table stage cycles (0 for clamp activations)
+    config: ArrayConfig
+    divider: object        # golden.exact_division.ExactDivider
+
+
+def _clamp(activation, qset, last):
+    q = qset.q_max
+    if last or activation not in ("relu", "hardtanh"):
+        return -q, q
+    if activation == "relu":
+        return 0, q
+    return -min(qset.s, q), min(qset.s, q)
+
+
+def engine_array(qset, depth, *, binary=False, rows=4, cols=4, dataflow="output_stationary"):
+    """The :class:`ArrayConfig` and divider that run layers up to ``depth`` inputs deep.
+
+    The divider is exact for every accumulator an array of this configuration produces over
+    ``depth``-deep dot products plus a bias s·b (|b| ≤ Q): the bound comes from the array's
+    operand ranges (:func:`golden.accumulator.dot_product_bounds`).
+    """
+    from golden.accumulator import dot_product_bounds
+
+    if not 1 <= qset.p <= MAX_P:
+        raise ValueError(f"p must be in [1, {MAX_P}] on the engine ((p+1)-bit weights ≤ 8 "
+                         f"bits), not {qset.p}")
+    bits = qset.p + 1
+    base = ArrayConfig(rows=rows, cols=cols, act_bits=bits, out_bits=bits,
+                       weight_bits=1 if binary else bits,
+                       weight_kind="binary" if binary else "integer", dataflow=dataflow)
+    lo, hi = dot_product_bounds(depth, base.act_range, base.weight_range)
+    bound = max(-lo, hi) + qset.s * qset.q_max
+    divider = exact_divider(qset.s, bound, shift_range=base.shift_range)
+    config = base.replace(requant=divider.requant, rounding=DIVISION_ROUNDING)
+    return config, divider
+
+
+def run_activation_table(table, values, lo):
+    """``table[v − lo]`` for every v of ``values`` through an :class:`ActivationTable` in
+    Amaranth's simulator (loaded first, then one value a cycle). Returns (outputs, cycles)."""
+    from amaranth.sim import Simulator
+
+    from hw.activation import ActivationTable
+
+    values = np.asarray(values, dtype=np.int64)
+    width = max(int(np.abs(table).max(initial=0)).bit_length() + 1, 2)
+    dut = ActivationTable((lo, lo + len(table) - 1), width)
+    flat, outputs, cycles = values.reshape(-1), [], [0]
+
+    async def bench(ctx):
+        for address, value in enumerate(table):
+            ctx.set(dut.load.valid, 1)
+            ctx.set(dut.load.payload.addr, address)
+            ctx.set(dut.load.payload.data, int(value))
+            await ctx.tick()
+        ctx.set(dut.load.valid, 0)
+        ctx.set(dut.o.ready, 1)
+        index = 0
+        while len(outputs) < len(flat):
+            ctx.set(dut.i.valid, index < len(flat))
+            if index < len(flat):
+                ctx.set(dut.i.payload, int(flat[index]))
+            if ctx.get(dut.o.valid):
+                outputs.append(ctx.get(dut.o.payload))
+            if index < len(flat) and ctx.get(dut.i.ready):
+                index += 1
+            await ctx.tick()
+            cycles[0] += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return np.array(outputs, dtype=np.int64).reshape(values.shape), cycles[0]
+
+
+def run_network(layers, activation, qset, x, *, binary=False, sim="amaranth", rows=4, cols=4):
+    """Run a σ-quantized network (``layers`` of numerator (W, b)) on inputs ``x`` [B, d].
+
+    Raises :class:`sim.gemm.MismatchError` where a layer's outputs differ from golden's.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    depth = max(w.shape[1] for w, _ in layers)
+    config, divider = engine_array(qset, depth, binary=binary, rows=rows, cols=cols)
+    h, cycles, table_cycles = x, 0, 0
+    table = None
+    if activation not in CLAMP_ACTIVATIONS:
+        table = rounded_activation(activation, qset.numerators, qset)
+    for index, (w, b) in enumerate(layers):
+        last = index == len(layers) - 1
+        act_min, act_max = _clamp(activation, qset, last)
+        result = gemm(config, h, w, bias=qset.s * np.asarray(b), multiplier=divider.multiplier,
+                      shift=divider.shift, act_min=act_min, act_max=act_max, sim=sim)
+        y, cycles = result.y, cycles + result.cycles
+        expected = quantized_network(h, [(w, b)], activation, qset)
+        if not last:
+            if table is not None:
+                y, spent = run_activation_table(table, y, -qset.q_max)
+                table_cycles += spent
+            expected = rounded_activation(activation, expected, qset)
+        if not np.array_equal(y, expected):
+            wrong = np.argwhere(y != expected)[0]
+            raise MismatchError(f"layer {index}: {int((y != expected).sum())} outputs differ "
+                                f"from golden's σ-quantized network; first at {tuple(wrong)}: "
+                                f"engine {y[tuple(wrong)]}, golden {expected[tuple(wrong)]}")
+        h = y
+    golden_out = quantized_network(x, list(layers), activation, qset)
+    return PaperRun(h[:, 0], golden_out[:, 0], cycles, table_cycles, config, divider)
+
+
+def run_target(table, qset, *, activation="relu", binary=False, sim="amaranth", rows=4,
+               cols=4):
+    """Build the paper's network for ``table`` (:func:`golden.paper.represent`), run it on
+    every grid point on the engine; returns (network, :class:`PaperRun`). The caller compares
+    ``run.outputs`` with the table (the theorem)."""
+    network = represent(table, qset, activation=activation, binary=binary)
+    run = run_network(network.layers, activation, qset, grid(qset, network.d), binary=binary,
+                      sim=sim, rows=rows, cols=cols)
+    return network, run
