@@ -14,7 +14,7 @@ import pytest
 from golden.layers import conv2d as golden_conv2d
 from golden.layers import fully_connected as golden_fully_connected
 from hw.config import ArrayConfig
-from hw.engine import EngineConfig, GemmEngine
+from hw.engine import EngineConfig, engine_timing
 from sim.gemm import conv2d, gemm
 from sim.runner import simulator_available
 
@@ -62,11 +62,10 @@ def _expected(x, w, params, rounding="double"):
 def _fill_drain_bound(engine, m, k, n):
     """Cycles of an unstalled command whose passes are at least pass_interval long: the first
     tiles load (k beats), every tile issues its k beats back to back, the last rows drain."""
-    dut = GemmEngine(engine)
-    dut._MustUse__silence = True
+    timing = engine_timing(engine)
     rows, cols = engine.array.rows, engine.array.cols
     tiles = -(-m // rows) * -(-n // cols)
-    return k + 2 + tiles * k + dut.latency + rows
+    return k + 2 + tiles * k + timing.latency + rows
 
 
 def _case_id(value):
