@@ -24,7 +24,11 @@ from dataclasses import dataclass
 
 from hw.config import ceil_div
 from hw.dsp_pe import (
-    DSP_PE_ATTRIBUTE, MIN_DSP_OPERAND_BITS, dsp_pe_layout, dsp_pe_positions, dsp_variant_fits,
+    DSP_PE_ATTRIBUTE,
+    MIN_DSP_OPERAND_BITS,
+    dsp_pe_layout,
+    dsp_pe_positions,
+    dsp_variant_fits,
     dual_fits,
 )
 from hw.pe import operand_shape
@@ -66,6 +70,10 @@ FAMILIES = {
 #: 31-bit unsigned M0, which Amaranth extends to a 32-bit signed operand.
 _REQUANT_B_WIDTH = 32
 
+
+
+#: The grid's submodule name: ``core`` in MacArray, ``grid`` in GemmEngine.
+_GRID_NAMES = ("core", "grid")
 
 
 def dsp_cost(a_width, b_width, family):
@@ -181,11 +189,12 @@ def dsp_script(plan, array_path):
     lines.append("chtype -set $__soft_mul t:$mul")
     for lane in plan.requantizer_lanes:
         lines.append(f"chtype -set $mul @qmac_lane{lane}")
-    core = f"{array_path}.core"
-    for start in range(0, len(plan.pes), 16):
-        chunk = plan.pes[start:start + 16]
-        selection = " ".join(f"{core}.pe_{r}_{c}/t:$__soft_mul" for r, c in chunk)
-        lines.append(f"chtype -set $mul {selection}")
+    for grid in _GRID_NAMES:
+        core = f"{array_path}.{grid}"
+        for start in range(0, len(plan.pes), 16):
+            chunk = plan.pes[start:start + 16]
+            selection = " ".join(f"{core}.pe_{r}_{c}/t:$__soft_mul" for r, c in chunk)
+            lines.append(f"chtype -set $mul {selection}")
     lines.extend(spec.commands)
     lines.append("chtype -set $mul t:$__soft_mul")
     return "\n".join(lines)

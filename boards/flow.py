@@ -83,6 +83,17 @@ _NEXTPNR_OPTS = {"nexus": "--router router1"}
 #: aliases Amaranth emits for ``ArrayLayout`` elements) and collides with the bit names it
 #: makes (YosysHQ/yosys#4349). Hiding those alias names right after reading changes no logic.
 HIDE_ELEMENT_WIRES = "rename -hide w:*]"
+#: Families whose array memories all go to block RAM (Yosys' ``ram_style``): on the UP5K the
+#: logic cells run out long before the 30 EBR (the 4×4 engine's 4-deep, 88-bit partial-sum
+#: FIFO is 352 flip-flops and their read mux in logic, 6 EBR in block RAM: 407 logic cells
+#: fewer; docs/boards.md).
+BLOCK_RAM_FAMILIES = ("ice40",)
+
+
+def block_ram_script(array_path):
+    """Yosys command (for ``script_after_read``) putting every memory of the array at
+    ``array_path`` (e.g. ``top.bridge.array``) into block RAM."""
+    return f'setattr -set ram_style "block" {array_path}*/m:*'
 
 
 class BuildError(RuntimeError):
@@ -294,6 +305,18 @@ def _describe_clock(clock):
     return f"{clock['sync_mhz']:g} MHz board clock"
 
 
+def planned_config(config, plan):
+    """``config`` as built under the DSP ``plan``: the grid builds exactly the planned PEs on
+    DSP blocks (``dsp_pes``, :mod:`hw.dsp_pe`), the rest of the blocks go to the requantizer
+    lanes, and lanes left without blocks (int8 PEs two to a block on iCE40) multiply by
+    shift-and-add (``requant_serial_bits``, unless the configuration sets it): a 32×31
+    product in LUTs would cost more than the PEs saved."""
+    config = config.replace(dsp_pes=len(plan.pes))
+    if plan.total_lanes and not plan.requantizer_lanes and config.requant_serial_bits is None:
+        config = config.replace(requant_serial_bits=SERIAL_BITS_WITHOUT_DSP)
+    return config
+
+
 def _plan_dsp(config, board, budget):
     """qmac's DSP plan, or None where Yosys' own inference decides (no planner for the family)."""
     if board.family in DSP_FAMILIES:
@@ -368,14 +391,7 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     vectors = make_vectors(config, seed=seed)
     plan = _plan_dsp(config, board, budget)
     if plan is not None:
-        # The grid builds exactly the planned PEs on DSP blocks (hw.dsp_pe); the rest of the
-        # blocks go to the requantizer lanes.
-        config = config.replace(dsp_pes=len(plan.pes))
-        if (plan.total_lanes and not plan.requantizer_lanes
-                and config.requant_serial_bits is None):
-            # No block left for the requantizer (int8 PEs two to a block on iCE40): its
-            # 32×31 multiply in LUTs would cost more than the PEs saved; shift-add instead.
-            config = config.replace(requant_serial_bits=SERIAL_BITS_WITHOUT_DSP)
+        config = planned_config(config, plan)
         if engine is not None:
             engine = engine.replace(array=config)
     # A PLL makes the clock; without one (no generator for the family), only the constraint.
@@ -394,7 +410,10 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     overrides = {
         "synth_opts": _synth_opts(board.family, budget),
         "script_after_read": "\n".join(
-            [HIDE_ELEMENT_WIRES] + ([dsp_script(plan, ARRAY_PATHS[link])] if plan else [])),
+            [HIDE_ELEMENT_WIRES]
+            + ([block_ram_script(ARRAY_PATHS[link])] if board.family in BLOCK_RAM_FAMILIES
+               else [])
+            + ([dsp_script(plan, ARRAY_PATHS[link])] if plan else [])),
         "script_after_synth": f"tee -q -o {_NAME}.stat.json stat -json",
         # Report timing even when it fails: pass/fail is judged against the board clock here.
         "nextpnr_opts": f"--report {_NAME}.report.json --timing-allow-fail "

@@ -129,6 +129,24 @@ def test_every_board_top_elaborates_for_its_platform(name, link):
     assert "top.il" in plan.files or any(path.endswith(".il") for path in plan.files)
 
 
+def test_icebreaker_4x4_plan_pairs_the_pes_and_serialises_the_requantizer():
+    """All 16 int8 PEs in the 8 SB_MAC16 (two each), so the lane multiplies serially; with
+    blocks left for the lane (2×2), it keeps its DSP partial products."""
+    from boards.dsp import plan_dsp
+    from boards.flow import SERIAL_BITS_WITHOUT_DSP, block_ram_script, planned_config
+
+    config = ArrayConfig(rows=4, cols=4, kmax=64)
+    planned = planned_config(config, plan_dsp(config, "ice40", 8))
+    assert planned.dsp_pes == 16 and planned.requant_serial_bits == SERIAL_BITS_WITHOUT_DSP
+    chosen = config.replace(requant_serial_bits=1)
+    assert planned_config(chosen, plan_dsp(chosen, "ice40", 8)).requant_serial_bits == 1
+    small = ArrayConfig(rows=2, cols=2, kmax=16)
+    planned = planned_config(small, plan_dsp(small, "ice40", 8))
+    assert planned.dsp_pes == 4 and planned.requant_serial_bits is None
+    assert block_ram_script("top.bridge.array") == \
+        'setattr -set ram_style "block" top.bridge.array*/m:*'
+
+
 def test_engine_needs_the_uart_link(tmp_path):
     from hw.engine import EngineConfig
 
