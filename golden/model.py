@@ -31,7 +31,7 @@ import tflite
 from . import ops
 from .accumulator import accumulator_bits, signed_width
 from .layers import conv2d, conv_output_size, fully_connected
-from .tflite import activation_range, conv_multiplier, tflite_multiplier
+from .tflite import GOLDEN_ROUNDINGS, activation_range, conv_multiplier, tflite_multiplier
 
 __all__ = ["ENGINE_OPS", "SUPPORTED_OPS", "GemmParams", "Layer", "Model", "ModelError",
            "TensorInfo", "load"]
@@ -174,6 +174,9 @@ class GemmParams:
         ``"same"`` or ``"valid"``.
     keep_num_dims : bool
         FULLY_CONNECTED: keep the input's leading axes.
+    rounding : str
+        The requantization's rounding (:data:`golden.tflite.GOLDEN_ROUNDINGS`): ``"double"``
+        for the reference kernels, ``"double_half_up"`` for TFLite's optimized x86 ones.
     """
     kind: str
     weights: np.ndarray = field(repr=False)
@@ -189,6 +192,7 @@ class GemmParams:
     dilation: tuple = (1, 1)
     padding: str = "valid"
     keep_num_dims: bool = False
+    rounding: str = "double"
 
     @property
     def channels(self):
@@ -213,6 +217,10 @@ class GemmParams:
         return dict(input_zero_point=self.input_zero_point,
                     output_zero_point=self.output_zero_point, multiplier=self.multiplier,
                     shift=self.shift, act_min=self.act_min, act_max=self.act_max)
+
+    def golden_requant(self):
+        """:meth:`requant` with the rounding, for golden's layer functions."""
+        return dict(self.requant(), rounding=self.rounding)
 
     def output_shape(self, x_shape):
         """Shape of the output for an input of ``x_shape``."""
@@ -247,7 +255,7 @@ class GemmParams:
 
     def golden(self, x):
         """The layer on golden/: int64 codes."""
-        common = self.requant()
+        common = self.golden_requant()
         if self.kind == "fully_connected":
             flat = x.reshape(-1, self.depth)
             y = fully_connected(flat, self.weights, self.bias,
@@ -383,7 +391,8 @@ def _options(op_name, operator):
 class _Builder:
     """Turns one operator into a :class:`Layer`; every refusal names the operator."""
 
-    def __init__(self, tensors, index, op_name, operator, batch_axis):
+    def __init__(self, tensors, index, op_name, operator, batch_axis, rounding):
+        self.rounding = rounding
         self.tensors = tensors
         self.index = index
         self.op = op_name
@@ -502,7 +511,8 @@ class _Builder:
         if filter_scale.size not in (1, n):
             raise self.error(f"filter has {filter_scale.size} scales for {n} output channels")
         params = GemmParams(kind, weights, self._bias(n), self.zero(x), np.zeros(n, np.int64),
-                            self.zero(out), m0, shift, act_min, act_max, **extra)
+                            self.zero(out), m0, shift, act_min, act_max, **extra,
+                            rounding=self.rounding)
         try:
             expected = params.output_shape((1, *x.shape[1:]))
         except ValueError as error:
@@ -637,9 +647,18 @@ def _read(source):
     return path.read_bytes(), str(path)
 
 
-def load(source):
+def load(source, *, rounding="double"):
     """The :class:`Model` of a .tflite file (a path or its bytes); :class:`ModelError` for
-    anything qmac cannot run, before anything runs."""
+    anything qmac cannot run, before anything runs.
+
+    ``rounding`` is the requantization of the GEMM-shaped layers: ``"double"`` (TFLite's
+    reference kernels, TFLite Micro) or ``"double_half_up"`` (TFLite's optimized x86 kernels,
+    ``OpResolverType.BUILTIN``), docs/models.md; any of
+    :data:`golden.tflite.GOLDEN_ROUNDINGS`.
+    """
+    if rounding not in GOLDEN_ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(GOLDEN_ROUNDINGS)}, not "
+                         f"{rounding!r}")
     data, where = _read(source)
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ModelError(f"{where} is not a TFLite flatbuffer (no TFL3 identifier)")
@@ -685,7 +704,7 @@ def load(source):
     layers = []
     produced = {graph_inputs[0]}
     for index, (name, operator) in enumerate(zip(names, operators, strict=True)):
-        builder = _Builder(tensors, index, name, operator, 0)
+        builder = _Builder(tensors, index, name, operator, 0, rounding)
         try:
             layer = builder.build()
         except ModelError:

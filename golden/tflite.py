@@ -29,7 +29,8 @@ import numpy as np
 from .rounding import ROUNDING_MODES, round_shift
 
 __all__ = [
-    "INT32_MAX", "INT32_MIN", "REQUANT_ROUNDINGS", "ACTIVATIONS", "activation_range",
+    "DOUBLE_ROUNDINGS", "GOLDEN_ROUNDINGS", "INT32_MAX", "INT32_MIN", "REQUANT_ROUNDINGS",
+    "X86_ROUNDING", "ACTIVATIONS", "activation_range",
     "conv_multiplier", "multiply_by_quantized_multiplier", "quantize_multiplier",
     "quantize_multiplier_smaller_than_one", "requantize",
     "rounding_divide_by_pot", "saturating_rounding_doubling_high_mul", "tflite_multiplier",
@@ -38,6 +39,14 @@ __all__ = [
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 #: ``"double"`` and ``"single"`` are TFLite's builds; the rest round ``acc·M`` once.
 REQUANT_ROUNDINGS = ("double", "single", *ROUNDING_MODES)
+#: TFLite's optimized x86 kernels (BUILTIN): the doubling high multiply, then a rounding
+#: right shift whose ties go toward +∞ (measured on whole models, docs/models.md). golden/
+#: computes it; no hardware configuration builds it (hw.config.REQUANT_ROUNDINGS).
+X86_ROUNDING = "double_half_up"
+#: The two-step roundings (a rounding doubling high multiply, then a rounding shift).
+DOUBLE_ROUNDINGS = ("double", X86_ROUNDING)
+#: Every rounding golden's requantization takes.
+GOLDEN_ROUNDINGS = (*REQUANT_ROUNDINGS, X86_ROUNDING)
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
 
 
@@ -172,6 +181,9 @@ def multiply_by_quantized_multiplier(x, m0, shift, rounding="double"):
     ``"double"``: RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x · 2^left, m0),
     right) with left = max(shift, 0), right = max(−shift, 0); raises where ``x · 2^left``
     overflows int32 (undefined in C++) or right > 31.
+    ``"double_half_up"``: the same high multiply, then ``(v + 2^(right−1)) >> right``: ties
+    toward +∞, as TFLite 2.14's optimized x86 kernels (BUILTIN) compute FULLY_CONNECTED,
+    CONV_2D and DEPTHWISE_CONV_2D (measured on whole models, docs/models.md).
     ``"single"``: (x·m0 + 2^(30 − shift)) >> (31 − shift), shift in −31..30, m0 ≥ 0; raises
     where the result leaves int32 (TFLite's DCHECK).
     Any :data:`golden.rounding.ROUNDING_MODES` mode: ``x·m0 / 2^(31 − shift)`` rounded once.
@@ -180,7 +192,7 @@ def multiply_by_quantized_multiplier(x, m0, shift, rounding="double"):
     x64, m64, s64 = _int64("x", x), _int64("m0", m0), _int64("shift", shift)
     _check_within("x", x64, INT32_MIN, INT32_MAX, "int32 accumulator")
     _check_within("m0", m64, INT32_MIN, INT32_MAX, "int32")
-    if rounding == "double":
+    if rounding in DOUBLE_ROUNDINGS:
         left = np.maximum(s64, 0)
         _check_within("shift", s64, -31, 31, "RoundingDivideByPOT takes 0..31")
         shifted = x64
@@ -189,10 +201,14 @@ def multiply_by_quantized_multiplier(x, m0, shift, rounding="double"):
             _check_within("x · 2^shift", shifted, INT32_MIN, INT32_MAX,
                           "int32, else undefined in TFLite")
         # int32 operands are checked above; the high product of int32s is int32
-        result = _rdbpot(_srdhm(shifted, m64), np.maximum(-s64, 0))
+        high, right = _srdhm(shifted, m64), np.maximum(-s64, 0)
+        if rounding == "double":
+            result = _rdbpot(high, right)
+        else:
+            result = (high + ((np.int64(1) << right) >> 1)) >> right
         return _result(result, x, m0, shift)
-    if rounding not in REQUANT_ROUNDINGS:
-        raise ValueError(f"rounding must be one of {', '.join(REQUANT_ROUNDINGS)}; "
+    if rounding not in GOLDEN_ROUNDINGS:
+        raise ValueError(f"rounding must be one of {', '.join(GOLDEN_ROUNDINGS)}; "
                          f"got {rounding!r}")
     _check_within("shift", s64, -31, 30, "total shift 31 − shift must be 1..62")
     if rounding == "single":
@@ -215,7 +231,8 @@ def requantize(acc, *, multiplier, shift, output_zero_point, act_min, act_max,
     act_min, act_max)``. ``multiplier``/``shift`` are scalars (per tensor) or arrays that
     broadcast along the last axis of ``acc`` (per channel). ``multiplier=None`` requantizes by
     a power of two only (shift-only scales): ``(acc + bias) · 2^shift`` rounded once with
-    ``rounding`` (``"single"`` means half up; ``"double"`` is not a one-shift rounding).
+    ``rounding`` (``"single"`` means half up; the two-step roundings of
+    :data:`DOUBLE_ROUNDINGS` are not one-shift roundings).
     ``acc + bias`` must fit in int32, as in TFLite.
     """
     acc64 = _int64("acc", acc)
@@ -227,9 +244,10 @@ def requantize(acc, *, multiplier, shift, output_zero_point, act_min, act_max,
     if lo > hi:
         raise ValueError(f"act_min must be ≤ act_max; got act_min={lo}, act_max={hi}")
     if multiplier is None:
-        if rounding == "double":
-            raise ValueError("rounding='double' needs a multiplier; a shift-only scale rounds "
-                             f"once: choose one of {', '.join(REQUANT_ROUNDINGS[1:])}")
+        if rounding in DOUBLE_ROUNDINGS:
+            once = [r for r in GOLDEN_ROUNDINGS if r not in DOUBLE_ROUNDINGS]
+            raise ValueError(f"rounding={rounding!r} needs a multiplier; a shift-only scale "
+                             f"rounds once: choose one of {', '.join(once)}")
         if rounding not in REQUANT_ROUNDINGS:
             raise ValueError(f"rounding must be one of {', '.join(REQUANT_ROUNDINGS)}; "
                              f"got {rounding!r}")

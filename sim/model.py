@@ -215,6 +215,14 @@ def fit_engine(model, array=None, *, batch=1, depthwise="toeplitz"):
     from .gemm import engine_config_for, engine_limits
 
     array = DEFAULT_ARRAY if array is None else array
+    roundings = {layer.gemm.rounding for layer in model.layers if layer.on_engine}
+    if roundings and roundings != {array.rounding}:
+        rounding = roundings.pop()
+        try:
+            array = array.replace(rounding=rounding)
+        except ValueError as error:
+            raise ValueError(f"the model's rounding {rounding!r} is not one a hardware "
+                             f"configuration builds ({error})") from None
     shifts = [int(layer.gemm.shift.max()) for layer in model.layers if layer.on_engine]
     need = max([0, *shifts])
     if need > array.max_left_shift:
@@ -241,6 +249,10 @@ def check_engine(model, engine, *, batch=1, depthwise="toeplitz"):
     for layer in model.layers:
         if not layer.on_engine:
             continue
+        if layer.gemm.rounding != engine.array.rounding:
+            raise ValueError(f"operator {layer.index} ({layer.op}) rounds "
+                             f"{layer.gemm.rounding!r} but the engine rounds "
+                             f"{engine.array.rounding!r}")
         shift = int(layer.gemm.shift.max())
         if shift > engine.array.max_left_shift:
             raise ValueError(f"operator {layer.index} ({layer.op}) needs shift {shift} (a "

@@ -8,8 +8,11 @@
 * Bad files are refused with errors naming the operator and its index.
 """
 
+import math
+import random
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +188,51 @@ def test_multiplier_above_one_is_a_positive_shift():
     model = load(build_model(_fc_case(in_scale=0.5, w_scale=0.5, out_scale=0.05)))
     gemm = model.layers[0].gemm
     assert (gemm.shift == 3).all()         # 5 = 0.625 · 2^3
+
+
+# -- TFLite's optimized x86 kernels ------------------------------------------------------------
+
+@pytest.mark.parametrize("name", NAMES)
+def test_x86_kernels_are_double_half_up(name):
+    """OpResolverType.BUILTIN (TFLite's optimized kernels on x86, recorded): golden with
+    rounding="double_half_up" equals every layer; the reference rounding does not."""
+    recorded = np.load(MODELS / "data" / f"{name}_oracle_BUILTIN.npz")
+    images = recorded["op0"].shape[0]
+    differ = 0
+    for rounding in ("double_half_up", "double"):
+        model = load(MODELS / f"{name}.tflite", rounding=rounding)
+        final = model.run(recorded["input"])[model.output]
+        wrong = int((final != recorded["output"]).sum())
+        values = model.run(recorded["input"][:images])
+        for layer in model.layers:
+            expected = recorded[f"op{layer.index}"]
+            wrong += int((values[layer.output].reshape(expected.shape) != expected).sum())
+        if rounding == "double_half_up":
+            assert wrong == 0
+        else:
+            differ = wrong
+    assert differ > 0          # the two kernel sets round differently on these models
+
+
+def _srdhm_reference(a, b):
+    """a·b / 2^31 rounded half toward +∞ (gemmlowp's nudge), saturating −2^31·−2^31."""
+    if a == b == -(1 << 31):
+        return (1 << 31) - 1
+    return math.floor(Fraction(a * b, 1 << 31) + Fraction(1, 2))
+
+
+def test_double_half_up_against_fractions():
+    from golden.tflite import multiply_by_quantized_multiplier
+
+    rng = random.Random(11)
+    for _ in range(3000):
+        x = rng.randint(-(1 << 31), (1 << 31) - 1) >> rng.randint(0, 31)
+        m0, shift = rng.randint(1 << 30, (1 << 31) - 1), -rng.randint(0, 31)
+        if rng.random() < 0.3:          # exact ties of the final shift: x·2^30/2^31 = x/2
+            shift = -rng.randint(1, 20)
+            x = (rng.randint(-1000, 1000) * 2 + 1) << -shift
+            m0 = 1 << 30
+        high = _srdhm_reference(x, m0)
+        expected = math.floor(Fraction(high, 1 << -shift) + Fraction(1, 2))
+        assert multiply_by_quantized_multiplier(x, m0, shift, rounding="double_half_up") == \
+            expected
