@@ -15,14 +15,16 @@ that cannot), which keeps the whole array and requantizer alive in the netlist.
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Cat, Elaboratable, Module, Mux, Shape, Signal
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal
 from amaranth.lib import data, io, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import Out
 
 from hw.config import ArrayConfig
 from hw.host import encode_weights
-from hw.top import MacArray
+from hw.top import MacArray, stream_layouts
+
+from .uart import param_shapes
 
 __all__ = ["BistVectors", "make_vectors", "BistTop", "BoardTop"]
 
@@ -58,21 +60,6 @@ class BistVectors:
             "result_rows": sum(map(len, self.expected)),
             "constant_bits": self.constant_bits,
         }
-
-
-def _interface_only(config):
-    """A MacArray used only for its port layouts (never elaborated, so never warned about)."""
-    array = MacArray(config)
-    for value in (array, *vars(array).values()):
-        if isinstance(value, Elaboratable):
-            value._MustUse__silence = True
-    return array
-
-
-def _param_shapes(array):
-    """Run-time parameter ports of ``array``: {name: shape}."""
-    return {name: member.shape for name, member in array.signature.members.items()
-            if member.is_port and member.flow == wiring.In}
 
 
 def _field_width(shape):
@@ -285,8 +272,7 @@ def make_vectors(config, *, tests=TESTS, seed=0):
     if not 2 <= tests <= 64:
         raise ValueError(f"tests must be in [2, 64], not {tests}")
     rng = np.random.default_rng(seed)
-    array = _interface_only(config)
-    shapes = _param_shapes(array)
+    shapes = dict(param_shapes(config))
     a_lo, a_hi = config.act_zero_point_range
     w_lo, w_hi = config.weight_zero_point_range
     if config.weight_kind != "integer":
@@ -337,7 +323,7 @@ def make_vectors(config, *, tests=TESTS, seed=0):
     params = tuple({name: (np.asarray(v).tolist()) for name, v in p.items()} for p in params)
 
     constant = 0
-    layouts = _layouts(array)
+    layouts = stream_layouts(config)
     for name, tests_ in streams.items():
         layout = layouts[name]
         words = [_pack(layout, beat) for test in tests_ for beat in test]
@@ -346,12 +332,6 @@ def make_vectors(config, *, tests=TESTS, seed=0):
     words = [_pack(param_layout, p) for p in params]
     constant += _constant_bits(words, param_layout.size)
     return BistVectors(config, params, streams, tuple(expected), constant)
-
-
-def _layouts(array):
-    return {name: getattr(array, name).payload.shape()
-            for name in ("operands", "weights", "activations", "results")
-            if name in array.signature.members}
 
 
 def _pack(layout, value):
@@ -392,7 +372,6 @@ class BistTop(wiring.Component):
 
     def __init__(self, vectors):
         if not isinstance(vectors, BistVectors):
-            self._MustUse__silence = True   # never built, so never "unused"
             raise TypeError(f"vectors must be BistVectors, not {vectors!r}")
         self._vectors = vectors
         super().__init__()
@@ -407,8 +386,8 @@ class BistTop(wiring.Component):
         tests = vec.tests
         m = Module()
         m.submodules.array = array = MacArray(cfg)
-        layouts = _layouts(array)
-        shapes = _param_shapes(array)
+        layouts = stream_layouts(cfg)
+        shapes = dict(param_shapes(cfg))
 
         # Parameters: a small ROM in logic, one word per test, read while the array is idle.
         param_layout = data.StructLayout(shapes)

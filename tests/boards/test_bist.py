@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The self test in Amaranth's simulator: it passes on golden's vectors and catches faults."""
 
 import dataclasses
