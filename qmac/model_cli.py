@@ -20,10 +20,10 @@ from .cli_common import BAD_INPUT, add_array_options, array_config, check_output
 __all__ = ["add_commands"]
 
 
-def _load_model(path):
+def _load_model(args):
     from golden.model import load
 
-    return load(path)
+    return load(args.model, rounding=args.rounding)
 
 
 def _array(args):
@@ -81,7 +81,7 @@ def _cmd_inspect(args):
     from sim.model import task_shapes
 
     batch = _check_batch(args.batch)
-    model = _load_model(args.model)
+    model = _load_model(args)
     engine = _engine(args, model, batch)
     shapes = task_shapes(model, batch=batch, cols=engine.array.cols, depthwise=args.depthwise)
     macs = model.macs(batch)
@@ -137,7 +137,7 @@ def _cmd_run(args):
     if args.sim not in SIMULATORS:
         raise ValueError(f"--sim must be one of {', '.join(SIMULATORS)}, not {args.sim!r}")
     check_output_file("--out", args.out, ".npy")
-    model = _load_model(args.model)
+    model = _load_model(args)
     x = model.check_input(_load_input(args.input))
     engine = _engine(args, model, x.shape[0])
     print(f"{args.model}: {len(model.layers)} operators, batch {x.shape[0]}, {args.sim} on a "
@@ -198,6 +198,11 @@ def _common(p):
                    help="EngineConfig file (default: the engine that fits the model)")
     p.add_argument("--depthwise", choices=["toeplitz", "per_channel"], default="toeplitz",
                    help="DEPTHWISE_CONV_2D lowering (default toeplitz, docs/models.md)")
+    p.add_argument("--rounding", default="double",
+                   help="requantization of the GEMM layers, as the deployment rounds: double "
+                        "(TFLite's reference kernels, TFLite Micro; default), single "
+                        "(TFLITE_SINGLE_ROUNDING builds), double_half_up (TFLite's optimized "
+                        "x86 kernels: golden/ only, no hardware builds it)")
 
 
 def add_commands(subparsers):
@@ -220,7 +225,8 @@ def add_commands(subparsers):
                    help="x.npy: the model's int8 input tensor, batch first")
     p.add_argument("--out", required=True, help="y.npy: the model's int8 output")
     p.add_argument("--sim", default="verilator",
-                   help="verilator (default), icarus or amaranth")
+                   help="verilator (default: the compiled harness), verilator-cocotb, icarus "
+                        "or amaranth")
     p.add_argument("--stall", type=float, default=0.0,
                    help="probability of an idle cycle on every stream (flow-control test)")
     p.set_defaults(handler=_cmd_run)

@@ -214,3 +214,20 @@ def test_positive_shift():
     # independent: real multiplier 5 exactly (M0·2^(3−31) = 5), no rounding anywhere
     w = np.arange(12).reshape(3, 4) % 5 - 2
     np.testing.assert_array_equal(run.y, np.clip(5 * (x @ w.T), -128, 127))
+
+
+def test_rounding_no_hardware_builds_is_refused(capsys):
+    assert qmac(["model", "inspect", str(MODELS / "residual.tflite"), "--rounding",
+                 "double_half_up"]) == 2
+    assert "'double_half_up' is not one a hardware configuration builds" in \
+        capsys.readouterr().err
+
+
+def test_single_rounding_engine():
+    """A TFLITE_SINGLE_ROUNDING deployment: golden and the engine both round once."""
+    model = load(MODELS / "digits_cnn.tflite", rounding="single")
+    recorded = np.load(MODELS / "data" / "digits_cnn_oracle.npz")
+    engine = fit_engine(model)
+    assert engine.array.rounding == "single"
+    run = run_model(model, recorded["input"][:1], engine=engine, sim=SIM)
+    assert run.matched
