@@ -34,13 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from model_files import GREY_LEVELS, MODELS_DIR, TEST_DATA  # noqa: E402
 
 from qmac import digits  # noqa: E402
 
-MODELS_DIR = ROOT / "tests" / "models"
-TEST_DATA = MODELS_DIR / "data" / "digits_test.npz"
-#: digits are grey levels 0..16; the networks see them divided by this.
-GREY_LEVELS = 16
 SEED = 0
 CALIBRATION_IMAGES = 300
 KERAS_EPOCHS = 40

@@ -30,12 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import tflite
+from model_files import DATA_DIR, GREY_LEVELS, MODELS_DIR, TEST_DATA
 from tflite_runtime.interpreter import Interpreter, OpResolverType
 
-ROOT = Path(__file__).resolve().parents[1]
-MODELS_DIR = ROOT / "tests" / "models"
-TEST_DATA = MODELS_DIR / "data" / "digits_test.npz"
-GREY_LEVELS = 16
 #: images whose every layer output is recorded (the final output is recorded for all)
 LAYER_IMAGES = 32
 #: vtable slot of SubGraph.outputs (field 2 of the schema's SubGraph table: 4 + 2·2)
@@ -95,7 +92,7 @@ def run(model_path, images, resolver="BUILTIN_REF"):
     return x, ops, interpreter.get_tensor(final)
 
 
-def record(name, resolver, out_dir=MODELS_DIR / "data"):
+def record(name, resolver, out_dir=DATA_DIR):
     data = np.load(TEST_DATA)
     images = data["grey"].astype(np.float32) / np.float32(GREY_LEVELS)
     x, ops, output = run(MODELS_DIR / f"{name}.tflite", images, resolver)
@@ -111,7 +108,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="model names (default: every .tflite)")
     parser.add_argument("--resolver", choices=list(RESOLVERS), default="BUILTIN_REF")
-    parser.add_argument("--out-dir", default=MODELS_DIR / "data",
+    parser.add_argument("--out-dir", default=DATA_DIR,
                         help="where the .npz files go (default tests/models/data)")
     args = parser.parse_args(argv)
     names = args.models or sorted(p.stem for p in MODELS_DIR.glob("*.tflite"))
