@@ -13,6 +13,8 @@ It imports nothing of the project. Modules, in the order data flows through a la
   pooling, ADD, MUL, MEAN, PAD, RESHAPE, CONCATENATION, LOGISTIC, TANH, HARD_SWISH, SOFTMAX,
   QUANTIZE, DEQUANTIZE), bit-exact with TFLite 2.14's reference kernels (docs/ops.md).
 * :mod:`golden.fixedpoint_set` — the fixed-point set Q_{p,s} and σ-quantized networks.
+* :mod:`golden.model` — a full-integer int8 .tflite file as a graph of these ops
+  (``golden.model.load``; imported on its own, docs/models.md).
 """
 
 from .accumulator import accumulator_bits, dot_product_bounds, guard_bits, operand_range
