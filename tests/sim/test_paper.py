@@ -1,0 +1,113 @@
+"""The seed paper's experiments on the simulated engine (issue 11 §3, small p; larger p in
+benchmarks/bench_paper.py). Every run compares every layer with golden's σ-quantized network
+(sim.paper) and the final outputs here with the target table f* itself."""
+
+import numpy as np
+import pytest
+
+from golden.fixedpoint_set import FixedPointSet, reachable_outputs, rounded_activation
+from golden.paper import exact_affine, grid, indicator_table, random_table
+from qmac.cli import main
+from sim.paper import run_network, run_target
+
+
+def test_experiment_1_relu_indicator_on_all_of_q7():
+    """γ·1_[α,β](x) with ReLU at p = 7, s = 1: exact on all 255 points of Q_{7,1}."""
+    qset = FixedPointSet(7, 1)
+    table = indicator_table(qset, 1, [-40], [77], -99)
+    network, run = run_target(table, qset)
+    assert network.depth == 4
+    np.testing.assert_array_equal(run.outputs, table)
+    np.testing.assert_array_equal(run.expected, table)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_experiment_1_on_the_generated_verilog(sim):
+    qset = FixedPointSet(7, 1)
+    table = indicator_table(qset, 1, [-128 + 1], [5], 127)
+    run = run_network(*_layers(table, qset), qset, grid(qset, 1), sim=sim)
+    np.testing.assert_array_equal(run.outputs, table)
+
+
+def _layers(table, qset):
+    from golden.paper import represent
+
+    network = represent(table, qset)
+    return network.layers, network.activation
+
+
+def test_experiment_2_five_hardtanh_reaches_only_its_lattice():
+    """σ = 5·Hardtanh at p = 3, s = 1 (the activation table after the requantizer): random
+    networks on the engine never output a value outside N_b of their output bias b, so
+    none reaches all of Q_{3,1} and f*(x) = x is not represented."""
+    qset = FixedPointSet(3, 1)
+    q = qset.q_max
+    generators = rounded_activation("hardtanh5", qset.numerators, qset)
+    rng = np.random.default_rng(11)
+    points = grid(qset, 1)
+    for _ in range(3):
+        layers = [(rng.integers(-q, q + 1, (3, 1)), rng.integers(-q, q + 1, 3)),
+                  (rng.integers(-q, q + 1, (1, 3)), rng.integers(-q, q + 1, 1))]
+        run = run_network(layers, "hardtanh5", qset, points)
+        assert run.table_cycles > 0
+        reached = set(reachable_outputs(generators, qset, int(layers[-1][1][0])).tolist())
+        assert set(run.outputs.tolist()) <= reached
+        assert len(reached) < len(qset)
+
+
+@pytest.mark.parametrize("binary,p,d", [(False, 1, 2), (True, 1, 2), (True, 2, 1)])
+def test_experiment_3_binary_and_full_precision(binary, p, d):
+    qset = FixedPointSet(p, 1)
+    table = random_table(qset, d, 5)
+    network, run = run_target(table, qset, binary=binary)
+    assert network.binary_weights == binary
+    np.testing.assert_array_equal(run.outputs, table.reshape(-1))
+
+
+def test_experiment_4_identity_is_affine_exactly_but_not_rounded():
+    """f*(x) = |x| on Q_{2,1} with the identity activation: the engine computes f*, while the
+    same weights in exact arithmetic give an affine map."""
+    qset = FixedPointSet(2, 1)
+    table = np.abs(qset.numerators)
+    network, run = run_target(table, qset, activation="identity")
+    np.testing.assert_array_equal(run.outputs, table)
+    exact = exact_affine(network, grid(qset, 1))
+    assert len({b - a for a, b in zip(exact, exact[1:], strict=False)}) == 1
+    assert exact != table.tolist()
+
+
+def test_division_by_a_non_power_of_two_on_the_engine():
+    """s = 3: the requantizer multiplies by M0 = ⌈2^k/3⌉ and rounds once, exactly."""
+    qset = FixedPointSet(2, 3)
+    table = random_table(qset, 1, 2)
+    _, run = run_target(table, qset)
+    assert run.config.requant == "multiplier" and run.divider.multiplier is not None
+    np.testing.assert_array_equal(run.outputs, table)
+
+
+def test_cli(capsys, tmp_path):
+    out = tmp_path / "out.npz"
+    assert main(["paper", "run", "--target", "indicator:-1,0:2,1:-3", "--p", "2",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "every output equals golden's σ-quantized network and f* (49 points)" in printed
+    saved = np.load(out)
+    expected = [(-3 if -1 <= a <= 2 and 0 <= b <= 1 else 0) for a, b in saved["x"].tolist()]
+    assert saved["y"].tolist() == expected == saved["target"].tolist()
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["paper", "run", "--target", "random:1:0", "--p", "8"], "--p must be in [1, 7]"),
+    (["paper", "run", "--target", "indicator:3:1:1", "--p", "2"], "each LO ≤ HI"),
+    (["paper", "run", "--target", "nonsense", "--p", "2"], "--target must be"),
+    (["paper", "run", "--target", "abs", "--p", "2", "--s", "2", "--activation", "identity"],
+     "s must be 1 for the identity construction"),
+    (["paper", "run", "--target", "abs", "--p", "2", "--binary", "--activation", "identity"],
+     "activation must be 'relu'"),
+    (["paper"], "choose a paper command"),
+])
+def test_cli_refuses_bad_input(capsys, argv, fragment):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.splitlines()) == 1 and fragment in err, err
