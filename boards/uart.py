@@ -306,37 +306,39 @@ class UARTBridge(wiring.Component):
             m.d.sync += [reply.eq(REPLIES[kind]), last_reply.eq(REPLIES[kind]),
                          last_seq.eq(seq), executed.eq(1)]
 
+        def receive():
+            """Within a frame: fold each byte into the CRC; drop the frame after a silence."""
+            with m.If(got):
+                m.d.sync += [crc.eq(crc16_update(crc, byte)), silence.eq(0)]
+            with m.Elif(silence == self._gap):
+                m.next = "hunt"                        # the rest of the frame never came
+            with m.Else():
+                m.d.sync += silence.eq(silence + 1)
+
         with m.FSM():
             with m.State("hunt"):
                 with m.If(got & (byte == SYNC)):
                     m.d.sync += [crc.eq(CRC_INIT), silence.eq(0)]
                     m.next = "seq"
-            for state, after in (("seq", "command"), ("command", "payload"),
-                                 ("payload", "check")):
-                with m.State(state):
-                    with m.If(got):
-                        m.d.sync += [crc.eq(crc16_update(crc, byte)), silence.eq(0)]
-                    with m.Elif(silence == self._gap):
-                        m.next = "hunt"               # the rest of the frame never came
-                    with m.Else():
-                        m.d.sync += silence.eq(silence + 1)
-                    if state == "seq":
-                        with m.If(got):
-                            m.d.sync += seq.eq(byte)
-                            m.next = after
-                    elif state == "command":
-                        with m.If(got):
-                            m.next = "corrupt"       # unless the byte names a command
-                            for index, name in enumerate(names):
-                                with m.If(byte == COMMANDS[name]):
-                                    m.d.sync += [command.eq(index),
-                                                 left.eq(sizes[index] + CRC_BYTES)]
-                                    m.next = after
-                    else:
-                        with m.If(got):
-                            m.d.sync += [buffer.eq(Cat(buffer[8:], byte)), left.eq(left - 1)]
-                            with m.If(left == 1):
-                                m.next = after
+            with m.State("seq"):
+                receive()
+                with m.If(got):
+                    m.d.sync += seq.eq(byte)
+                    m.next = "command"
+            with m.State("command"):
+                receive()
+                with m.If(got):
+                    m.next = "corrupt"                 # unless the byte names a command
+                    for index, name in enumerate(names):
+                        with m.If(byte == COMMANDS[name]):
+                            m.d.sync += [command.eq(index), left.eq(sizes[index] + CRC_BYTES)]
+                            m.next = "payload"
+            with m.State("payload"):                   # and the CRC
+                receive()
+                with m.If(got):
+                    m.d.sync += [buffer.eq(Cat(buffer[8:], byte)), left.eq(left - 1)]
+                    with m.If(left == 1):
+                        m.next = "check"
             with m.State("check"):
                 # The CRC of the bytes and their CRC is zero exactly when they agree.
                 with m.If(crc == 0):
@@ -356,27 +358,27 @@ class UARTBridge(wiring.Component):
                             m.d.comb += restart.eq(1)
                             m.d.sync += [reset_flag.eq(0), pending.eq(0)]
                             record("done")
-                            continue
-                        with m.If(again):
-                            m.d.sync += reply.eq(last_reply)   # its reply was lost: again
-                        with m.Else():
-                            if name == "params":
-                                m.d.sync += params.eq(payload)
-                                record("done")
-                            elif name == "query":
-                                m.d.comb += array.results.ready.eq(1)
-                                with m.If(array.results.valid):
-                                    m.d.sync += row.eq(array.results.payload.as_value())
-                                    record("row")
-                                with m.Else():
-                                    record("empty")
-                            else:
-                                with m.If(pending):
-                                    m.d.sync += reply.eq(REPLIES["busy"])
-                                with m.Else():
-                                    m.d.sync += [beat.eq(payload), pending.eq(1),
-                                                 target.eq(beats.index(name))]
+                        else:
+                            with m.If(again):         # its reply was lost: the same again
+                                m.d.sync += reply.eq(last_reply)
+                            with m.Else():
+                                if name == "params":
+                                    m.d.sync += params.eq(payload)
                                     record("done")
+                                elif name == "query":
+                                    m.d.comb += array.results.ready.eq(1)
+                                    with m.If(array.results.valid):
+                                        m.d.sync += row.eq(array.results.payload.as_value())
+                                        record("row")
+                                    with m.Else():
+                                        record("empty")
+                                else:                 # a beat: busy while one still waits
+                                    with m.If(pending):
+                                        m.d.sync += reply.eq(REPLIES["busy"])
+                                    with m.Else():
+                                        m.d.sync += [beat.eq(payload), pending.eq(1),
+                                                     target.eq(beats.index(name))]
+                                        record("done")
                 m.next = "reply"
             with m.State("reply"):
                 m.d.sync += [body.eq(Cat(reply, seq, status, row)), reply_crc.eq(CRC_INIT),
