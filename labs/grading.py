@@ -42,7 +42,7 @@ TERM_VARIABLE = "QMAC_LAB_TERM"
 #: Packages a student module may not import by default: golden/ and hw/ hold the answers.
 FORBIDDEN_IMPORTS = ("golden", "hw", "sim", "boards", "qmac", "labs")
 #: A part that runs longer than this (seconds, visible and hidden together) fails.
-PART_TIME_LIMIT = 120
+PART_TIME_LIMIT = 60
 
 
 @dataclass(frozen=True)

@@ -128,3 +128,27 @@ def test_lab7_reads_a_real_build(tmp_path):
     summary = load_student(tmp_path / "lab7", "board").summarize(report)
     assert summary["timing_pass"] == (report["fmax_sync_mhz"] >= report["sync_clock_mhz"])
     assert 0 < summary["logic_percent"] <= 100 and summary["logic_per_pe"] > 0
+
+
+def test_grade_class_writes_a_csv(tmp_path, monkeypatch):
+    """A class of three: the reference, the starter, and code that does not import."""
+    import csv
+
+    from labs.grade_class import main as grade_class
+
+    monkeypatch.setenv("QMAC_LAB_TERM", "test-term")
+    first = lab(1)
+    submissions = tmp_path / "submissions"
+    write_tree(first.solution, submissions / "alice", starter=False)
+    write_tree(first.solution, submissions / "bob", starter=True)
+    (submissions / "carol").mkdir()
+    (submissions / "carol" / "fixedpoint.py").write_text("def round_div(:\n")
+    assert grade_class(["1", str(submissions), "-o", str(tmp_path / "grades.csv"),
+                        "--jobs", "2"]) == 0
+    rows = {row["student"]: row for row in csv.DictReader(open(tmp_path / "grades.csv"))}
+    assert set(rows) == {"alice", "bob", "carol"}
+    assert rows["alice"]["score"] == str(first.points) and rows["alice"]["status"] == "ok"
+    assert [rows["alice"][f"part{i + 1}"] for i in range(len(first.parts))] == \
+        [str(part.points) for part in first.parts]
+    assert rows["bob"]["score"] == rows["carol"]["score"] == "0"
+    assert rows["alice"]["seed"] == str(hidden_seed(student="alice", term="test-term"))
