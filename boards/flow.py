@@ -32,7 +32,7 @@ __all__ = [
 TOOLS = ("yowasp", "system")
 #: M0 bits per cycle of a requantizer lane left without DSP blocks
 #: (:attr:`hw.config.ArrayConfig.requant_serial_bits`; docs/boards.md has the measurements).
-SERIAL_BITS_WITHOUT_DSP = 2
+SERIAL_BITS_WITHOUT_DSP = 1
 #: Hierarchical name of the array inside each board top (BoardTop.bist.array, ...).
 ARRAY_PATHS = {"bist": "top.bist.array", "uart": "top.bridge.array"}
 LINKS = tuple(ARRAY_PATHS)

@@ -147,8 +147,9 @@ class ArrayConfig(_Persistent):
         Multiply-by-M0 of each requantizer lane as a shift-add over ``ceil(31 / bits)``
         cycles, ``bits`` of M0 per cycle, in logic (for a device whose DSP blocks all go to
         the PEs, e.g. the iCEBreaker's 4×4); a lane then takes a beat every
-        :attr:`requant_beat_interval` cycles. None (default): DSP partial products, a beat
-        per cycle.
+        :attr:`requant_beat_interval` cycles. 1: bit-serial, the rounding shift too (one
+        adder, no barrel shifter; 62 cycles a beat for "double", up to 93 for one
+        rounding). None (default): DSP partial products, a beat per cycle.
     register_product : bool
         Register the product inside each PE before accumulating (one more cycle of latency,
         shorter critical path; maps onto DSP output registers).
@@ -344,6 +345,11 @@ class ArrayConfig(_Persistent):
         ``requant_serial_bits`` the cycles of its serial multiply (shift-only: 1)."""
         if self.requant_serial_bits is None or self.requant == "shift":
             return 1
+        if self.requant_serial_bits == 1:
+            # Bit-serial: the 31 fraction bits, then the rounding right shift one bit per
+            # cycle: up to 31 ("double"'s second rounding) or 31 − shift (a single rounding).
+            lo, _ = self.shift_range
+            return M0_BITS + (-lo if self.rounding == "double" else M0_BITS - lo)
         return ceil_div(M0_BITS, self.requant_serial_bits)
 
     @property

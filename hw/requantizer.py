@@ -208,6 +208,9 @@ def pipeline_stages(config):
         double = config.rounding == "double"
         if double and left_shifts:
             names.append("left_shifted")
+        if config.requant_serial_bits == 1:
+            names += [f"serial{step}" for step in range(config.requant_beat_interval)]
+            return names + ["rounded", "zero_point", "out"]
         if config.requant_serial_bits is not None:
             names += [f"serial{step}" for step in range(config.requant_beat_interval)]
             names.append("product")
@@ -377,7 +380,9 @@ class RequantizerLanes(wiring.Component):
 
         # Stages 3 and 4: bias, then saturation. TFLite's accumulator is int32; outside it
         # TFLite is undefined and golden raises, so the hardware saturates rather than wraps.
-        shift = read("shift") if early_shift else None
+        # The bit-serial lane (requant_serial_bits = 1) needs the shift when its product starts.
+        bit_serial = multiply and cfg.requant_serial_bits == 1
+        shift = read("shift") if early_shift or bit_serial else None
         multiplier = read("multiplier") if multiply and not early_shift else None
         summed = pipe.stage("biased", [acc[j] + bias[j] for j in lanes])
         if multiply and early_shift:
@@ -397,13 +402,16 @@ class RequantizerLanes(wiring.Component):
                                  [self._decode(v, s, right_only=True)
                                   for v, s in zip(value, shift, strict=True)])
 
-        # Rounding: floor and increment from the registered decode, then their sum.
-        rounded = []
-        for value, amount, mask, half in decoded:
-            floor = value >> amount
-            rounded.append([floor, _round_increment(value, floor, amount, mask, half, mode)])
-        rounded = pipe.stage("floor", rounded)
-        rounded = pipe.stage("rounded", [floor + increment for floor, increment in rounded])
+        if mode is None:     # the bit-serial lane has rounded already
+            rounded = decoded
+        else:
+            # Rounding: floor and increment from the registered decode, then their sum.
+            rounded = []
+            for value, amount, mask, half in decoded:
+                floor = value >> amount
+                rounded.append([floor, _round_increment(value, floor, amount, mask, half, mode)])
+            rounded = pipe.stage("floor", rounded)
+            rounded = pipe.stage("rounded", [floor + increment for floor, increment in rounded])
 
         # Output zero point and the clamp (fused ReLU/ReLU6 are clamps).
         out_bits = len(self.o.p.y[0])
@@ -463,6 +471,8 @@ class RequantizerLanes(wiring.Component):
         # one more term, so that floor((x·M0 + 2^30) / 2^31) is a bit slice of the total.
         product_shape = signed(width + MULTIPLIER_BITS + 1)
         nudge = Const(1 << (FRACTION_BITS - 1) if double else 0, product_shape)
+        if cfg.requant_serial_bits == 1:
+            return self._bit_serial(m, pipe, value, shift, multiplier, nudge.value), None
         if serial:
             product, shift = self._serial_multiply(m, pipe, read, value, shift, multiplier,
                                                    nudge.value)
@@ -525,6 +535,69 @@ class RequantizerLanes(wiring.Component):
         mode = "half_away_from_zero" if double else (
             "half_up" if cfg.rounding == "single" else cfg.rounding)
         return decoded, mode
+
+    def _bit_serial(self, m, pipe, value, shift, multiplier, nudge):
+        """x·M0 + ``nudge`` and its rounding right shift, one bit per cycle (stages
+        ``serial0…``, then ``rounded``): the running sum adds x·(bit i of M0) and shifts right,
+        so the product leaves least significant bit first, and the same step with M0 used up
+        goes on shifting, for exactly 31 + the rounding shift's amount cycles; the bits that
+        leave are the rounding's half and sticky bits. No barrel shifter, no decode, one
+        adder. Beats are :attr:`ArrayConfig.requant_beat_interval` (its most steps) apart.
+        Returns the rounded values."""
+        cfg = self._config
+        double = cfg.rounding == "double"
+        steps = cfg.requant_beat_interval
+        start = pipe.valid
+        width = len(value[0])
+        # Product bits kept below the running sum: "double" rounds from bit 31 on only.
+        kept = 0 if double else FRACTION_BITS
+        mode = "half_away_from_zero" if double else (
+            "half_up" if cfg.rounding == "single" else cfg.rounding)
+        results = []
+        for j, (x, m0, s) in enumerate(zip(value, multiplier, shift, strict=True)):
+            x_held = Signal(signed(width), name=f"serial_x_{j}")
+            m_rest = Signal(unsigned(MULTIPLIER_BITS), name=f"serial_m0_{j}")
+            running = Signal(signed(width + 1), name=f"serial_sum_{j}")
+            low = Signal(kept, name=f"serial_low_{j}") if kept else None
+            step = Signal(range(steps + 1), name=f"serial_step_{j}")
+            total = Signal(range(steps + 1), name=f"serial_total_{j}")
+            half = Signal(name=f"serial_half_{j}")
+            sticky = Signal(name=f"serial_sticky_{j}")
+            # Steps: 31 + the right shift of "double"'s second rounding, or 31 + (31 − shift).
+            right = Mux(s < 0, -s, 0) if double else FRACTION_BITS - s
+            total_now = Mux(start, FRACTION_BITS + right, total)
+            index = Mux(start, 0, step)
+            x_now, m_now = Mux(start, x, x_held), Mux(start, m0, m_rest)
+            summed = Mux(start, nudge, running) + Mux(m_now[0], x_now, 0)
+            leaving = low[0] if kept else summed[0]       # product bit index − kept
+            m.d.sync += [x_held.eq(x_now), total.eq(total_now)]
+            with m.If(start):
+                m.d.sync += [half.eq(0), sticky.eq(0)]
+            with m.If(start | (step < total)):
+                m.d.sync += [running.eq(summed >> 1), m_rest.eq(m_now >> 1),
+                             step.eq(index + 1)]
+                if kept:
+                    m.d.sync += low.eq(Cat(low[1:], summed[0]))
+                # Bits below 31 (+ kept) are the first rounding's ("double": the nudge made
+                # it a floor) or, for "single", below the half bit only when the shift is
+                # that far; the last bit to leave is the half bit.
+                with m.If(index >= FRACTION_BITS):
+                    with m.If(index == total_now - 1):
+                        m.d.sync += half.eq(leaving)
+                    with m.Else():
+                        m.d.sync += sticky.eq(sticky | leaving)
+            floor = Cat(low, running).as_signed() if kept else running
+            negative = running[-1]
+            increment = {
+                "floor": Const(0),
+                "toward_zero": negative & (half | sticky),
+                "half_up": half,
+                "half_away_from_zero": half & (sticky | ~negative),
+                "half_to_even": half & (sticky | floor[0]),
+            }[mode]
+            results.append(floor + increment)
+        pipe.hold([f"serial{i}" for i in range(steps)])
+        return pipe.stage("rounded", results)
 
     def _serial_multiply(self, m, pipe, read, value, shift, multiplier, nudge):
         """x·M0 + ``nudge`` over :attr:`ArrayConfig.requant_beat_interval` cycles (stages
