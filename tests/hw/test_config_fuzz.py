@@ -22,9 +22,8 @@ from sim.workload import random_workload
 
 #: Largest rows/cols drawn (the simulator's time grows with the grid).
 MAX_GRID = 3
-FAST = settings(max_examples=4, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow])
-LONG = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: Examples per valid-configuration test: in `make test` (the same ones every run), and slow.
+FAST_EXAMPLES, LONG_EXAMPLES = 4, 40
 
 
 @st.composite
@@ -70,17 +69,8 @@ def _check_array(config, seed):
     np.testing.assert_array_equal(run.outputs, work.expected)
 
 
-@given(config=array_configs(), seed=st.integers(0, 2**16))
-@FAST
-def test_valid_array_configs_are_bit_exact(config, seed):
-    _check_array(config, seed)
 
 
-@pytest.mark.slow
-@given(config=array_configs(), seed=st.integers(0, 2**16))
-@LONG
-def test_valid_array_configs_are_bit_exact_long(config, seed):
-    _check_array(config, seed)
 
 
 @st.composite
@@ -121,17 +111,26 @@ def _check_engine(config, seed):
     np.testing.assert_array_equal(job.outputs(run.rows), expected)
 
 
-@given(config=engine_configs(), seed=st.integers(0, 2**16))
-@FAST
-def test_valid_engine_configs_are_bit_exact(config, seed):
-    _check_engine(config, seed)
 
 
-@pytest.mark.slow
-@given(config=engine_configs(), seed=st.integers(0, 2**16))
-@LONG
-def test_valid_engine_configs_are_bit_exact_long(config, seed):
-    _check_engine(config, seed)
+
+
+@pytest.mark.parametrize("kind", ["array", "engine"])
+@pytest.mark.parametrize("examples", [
+    pytest.param(FAST_EXAMPLES, id="fast"),
+    pytest.param(LONG_EXAMPLES, id="long", marks=pytest.mark.slow),
+])
+def test_valid_configs_are_bit_exact(kind, examples):
+    strategy, check = {"array": (array_configs(), _check_array),
+                       "engine": (engine_configs(), _check_engine)}[kind]
+
+    @given(config=strategy, seed=st.integers(0, 2**16))
+    @settings(max_examples=examples, deadline=None, derandomize=examples == FAST_EXAMPLES,
+              suppress_health_check=[HealthCheck.too_slow])
+    def bit_exact(config, seed):
+        check(config, seed)
+
+    bit_exact()
 
 
 # -- invalid configurations ---------------------------------------------------------------
