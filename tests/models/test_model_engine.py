@@ -23,6 +23,7 @@ from golden.layers import conv2d, fully_connected
 from golden.model import GemmParams, load
 from hw.config import ArrayConfig, EngineConfig
 from qmac.cli import main as qmac
+from sim import fast
 from sim.model import check_engine, fit_engine, lower, run_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -231,3 +232,29 @@ def test_single_rounding_engine():
     assert engine.array.rounding == "single"
     run = run_model(model, recorded["input"][:1], engine=engine, sim=SIM)
     assert run.matched
+
+
+#: tests/sim/test_fast.py's engines (3×4, both dataflows): the builds are shared.
+SMALL_ENGINES = {
+    "os": EngineConfig(ArrayConfig(rows=3, cols=4, kmax=8, name="engine_3x4"), max_k=64,
+                       max_n=16),
+    "ws": EngineConfig(ArrayConfig(rows=3, cols=4, dataflow="ws", name="engine_ws_3x4"),
+                       max_k=64, max_n=16, max_m=16),
+}
+
+
+@pytest.mark.skipif(not fast.available(), reason="no Verilator or C++ compiler")
+@pytest.mark.parametrize("dataflow", SMALL_ENGINES)
+def test_verilog_engine_equals_the_interpreter(dataflow):
+    """The MobileNet-style model on the generated Verilog (Verilator's compiled harness) of
+    a 3×4 engine of either dataflow: 4-column Toeplitz strips, M split into commands of 16
+    rows (weight-stationary), N into 16 channels; every layer the interpreter's."""
+    model = load(MODELS / "mobilenet_style.tflite")
+    recorded = np.load(MODELS / "data" / "mobilenet_style_oracle.npz")
+    run = run_model(model, recorded["input"][:1], engine=SMALL_ENGINES[dataflow],
+                    sim="verilator")
+    assert run.matched
+    for layer in model.layers:
+        expected = recorded[f"op{layer.index}"][:1]
+        np.testing.assert_array_equal(run.values[layer.output].reshape(expected.shape),
+                                      expected, err_msg=f"operator {layer.index} {layer.op}")
