@@ -99,7 +99,7 @@ def _cmd_run(args):
           f"Q_{{{qset.p},{qset.s}}}: {network.depth} layers, widths "
           f"{'-'.join(map(str, network.widths))}, {network.parameters} parameters "
           f"({network.nonzero_parameters} nonzero)")
-    print(f"engine: {args.rows}×{args.cols}, {run.config.act_bits}-bit operands"
+    print(f"engine: {args.rows}×{args.cols}, {run.config.array.act_bits}-bit operands"
           f"{', binary weights' if args.binary else ''}; division by s: {division}")
     print(f"{len(points)} grid points on the {args.sim} RTL in {seconds:.1f} s: "
           f"{run.cycles} engine cycles"

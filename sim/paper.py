@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from golden.accumulator import dot_product_bounds
 from golden.exact_division import DIVISION_ROUNDING, exact_divider
 from golden.fixedpoint_set import CLAMP_ACTIVATIONS, quantized_network, rounded_activation
 from golden.paper import grid, represent
 from hw.config import ArrayConfig
 
-from .gemm import MismatchError, gemm
+from .gemm import MismatchError, engine_config_for, gemm
 
 __all__ = ["PaperRun", "engine_array", "run_activation_table", "run_network", "run_target"]
 
@@ -36,7 +37,7 @@ class PaperRun:
     expected: np.ndarray   # [B] golden's σ-quantized network
     cycles: int            # engine cycles, summed over the layers
     table_cycles: int      # activation-table stage cycles (0 for clamp activations)
-    config: ArrayConfig
+    config: object         # the hw.engine.EngineConfig that ran
     divider: object        # golden.exact_division.ExactDivider
 
 
@@ -49,15 +50,14 @@ def _clamp(activation, qset, last):
     return -min(qset.s, q), min(qset.s, q)
 
 
-def engine_array(qset, depth, *, binary=False, rows=4, cols=4, dataflow="output_stationary"):
-    """The :class:`ArrayConfig` and divider that run layers up to ``depth`` inputs deep.
+def engine_array(qset, m, k, n, *, binary=False, rows=4, cols=4,
+                 dataflow="output_stationary"):
+    """The :class:`hw.engine.EngineConfig` and divider for GEMMs up to ``m``×``k``×``n``.
 
-    The divider is exact for every accumulator an array of this configuration produces over
-    ``depth``-deep dot products plus a bias s·b (|b| ≤ Q): the bound comes from the array's
-    operand ranges (:func:`golden.accumulator.dot_product_bounds`).
+    One engine (one build) serves every layer of a network. The divider is exact for every
+    accumulator this engine produces: dot products up to its ``max_k`` deep of its operand
+    ranges (:func:`golden.accumulator.dot_product_bounds`) plus a bias s·b, |b| ≤ Q.
     """
-    from golden.accumulator import dot_product_bounds
-
     if not 1 <= qset.p <= MAX_P:
         raise ValueError(f"p must be in [1, {MAX_P}] on the engine ((p+1)-bit weights ≤ 8 "
                          f"bits), not {qset.p}")
@@ -65,11 +65,12 @@ def engine_array(qset, depth, *, binary=False, rows=4, cols=4, dataflow="output_
     base = ArrayConfig(rows=rows, cols=cols, act_bits=bits, out_bits=bits,
                        weight_bits=1 if binary else bits,
                        weight_kind="binary" if binary else "integer", dataflow=dataflow)
-    lo, hi = dot_product_bounds(depth, base.act_range, base.weight_range)
+    engine = engine_config_for(base, m, k, n)
+    lo, hi = dot_product_bounds(engine.max_k, base.act_range, base.weight_range)
     bound = max(-lo, hi) + qset.s * qset.q_max
     divider = exact_divider(qset.s, bound, shift_range=base.shift_range)
-    config = base.replace(requant=divider.requant, rounding=DIVISION_ROUNDING)
-    return config, divider
+    array = base.replace(requant=divider.requant, rounding=DIVISION_ROUNDING)
+    return engine.replace(array=array), divider
 
 
 def run_activation_table(table, values, lo):
@@ -117,8 +118,9 @@ def run_network(layers, activation, qset, x, *, binary=False, sim="amaranth", ro
     Raises :class:`sim.gemm.MismatchError` where a layer's outputs differ from golden's.
     """
     x = np.asarray(x, dtype=np.int64)
-    depth = max(w.shape[1] for w, _ in layers)
-    config, divider = engine_array(qset, depth, binary=binary, rows=rows, cols=cols)
+    config, divider = engine_array(qset, len(x), max(w.shape[1] for w, _ in layers),
+                                   max(w.shape[0] for w, _ in layers), binary=binary,
+                                   rows=rows, cols=cols)
     h, cycles, table_cycles = x, 0, 0
     table = None
     if activation not in CLAMP_ACTIVATIONS:

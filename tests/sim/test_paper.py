@@ -82,7 +82,7 @@ def test_division_by_a_non_power_of_two_on_the_engine():
     qset = FixedPointSet(2, 3)
     table = random_table(qset, 1, 2)
     _, run = run_target(table, qset)
-    assert run.config.requant == "multiplier" and run.divider.multiplier is not None
+    assert run.config.array.requant == "multiplier" and run.divider.multiplier is not None
     np.testing.assert_array_equal(run.outputs, table)
 
 
