@@ -13,11 +13,16 @@ It imports nothing of the project. Modules, in the order data flows through a la
   pooling, ADD, MUL, MEAN, PAD, RESHAPE, CONCATENATION, LOGISTIC, TANH, HARD_SWISH, SOFTMAX,
   QUANTIZE, DEQUANTIZE), bit-exact with TFLite 2.14's reference kernels (docs/ops.md).
 * :mod:`golden.fixedpoint_set` — the fixed-point set Q_{p,s} and σ-quantized networks.
+* :mod:`golden.exact_division` — rounding division by any s as the requantizer computes it,
+  with the proof that its constant is exact over the accumulator's range.
+* :mod:`golden.paper` — the seed paper's constructions (indicator networks, ReLU, identity,
+  binary weights) that represent any f*: Q^d_{p,s} → Q_{p,s}.
 * :mod:`golden.model` — a full-integer int8 .tflite file as a graph of these ops
   (``golden.model.load``; imported on its own, docs/models.md).
 """
 
 from .accumulator import accumulator_bits, dot_product_bounds, guard_bits, operand_range
+from .exact_division import exact_divider
 from .fixedpoint_set import FixedPointSet, analyze, quantized_network
 from .gemm import exact_matmul
 from .layers import binarize, conv2d, fully_connected, im2col, ternarize
@@ -36,6 +41,7 @@ from .ops import (
     softmax,
     tanh,
 )
+from .paper import represent
 from .quantization import QuantParams, calibrate, choose_qparams, dequantize, quantize
 from .rounding import ROUNDING_MODES, round_div, round_shift
 from .tflite import (
@@ -50,7 +56,7 @@ from .tflite import (
 )
 
 __all__ = [
-    "FixedPointSet", "analyze", "quantized_network",
+    "FixedPointSet", "analyze", "quantized_network", "exact_divider", "represent",
     "QuantParams", "ROUNDING_MODES", "accumulator_bits", "activation_range", "binarize",
     "calibrate", "choose_qparams", "conv2d", "conv_multiplier", "dequantize",
     "dot_product_bounds", "exact_matmul", "fully_connected", "guard_bits", "im2col",
