@@ -49,6 +49,8 @@ ATTEMPTS = 8
 #: Queries answered "no row ready" in a row, and beats answered "busy" in a row, before the
 #: link gives up on the board.
 IDLE_LIMIT = 256
+#: Bytes read while looking for a reply's SYNC before the line counts as garbage.
+HUNT_LIMIT = 1024
 #: Sequence numbers wrap at one byte.
 SEQ_MODULO = 256
 
@@ -71,7 +73,8 @@ class BoardError(LinkError):
 class LinkStats:
     """What a :class:`Link` did: frames sent (retransmissions included), retransmissions,
     replies that never came, replies that failed their CRC or were cut short, frames the board
-    reported corrupt, late replies to earlier frames, busy replies, result queries."""
+    reported corrupt, late replies to earlier frames, busy replies, result queries, bytes
+    written, and the useful payload bytes (each beat's and each result row's once)."""
     frames: int = 0
     retransmissions: int = 0
     timeouts: int = 0
@@ -81,6 +84,7 @@ class LinkStats:
     busy: int = 0
     queries: int = 0
     bytes_sent: int = 0
+    payload_bytes: int = 0
 
     def as_dict(self):
         return asdict(self)
@@ -147,13 +151,16 @@ class Link:
 
     def _reply(self):
         """One reply: (kind, seq, status, row bytes), or why none was read."""
-        while True:
+        for _ in range(HUNT_LIMIT):
             byte = self.transport.read(1)
             if not byte:
                 self.stats.timeouts += 1
                 return "no reply (timed out)"
             if byte[0] == SYNC:
                 break
+        else:
+            self.stats.corrupt_replies += 1
+            return f"no reply start in {HUNT_LIMIT} bytes of noise"
         head = self.transport.read(REPLY_HEADER_BYTES - 1)
         size = self.row_bytes if head[:1] == bytes([REPLIES["row"]]) else 0
         rest = self.transport.read(size + CRC_BYTES) if len(head) == REPLY_HEADER_BYTES - 1 \
@@ -218,6 +225,7 @@ class Link:
         kind, row = self.request("query", what="result query")
         if kind != REPLIES["row"]:
             return None
+        self.stats.payload_bytes += len(row)
         value = data.Const(self.layouts["results"], int.from_bytes(row, "little"))
         return [int(lane) for lane in value.y]
 
@@ -229,6 +237,7 @@ class Link:
         for _ in range(IDLE_LIMIT):
             kind, _ = self.request(name, payload, what=what)
             if kind != REPLIES["busy"]:
+                self.stats.payload_bytes += len(payload)
                 return
             self.stats.busy += 1
             row = self.query()

@@ -25,7 +25,8 @@ row follows), ``E`` (no result row ready). ``status`` holds the :data:`STATUS` b
 The board executes a frame only when its CRC checks, and each sequence number once: a frame
 with the sequence number of the last executed one (a retransmission whose reply was lost) is
 answered with the stored reply and not executed again. A frame that stops arriving for
-:data:`FRAME_GAP_BITS` bit times is dropped, so the host's next frame always starts clean.
+``gap_bits`` bit times (:data:`FRAME_GAP_BITS` by default) is dropped, so the host's next
+frame always starts clean.
 ``S`` resets the array behind the bridge and clears the ``reset`` status bit, which every
 (re)start of the board sets: a host that sees it mid-job knows the board lost its state.
 """
