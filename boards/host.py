@@ -197,9 +197,9 @@ class Link:
                 if reply_seq != seq:
                     self.stats.stale += 1         # a late reply to an earlier frame
                     continue
-                self._check(status, command, seq, what)
-                if kind != REPLIES["busy"]:
+                if kind != REPLIES["busy"]:           # executed: the next frame is new
                     self._seq = (seq + 1) % SEQ_MODULO
+                self._check(status, command, seq, what)
                 return kind, row
         raise LinkError(f"frame {seq} ({what}) was not answered in {self.attempts} attempts: "
                         + "; ".join(failures))

@@ -13,7 +13,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from boards.host import UARTArray, UARTEngine, crc16, frame
+from boards.host import BoardError, Link, UARTArray, UARTEngine, crc16, frame
 from boards.uart import (
     COMMANDS,
     CRC_INIT,
@@ -183,3 +183,19 @@ def test_uart_runs_a_gemm_on_the_engine(array):
                                output_zero_point=4, multiplier=params.multiplier,
                                shift=params.shift, act_min=-100, act_max=110)
     np.testing.assert_array_equal(job.outputs(link.run(job)), expected)
+
+
+def test_an_engine_error_is_reported_by_the_link():
+    """A command the engine refuses (depth 0) sets its error flag; the next reply carries it
+    and the host raises BoardError naming that frame; a new session (S) clears it."""
+    config = EngineConfig(ArrayConfig(rows=2, cols=2, kmax=3, per_channel=True),
+                          max_k=8, max_n=4, max_m=4)
+    link = Link(config, simulated_board(config))
+    link.start()
+    bad = {"m_tiles": 1, "n_tiles": 1, "depth": 0, "output_zero_point": 0, "act_min": -5,
+           "act_max": 5}
+    link.send_beat("command", bad, [], what="command beat 0")
+    with pytest.raises(BoardError, match=r"flagged an error by frame 2 \(result query\)"):
+        link.query()
+    link.start()
+    assert link.query() is None          # no error, no row
