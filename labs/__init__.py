@@ -19,6 +19,7 @@ LABS = {
     5: "lab5_requantizer",
     6: "lab6_engine",
     7: "lab7_board",
+    8: "lab8_expressive",
 }
 
 
