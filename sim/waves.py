@@ -146,10 +146,11 @@ def _rising_edges(clock, start, end):
 
 
 def render_vcd(vcd, outputs, *, signals=(), clock="clk", start=None, end=None,
-               radix="signed", title=None):
+               radix="signed", title=None, markers=None):
     """Draw the ``signals`` (shell patterns, :func:`select`) of the VCD file ``vcd`` from
     ``start`` to ``end`` (VCD time units; default: all) into each file of ``outputs`` (.svg or
-    .png). Rising edges of the trace named ``clock`` (last name) are numbered as cycles.
+    .png). Rising edges of the trace named ``clock`` (last name) are numbered as cycles;
+    ``markers`` ({cycle: label}) annotates some of them with a dashed line and a label.
     Returns the paths written."""
     import matplotlib
 
@@ -200,6 +201,12 @@ def render_vcd(vcd, outputs, *, signals=(), clock="clk", start=None, end=None,
         axes.axvline(edge, color="grey", linewidth=0.3, zorder=0)
         axes.text(edge, len(chosen) + 0.05, str(number), fontsize=5, ha="center",
                   color="grey")
+    for cycle, label in (markers or {}).items():
+        if not 0 <= cycle < len(edges):
+            raise ValueError(f"marker cycle must be in [0, {len(edges) - 1}], not {cycle}")
+        axes.axvline(edges[cycle], color="tab:red", linewidth=0.8, linestyle="--", zorder=0)
+        axes.text(edges[cycle], -0.15, f" {label}", fontsize=6, color="tab:red",
+                  rotation=90, va="bottom", ha="right")
     axes.set_yticks([len(chosen) - 1 - row + 0.4 for row in range(len(chosen))])
     axes.set_yticklabels([f"{label} [{t.width}]" if t.width > 1 else label
                           for t, label in zip(chosen, _labels(chosen), strict=True)],

@@ -74,3 +74,13 @@ def test_not_a_vcd_is_one_line(tmp_path, capsys):
     path.write_bytes(b"\x00garbage $var")
     assert main(["waves", str(path)]) == 2
     assert "is not a readable VCD file" in capsys.readouterr().err
+
+
+def test_markers_name_cycles(counter_vcd, tmp_path):
+    from sim.waves import render_vcd
+
+    out = tmp_path / "m.svg"
+    assert render_vcd(counter_vcd, [out], markers={0: "start", 5: "five"}) == [out]
+    assert "five" in out.read_text()
+    with pytest.raises(ValueError, match=r"marker cycle must be in \[0, "):
+        render_vcd(counter_vcd, [out], markers={CYCLES + 5: "late"})
