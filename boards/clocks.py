@@ -322,7 +322,11 @@ class PLLClock(Elaboratable):
         m = Module()
         if platform is None:        # simulation: the test bench drives sync
             return m
-        clk_out, lock = Signal(name="pll_clk"), Signal(name="pll_lock")
+        # `keep`: the constraint names this net; without it Yosys may keep only another
+        # alias of the clock net (the iCEBreaker engine's was bridge.array...clk) and nextpnr
+        # then ignores the constraint ("net 'clock.pll_clk' does not exist").
+        clk_out = Signal(name="pll_clk", attrs={"keep": 1})
+        lock = Signal(name="pll_lock")
         self._pll(m, platform, clk_out, lock)
         m.d.comb += ClockSignal("sync").eq(clk_out)
         platform.add_clock_constraint(clk_out, self.frequency)
