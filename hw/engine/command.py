@@ -4,10 +4,14 @@ from amaranth.hdl import Module
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["CommandRegister", "MAX_M_TILES", "OUTPUT_FIELDS", "shape_layout", "shape_limits"]
+__all__ = ["MAX_M_TILES", "OUTPUT_FIELDS", "START_LATENCY", "CommandRegister", "shape_layout",
+           "shape_limits"]
 
 #: Largest number of M tiles one output-stationary command may stream (the counters' width).
 MAX_M_TILES = 1 << 16
+
+#: Cycles from a command taken to ``active``: ``start`` is registered, then ``active``.
+START_LATENCY = 2
 
 #: The output parameters a command carries for the requantizer.
 OUTPUT_FIELDS = ("output_zero_point", "act_min", "act_max")
@@ -43,11 +47,12 @@ class CommandRegister(wiring.Component):
         Taken while ``busy`` is low. A shape field zero or above its limit, or
         ``act_min > act_max``, sets ``error`` and the command is dropped.
     start : ``Out(1)``
-        A valid command is taken this cycle: per-command state clears (``ResetInserter``).
+        The cycle after a valid command is taken: per-command state clears
+        (``ResetInserter``).
     active : ``Out(1)``
         From the cycle after ``start`` until ``done``.
     shape : ``Out(shape_layout(config))``
-        The running command's shape, valid while ``active``.
+        The running command's shape, valid from ``start`` on while ``active``.
     output_zero_point, act_min, act_max : ``Out(out)``
         The running command's output parameters (the requantizer reads them while it drains).
     done : ``In(1)``
@@ -55,13 +60,12 @@ class CommandRegister(wiring.Component):
     idle : ``In(1)``
         Nothing of the command is left downstream of the sequencer.
     busy : ``Out(1)``
-        ``active`` or not ``idle``.
+        ``start``, ``active`` or not ``idle``.
     error : ``Out(1)``
-        Sticky: an invalid command was dropped.
+        Sticky: an invalid command was dropped; set the cycle after it is taken.
 
-    Timing: ``start`` is combinational from ``command.valid``; ``shape`` and the output
-    parameters are registered with it, so they are valid from the next cycle on, with
-    ``active``.
+    Timing: a command taken in cycle t raises ``start`` in t + 1 (a register: it drives
+    every per-command reset) and ``active`` in t + 2 (:data:`START_LATENCY`).
     """
 
     def __init__(self, config, layout):
@@ -87,19 +91,22 @@ class CommandRegister(wiring.Component):
             field = getattr(command, name)
             valid &= (field != 0) & (field <= limit)
         taken = self.command.valid & self.command.ready
+        # `start` comes from a register: it fans out to every per-command reset, and the
+        # command's checks must not lie in front of that net.
         m.d.comb += [
-            self.busy.eq(self.active | ~self.idle),
+            self.busy.eq(self.active | self.start | ~self.idle),
             self.command.ready.eq(~self.busy),
-            self.start.eq(taken & valid),
         ]
-        with m.If(taken & ~valid):
-            m.d.sync += self.error.eq(1)
-        with m.If(self.start):
-            m.d.sync += self.active.eq(1)
+        m.d.sync += self.start.eq(taken & valid)
+        with m.If(taken):
             m.d.sync += [getattr(self.shape, name).eq(getattr(command, name))
                          for name in shape_limits(self._config)]
             m.d.sync += [getattr(self, name).eq(getattr(command, name))
                          for name in OUTPUT_FIELDS]
+            with m.If(~valid):
+                m.d.sync += self.error.eq(1)
+        with m.If(self.start):
+            m.d.sync += self.active.eq(1)
         with m.Elif(self.active & self.done):
             m.d.sync += self.active.eq(0)
         return m

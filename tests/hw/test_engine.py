@@ -12,6 +12,7 @@ from golden.accumulator import accumulator_bits
 from golden.layers import fully_connected
 from hw.config import ArrayConfig
 from hw.engine import EngineConfig, GemmEngine, engine_layouts, engine_timing
+from hw.engine.command import START_LATENCY
 from hw.host import LayerParams, engine_job
 from sim.amaranth_sim import run_engine
 from sim.workload import random_operand
@@ -393,7 +394,10 @@ def test_valid_command_leaves_error_low(dataflow):
     config, x, w, params, job = _small_job(dataflow)
     rows, lasts, watched, after = _simulate_commands(config, [job.command], job)
     assert not any(cycle["error"] for cycle in watched[0]) and not after["error"]
-    assert watched[0][0]["busy"] and watched[0][0]["taking"] and not after["busy"]
+    # busy from the cycle after the command; operands are taken from START_LATENCY cycles on
+    taking = [cycle["taking"] for cycle in watched[0]]
+    assert taking[:START_LATENCY] == [False] * (START_LATENCY - 1) + [True]
+    assert watched[0][0]["busy"] and not after["busy"]
     np.testing.assert_array_equal(job.outputs(rows), _golden(config.array, params, x, w))
     assert lasts == _expected_lasts(job) and not after["extra_rows"]
 

@@ -8,8 +8,3 @@ async def stream_put(ctx, stream, payload):
     await ctx.tick().until(stream.ready)
     ctx.set(stream.valid, 0)
 
-
-async def stream_idle(ctx, cycles):
-    """Wait ``cycles`` clock cycles."""
-    for _ in range(cycles):
-        await ctx.tick()

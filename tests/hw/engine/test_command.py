@@ -6,8 +6,7 @@ from amaranth.sim import Simulator
 
 from hw.config import ArrayConfig, EngineConfig
 from hw.engine import CommandRegister, engine_layouts
-
-from .streams import stream_idle
+from hw.engine.command import START_LATENCY
 
 ROWS = COLS = 2
 MAX_K, MAX_N, MAX_M = 16, 8, 8
@@ -27,63 +26,64 @@ def _command(dataflow, **fields):
     return {**shape, "output_zero_point": -3, "act_min": -100, "act_max": 90, **fields}
 
 
-def _simulate(dataflow, commands, *, done_after=6):
-    """Offer ``commands`` one after the other; each run ends ``done_after`` cycles after it
-    starts, and its results drain one cycle later. Returns what was observed per command."""
+#: The run ends (``done``) in this cycle after the command is offered, and its results drain
+#: (``idle`` low) for two cycles from it.
+DONE_CYCLE = 7
+CYCLES = 11
+
+
+def _simulate(dataflow, commands):
+    """Offer each of ``commands`` for one cycle (cycle 0 of its trace) with the engine idle;
+    record every cycle of the run that follows."""
     config = _config(dataflow)
     dut = CommandRegister(config, engine_layouts(config)["command"])
-    seen = []
+    traces = []
 
     async def testbench(ctx):
-        ctx.set(dut.idle, 1)
         for command in commands:
-            starts = 0
-            ctx.set(dut.command.valid, 1)
-            ctx.set(dut.command.payload, command)
-            await ctx.delay(0)
-            starts += ctx.get(dut.start)
-            await ctx.tick()
-            ctx.set(dut.command.valid, 0)
-            held = {name: ctx.get(getattr(dut.shape, name)) for name in command
-                    if hasattr(dut.shape, name)}
-            held.update((name, ctx.get(getattr(dut, name)))
-                        for name in ("output_zero_point", "act_min", "act_max"))
-            observed = {"active": ctx.get(dut.active), "held": held,
-                        "ready_while_active": [], "error": None}
-            for _ in range(done_after):
-                observed["ready_while_active"].append(ctx.get(dut.command.ready))
-                starts += ctx.get(dut.start)
+            trace = []
+            for cycle in range(CYCLES):
+                ctx.set(dut.command.valid, cycle == 0)
+                ctx.set(dut.command.payload, command)
+                ctx.set(dut.done, cycle == DONE_CYCLE)
+                ctx.set(dut.idle, cycle not in (DONE_CYCLE, DONE_CYCLE + 1))
+                await ctx.delay(0)
+                trace.append({
+                    "ready": ctx.get(dut.command.ready), "start": ctx.get(dut.start),
+                    "active": ctx.get(dut.active), "busy": ctx.get(dut.busy),
+                    "error": ctx.get(dut.error),
+                    "held": {**{name: ctx.get(getattr(dut.shape, name)) for name in command
+                                if hasattr(dut.shape, name)},
+                             **{name: ctx.get(getattr(dut, name)) for name in
+                                ("output_zero_point", "act_min", "act_max")}}})
                 await ctx.tick()
-            ctx.set(dut.done, 1)
-            ctx.set(dut.idle, 0)
-            await ctx.tick()
-            ctx.set(dut.done, 0)
-            observed["busy_while_draining"] = ctx.get(dut.busy)
-            observed["active_after_done"] = ctx.get(dut.active)
-            ctx.set(dut.idle, 1)
-            await stream_idle(ctx, 1)
-            observed["busy_after"] = ctx.get(dut.busy)
-            observed["error"] = ctx.get(dut.error)
-            observed["starts"] = starts
-            seen.append(observed)
+            traces.append(trace)
 
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()
-    return seen
+    return traces
+
+
+def _column(trace, name):
+    return [cycle[name] for cycle in trace]
 
 
 @pytest.mark.parametrize("dataflow", ["output_stationary", "weight_stationary"])
 def test_a_valid_command_starts_once_and_is_held(dataflow):
     command = _command(dataflow)
-    seen, = _simulate(dataflow, [command])
-    assert seen["starts"] == 1 and seen["active"] == 1
-    assert seen["held"] == {name: value for name, value in command.items()}
-    assert seen["ready_while_active"] == [0] * 6           # busy: no second command taken
-    assert seen["active_after_done"] == 0
-    assert seen["busy_while_draining"] == 1                 # results still on their way
-    assert seen["busy_after"] == 0 and seen["error"] == 0
+    trace, = _simulate(dataflow, [command])
+    # taken in cycle 0; start (registered) in 1; active from START_LATENCY until done
+    assert _column(trace, "start") == [0, 1] + [0] * (CYCLES - 2)
+    assert _column(trace, "active") == ([0] * START_LATENCY + [1] * (DONE_CYCLE + 1 -
+                                        START_LATENCY) + [0] * (CYCLES - DONE_CYCLE - 1))
+    assert all(cycle["held"] == command for cycle in trace[1:])
+    # busy (no second command taken) from start until the results have drained
+    assert _column(trace, "busy") == [0] + [1] * (DONE_CYCLE + 1) + [0] * (CYCLES -
+                                                                           DONE_CYCLE - 2)
+    assert _column(trace, "ready") == [1 - busy for busy in _column(trace, "busy")]
+    assert not any(_column(trace, "error"))
 
 
 # (field, value) beyond the limits of _config: zero, one above the limit, act_min > act_max.
@@ -101,7 +101,9 @@ _BAD = {
 def test_an_invalid_command_is_flagged_and_dropped(dataflow, field, value):
     bad, good = _command(dataflow, **{field: value}), _command(dataflow)
     first, second = _simulate(dataflow, [bad, good])
-    assert first["starts"] == 0 and first["active"] == 0 and first["error"] == 1
-    assert first["ready_while_active"] == [1] * 6           # dropped: the engine stays free
+    assert not any(_column(first, "start")) and not any(_column(first, "active"))
+    assert _column(first, "error") == [0] + [1] * (CYCLES - 1)     # set the cycle after
+    assert _column(first, "ready")[:DONE_CYCLE] == [1] * DONE_CYCLE   # dropped: still free
     # the next valid command still runs, and the flag stays up
-    assert second["starts"] == 1 and second["held"] == good and second["error"] == 1
+    assert _column(second, "start")[1] == 1 and second[2]["held"] == good
+    assert all(_column(second, "error"))
