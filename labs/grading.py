@@ -229,20 +229,19 @@ def _time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _describe(error):
+def _describe(error, directory=None):
     if isinstance(error, NotImplementedError):
         return "not implemented (the TODO still raises NotImplementedError)"
     if isinstance(error, AssertionError):
         return f"wrong: {error}"
     frames = traceback.extract_tb(error.__traceback__)
-    where = next((f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames)
-                  if f.filename.endswith(".py") and "_student_" not in f.filename
-                  and "/labs/" not in f.filename.replace("\\", "/")), None)
-    where = where or (f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "")
-    return f"error: {type(error).__name__}: {error}" + (f" (at {where})" if where else "")
+    mine = [f for f in frames if directory and Path(f.filename).parent == Path(directory)]
+    frame = (mine or frames or [None])[-1]
+    where = f" (at {Path(frame.filename).name}:{frame.lineno})" if frame else ""
+    return f"error: {type(error).__name__}: {error}{where}"
 
 
-def _run(check, student, seed):
+def _run(check, student, seed, directory):
     with warnings.catch_warnings():
         # A student component whose constructor raised is never elaborated; Amaranth would
         # warn about it whenever it is collected.
@@ -252,8 +251,8 @@ def _run(check, student, seed):
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 check(student, np.random.default_rng(seed))
-        except (Exception, _TimeLimit) as error:      # a student's code may raise anything
-            outcome = _describe(error)
+        except (Exception, SystemExit, _TimeLimit) as error:   # student code may do anything
+            outcome = _describe(error, directory)
         else:
             outcome = "pass"
         gc.collect()
@@ -272,21 +271,22 @@ def grade(lab, directory, *, seed):
         report.results = [PartResult(part, why, why) for part in lab.parts]
         return report
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), _time_limit(PART_TIME_LIMIT):
             student = load_student(directory, lab.module)
     except FileNotFoundError:
         raise
-    except Exception as error:                         # a syntax error in the student's file
-        why = f"cannot import {lab.module}.py: {_describe(error)}"
+    except (Exception, SystemExit, _TimeLimit) as error:   # a syntax error, an exit, a loop
+        why = f"cannot import {lab.module}.py: {_describe(error, Path(directory).resolve())}"
         report.results = [PartResult(part, why, why) for part in lab.parts]
         return report
+    folder = Path(directory).resolve()
     for part in lab.parts:
         result = PartResult(part)
         try:
             with _time_limit(PART_TIME_LIMIT):
-                result.visible = _run(part.check, student, VISIBLE_SEED)
+                result.visible = _run(part.check, student, VISIBLE_SEED, folder)
                 if result.visible == "pass":
-                    result.hidden = _run(part.check, student, seed)
+                    result.hidden = _run(part.check, student, seed, folder)
         except _TimeLimit as error:
             result.hidden = f"error: {error}"
         report.results.append(result)

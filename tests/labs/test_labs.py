@@ -152,3 +152,33 @@ def test_grade_class_writes_a_csv(tmp_path, monkeypatch):
         [str(part.points) for part in first.parts]
     assert rows["bob"]["score"] == rows["carol"]["score"] == "0"
     assert rows["alice"]["seed"] == str(hidden_seed(student="alice", term="test-term"))
+
+
+@pytest.mark.parametrize("source, message", [
+    ("import sys\nsys.exit(3)\n", "SystemExit"),
+    ("while True:\n    pass\n", "took longer than 1 s"),
+    ("def round_div(:\n", "SyntaxError"),
+])
+def test_a_module_that_cannot_load_scores_zero(source, message, tmp_path, monkeypatch):
+    """Exits, endless loops and syntax errors at import: every part fails, nothing escapes."""
+    from labs import grading
+
+    monkeypatch.setattr(grading, "PART_TIME_LIMIT", 1)
+    (tmp_path / "fixedpoint.py").write_text(source)
+    report = grading.grade(lab(1), tmp_path, seed=SEED)
+    assert report.score == 0
+    assert all(message in result.visible for result in report.results), report.lines()
+
+
+def test_a_loop_in_a_function_fails_its_part_only(tmp_path, monkeypatch):
+    from labs import grading
+
+    monkeypatch.setattr(grading, "PART_TIME_LIMIT", 1)
+    write_tree(lab(1).solution, tmp_path, starter=False)
+    path = tmp_path / "fixedpoint.py"
+    anchor = "    sign = -1 if bits >> 31 else 1\n"        # in float32_value
+    assert anchor in path.read_text()
+    path.write_text(path.read_text().replace(anchor, "    while True:\n        pass\n" + anchor))
+    report = grading.grade(lab(1), tmp_path, seed=SEED)
+    assert [r.passed for r in report.results] == [True, False, True, True, True, True]
+    assert "took longer than 1 s (at fixedpoint.py:" in report.results[1].visible
