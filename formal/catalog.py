@@ -9,16 +9,19 @@ passes vacuously. Solvers were chosen by timing each job family with boolector, 
 import functools
 
 from golden.rounding import ROUNDING_MODES
-from hw.config import ArrayConfig
-from hw.requantizer import Requantizer, requantizer_latency
+from hw.config import ArrayConfig, EngineConfig
+from hw.requantizer import Requantizer, pipeline_stages, requantizer_latency
 from hw.top import MacArray
 
 from .harness import Proof
+from .partial_sums import PartialSumCheck, narrower
 from .pe import PECheck
+from .requantizer import RequantizerCheck, SrdhmFloorCheck, requantizer_config
 from .rounding import RoundShiftCheck, hardware_shift_widths, wrong_tie_rule
 from .streams import Balance, Glitched, StreamCheck
 
-__all__ = ["FAST_WIDTHS", "PE_CONFIGS", "STREAM_CONFIG", "proofs"]
+__all__ = ["FAST_WIDTHS", "PARTIAL_SUM_CONFIG", "PE_CONFIGS", "REQUANT_CASES", "STREAM_CONFIG",
+           "proofs"]
 
 #: Width of the round_shift mutants and of the out-of-domain check (the requantizer's int32).
 _MUTANT_WIDTH = 32
@@ -204,9 +207,93 @@ def _stream_proofs():
                         depth=depth, solver=slow_solver, expect="FAIL", fast=fast)
 
 
+#: Requantizer proofs against TFLite's integer spec: name → (ArrayConfig options, the rounding
+#: its mutant is built with, fast). Every one at _REQUANT_VALUE_BITS × _REQUANT_M0_BITS.
+REQUANT_CASES = {
+    "double": ({}, "single", True),
+    "double_left3": ({"max_left_shift": 3}, "single", False),
+    "single": ({"rounding": "single"}, "half_to_even", False),
+    "half_to_even": ({"rounding": "half_to_even"}, "half_up", False),
+    "shift_half_to_even": ({"requant": "shift", "rounding": "half_to_even"}, "half_up", False),
+}
+#: Reduced widths of the end-to-end requantizer proofs (acc + bias, free bits of M0).
+_REQUANT_VALUE_BITS, _REQUANT_M0_BITS = 8, 4
+
+
+def _requantizer_proofs():
+    for name, (options, wrong, fast) in REQUANT_CASES.items():
+        config = requantizer_config(**options)
+        shift_only = config.requant == "shift"
+        widths = (f"acc + bias {_REQUANT_VALUE_BITS} bits" +
+                  ("" if shift_only else f", M0 {_REQUANT_M0_BITS} free bits (top and bottom)") +
+                  f", shift [{config.shift_range[0]}, {config.shift_range[1]}], zero point and "
+                  f"clamp int8, all free")
+        check = functools.partial(RequantizerCheck, config, value_bits=_REQUANT_VALUE_BITS,
+                                  multiplier_bits=_REQUANT_M0_BITS)
+        depth = len(pipeline_stages(config)) + 1
+        spec = ("x·2^shift rounded" if shift_only else
+                "MultiplyByQuantizedMultiplier(x, M0, shift)")
+        yield Proof(
+            name=f"requant_{name}", widths=widths,
+            prop=f"RequantizerLanes ({config.rounding}) = clamp({spec} + Z, min, max) of the "
+                 f"beat {depth - 1} cycles earlier, x = acc + bias (TFLite's integer spec)",
+            design=check, mode="bmc", depth=depth, solver="boolector", fast=fast)
+        yield Proof(
+            name=f"requant_{name}_cover", widths=widths,
+            prop="cover: a beat comes out strictly inside the clamp, not the zero point",
+            design=check, mode="cover", depth=depth, solver="boolector", fast=fast)
+        yield Proof(
+            name=f"requant_{name}_mutant_{wrong}", widths=widths,
+            prop=f"mutant: the hardware built with rounding {wrong!r} must differ from the spec",
+            design=functools.partial(check, hardware=config.replace(rounding=wrong)),
+            mode="bmc", depth=depth, solver="boolector", expect="FAIL", fast=fast)
+    yield Proof(
+        name="requant_srdhm_floor", widths="ab: every product of int32 × 31-bit M0",
+        prop="gemmlowp SRDHM's truncating division with its signed nudge = (ab + 2^30) >> 31, "
+             "the hardware's bit slice",
+        design=SrdhmFloorCheck, mode="bmc", depth=1, solver="z3", fast=True)
+    yield Proof(
+        name="requant_srdhm_floor_mutant_nudge", widths="ab: every product",
+        prop="mutant: a nudge of 2^30 − 1 must differ",
+        design=functools.partial(SrdhmFloorCheck, nudge=(1 << 30) - 1), mode="bmc", depth=1,
+        solver="z3", expect="FAIL", fast=True)
+
+
+#: The engine's partial sums: a 1×1 int8 grid of kmax 4 under an engine of max_k 16 (4 passes a
+#: tile). BMC deep enough for a whole tile.
+PARTIAL_SUM_CONFIG = EngineConfig(array=ArrayConfig(rows=1, cols=1, kmax=4), max_k=16, max_n=1,
+                                  max_m=1)
+_PARTIAL_SUM_DEPTH = 16
+
+
+def _partial_sum_proofs():
+    config = PARTIAL_SUM_CONFIG
+    widths = (f"int8 × int8, passes ≤ kmax {config.array.kmax} ({config.array.accumulator_bits}"
+              f"-bit rows), tiles ≤ max_k {config.max_k}, partial sums "
+              f"{config.partial_sum_bits} bits")
+    yield Proof(
+        name="partial_sums_os", widths=widths,
+        prop="PassSums: every tile's sum sent = exact sum of its passes (no wrap) for every "
+             "legal tile",
+        design=functools.partial(PartialSumCheck, config), mode="bmc",
+        depth=_PARTIAL_SUM_DEPTH, solver="boolector")
+    yield Proof(
+        name="partial_sums_os_cover_wrap", widths=widths,
+        prop="cover: a legal tile whose sum does not fit one bit fewer",
+        design=functools.partial(PartialSumCheck, config), mode="cover",
+        depth=_PARTIAL_SUM_DEPTH, solver="boolector")
+    yield Proof(
+        name="partial_sums_os_mutant_narrow",
+        widths=f"{widths}, PassSums built with {config.partial_sum_bits - 1} bits",
+        prop="mutant: partial sums one bit narrower wrap",
+        design=functools.partial(PartialSumCheck, config, hardware=narrower(config)),
+        mode="bmc", depth=_PARTIAL_SUM_DEPTH, solver="boolector", expect="FAIL")
+
+
 @functools.cache
 def proofs(fast=False):
     """Every proof, cover and mutant, in a stable order; only the fast ones with ``fast``
     (without elaborating every requantizer configuration to find its rounding shifts)."""
-    every = (*_round_shift_proofs(fast), *_pe_proofs(), *_stream_proofs())
+    every = (*_round_shift_proofs(fast), *_requantizer_proofs(), *_pe_proofs(),
+             *_partial_sum_proofs(), *_stream_proofs())
     return tuple(p for p in every if p.fast or not fast)
