@@ -3,16 +3,19 @@
 * The lowerings (FC, grouped convolution, depthwise as Toeplitz GEMMs or one column per
   channel) against golden's layers, with an exact numpy GEMM in place of the simulator, over
   random strides, dilations, paddings, depth multipliers and array widths.
-* The three models of tests/models on the RTL (Amaranth's simulator of the generated engine;
-  Verilator with ``QMAC_MODEL_SIM=verilator``) on one digit each: every layer equal to the
+* The three models of tests/models on the RTL (the generated Verilog on Verilator's compiled
+  harness, or Amaranth's simulator where there is no Verilator; ``QMAC_MODEL_SIM`` chooses)
+  on one digit each, on a 4×4 engine whose passes are 16 deep: every layer equal to the
   TFLite interpreter's recorded output.
 * ``qmac model inspect`` / ``qmac model run`` end to end, with bad input refused.
 * A multiplier ≥ 1 (a positive shift): refused by an engine without left shifts, naming the
   operator; run bit-exact by the engine :func:`sim.model.fit_engine` chooses.
 """
 
+import math
 import os
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +32,14 @@ from sim.model import check_engine, fit_engine, lower, run_model
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "tests" / "models"
 NAMES = ("digits_cnn", "mobilenet_style", "residual")
-SIM = os.environ.get("QMAC_MODEL_SIM", "amaranth")
 sys.path.insert(0, str(ROOT / "tools"))
 from tflite_oracle import build_model  # noqa: E402
+
+SIM = os.environ.get("QMAC_MODEL_SIM", "verilator" if fast.available() else "amaranth")
+#: One engine for the three models (K up to 512 in passes of 16, 16 channels a command):
+#: one build for every RTL test here.
+MODEL_ENGINE = EngineConfig(ArrayConfig(rows=4, cols=4, kmax=16, per_channel=True,
+                                        name="models_4x4"), max_k=512, max_n=16)
 
 
 def exact_gemm(engine, commands, params):
@@ -129,7 +137,7 @@ def test_rtl_equals_the_interpreter(name):
     """One digit through the generated engine: every layer the interpreter's."""
     model = load(MODELS / f"{name}.tflite")
     recorded = np.load(MODELS / "data" / f"{name}_oracle.npz")
-    run = run_model(model, recorded["input"][:1], sim=SIM)
+    run = run_model(model, recorded["input"][:1], engine=MODEL_ENGINE, sim=SIM)
     assert run.matched
     for layer in model.layers:
         expected = recorded[f"op{layer.index}"][:1]
@@ -155,8 +163,10 @@ def test_inspect(capsys, tmp_path):
 def test_run(capsys, tmp_path):
     recorded = np.load(MODELS / "data" / "digits_cnn_oracle.npz")
     np.save(tmp_path / "x.npy", recorded["input"][:1])
+    MODEL_ENGINE.save(tmp_path / "engine.toml")
     status = qmac(["model", "run", str(MODELS / "digits_cnn.tflite"), "--input",
-                   str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npy"), "--sim", SIM])
+                   str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npy"), "--sim", SIM,
+                   "--engine", str(tmp_path / "engine.toml")])
     out = capsys.readouterr().out
     assert status == 0, out
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), recorded["output"][:1])
@@ -190,14 +200,14 @@ def test_bad_model_file(tmp_path, capsys):
 
 # -- multipliers ≥ 1 ---------------------------------------------------------------------------
 
-def _fc_model(in_scale, w_scale, out_scale):
+def _fc_model(in_scale, w_scale, out_scale, rounding="double"):
     w = (np.arange(12).reshape(3, 4) % 5 - 2).tolist()
     q = lambda shape, s, data=None: {"shape": shape, "type": "INT8", "scale": [s],  # noqa: E731
                                      "zero_point": [0], "data": data}
     case = {"op": "FULLY_CONNECTED", "options": {"fused_activation_function": 0},
             "tensors": [q([1, 4], in_scale), q([3, 4], w_scale, w), q([1, 3], out_scale)],
             "inputs": [0, 1], "outputs": [2]}
-    return load(build_model(case))
+    return load(build_model(case), rounding=rounding)
 
 
 def test_positive_shift():
@@ -210,7 +220,7 @@ def test_positive_shift():
     engine = fit_engine(model, ArrayConfig(rows=4, cols=4, per_channel=True))
     assert engine.array.max_left_shift == 3
     x = np.array([[-3, 1, 2, -1], [4, -4, 0, 3]])
-    run = run_model(model, x, engine=engine, sim=SIM)
+    run = run_model(model, x, engine=engine, sim="amaranth")
     assert run.matched
     # independent: real multiplier 5 exactly (M0·2^(3−31) = 5), no rounding anywhere
     w = np.arange(12).reshape(3, 4) % 5 - 2
@@ -225,13 +235,19 @@ def test_rounding_no_hardware_builds_is_refused(capsys):
 
 
 def test_single_rounding_engine():
-    """A TFLITE_SINGLE_ROUNDING deployment: golden and the engine both round once."""
-    model = load(MODELS / "digits_cnn.tflite", rounding="single")
-    recorded = np.load(MODELS / "data" / "digits_cnn_oracle.npz")
-    engine = fit_engine(model)
+    """A TFLITE_SINGLE_ROUNDING deployment: golden and the engine (Amaranth's simulator)
+    both round once. M = 1/8; the row (−4, 0, 0, 0) gives −4/8, a tie that single rounding
+    sends to 0 and TFLite's default double rounding to −1."""
+    model = _fc_model(0.5, 0.25, 1.0, rounding="single")     # M = 1/8
+    engine = fit_engine(model, ArrayConfig(rows=4, cols=4, per_channel=True))
     assert engine.array.rounding == "single"
-    run = run_model(model, recorded["input"][:1], engine=engine, sim=SIM)
+    x = np.array([[-3, 1, 2, -1], [4, -4, 0, 3], [-4, 0, 0, 0]])
+    run = run_model(model, x, engine=engine, sim="amaranth")
     assert run.matched
+    w = np.arange(12).reshape(3, 4) % 5 - 2
+    exact = [[Fraction(int(v), 8) for v in row] for row in x @ w.T]
+    np.testing.assert_array_equal(run.y, [[math.floor(v + Fraction(1, 2)) for v in row]
+                                          for row in exact])    # single: ties toward +∞
 
 
 #: tests/sim/test_fast.py's engines (3×4, both dataflows): the builds are shared.
