@@ -41,7 +41,7 @@ walkthrough: $(STAMP)
 	$(BIN)/python -m qmac.walkthrough
 
 lint: $(STAMP)
-	$(BIN)/ruff check golden hw sim boards qmac tests benchmarks
+	$(BIN)/ruff check golden hw sim boards qmac tests benchmarks labs
 	$(BIN)/python -m qmac.cli lint-verilog
 
 bench: $(STAMP)
