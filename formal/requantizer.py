@@ -29,17 +29,13 @@ TFLite's preconditions are assumed: ``acc + bias`` is int32, ``x · 2^left`` is 
 undefined in C++), parameters within :meth:`hw.host.RequantParams.for_config`'s ranges.
 
 **Widths.** The multiply is what a solver cannot close at full width (a 32 × 31-bit multiplier
-miter). Two ways around it, both proved:
-
-* ``product="exact"``: the spec multiplies ``x · M0`` itself; proved for all inputs with
-  ``acc + bias`` restricted to ``value_bits`` and M0 to its top ``multiplier_bits`` (the rest
-  zero): the whole pipeline against the spec, multiply included.
-* ``product="chunked"``: full widths, and the spec's product ``x · M0`` is written as the sum of
-  16 × 16-bit partial products ``Σ A_i·B_j·2^(16(i+j)) − M0·2^31`` of ``x + 2^31`` (A) and M0 (B).
-  The solver proves the hardware equal to the spec with that product for **every** int32
-  ``acc + bias``, M0, shift, zero point and clamp; the identity ``Σ A_i·B_j·2^(16(i+j)) =
-  (x + 2^31)·M0`` is distributivity (checked by z3 over unbounded integers in
-  tests/formal/test_proofs.py), so the hardware equals the spec at full width.
+miter). The spec multiplies ``x · M0`` itself and is proved for all inputs with ``acc + bias``
+restricted to ``value_bits`` and ``multiplier_bits`` of M0 free (its top and bottom bits, the
+rest zero, so every 16 × 16 partial product of the hardware can be nonzero): the whole
+pipeline against the spec, multiply included. The full width follows from stage proofs
+(docs/formal.md): ``round_shift`` at every width the hardware builds (formal.rounding),
+:class:`SrdhmFloorCheck` for every 64-bit product, and the multiply's exactness by
+construction.
 
 The pipeline has no feedback (each stage registers a function of the previous one) and the
 parameters are constant, so an output depends only on the beat that entered ``latency`` cycles
@@ -56,7 +52,6 @@ from hw.config import ArrayConfig, ceil_div
 from hw.pe import operand_shape
 from hw.requantizer import (
     ACC_BITS,
-    DSP_CHUNK,
     MULTIPLIER_BITS,
     SHIFT_BITS,
     RequantizerLanes,
@@ -65,11 +60,8 @@ from hw.requantizer import (
 from .harness import hold_reset_low
 from .rounding import spec_round_shift
 
-__all__ = ["PRODUCTS", "RequantizerCheck", "SrdhmFloorCheck", "chunked_product",
-           "requantizer_config"]
+__all__ = ["RequantizerCheck", "SrdhmFloorCheck", "requantizer_config"]
 
-#: How the spec forms ``x · M0``: exactly, or as the sum of DSP-sized partial products.
-PRODUCTS = ("exact", "chunked")
 #: TFLite's fraction bits of M0 (M = M0 · 2^(shift − 31)).
 _FRACTION = 31
 #: Width of the spec's free quotient and remainder, and of its result before the clamp: above
@@ -81,22 +73,6 @@ def requantizer_config(**options):
     """The one-column, one-lane array whose requantizer the checks build (``options`` are
     :class:`hw.config.ArrayConfig` fields: ``requant``, ``rounding``, ``max_left_shift``)."""
     return ArrayConfig(rows=1, cols=1, **options)
-
-
-def _chunks(value, width):
-    """``value`` (unsigned) as ``DSP_CHUNK``-bit chunks with their bit offsets."""
-    return [(value[i:min(i + DSP_CHUNK, width)], i) for i in range(0, width, DSP_CHUNK)]
-
-
-def chunked_product(x, multiplier):
-    """``x · multiplier`` (x signed int32, multiplier unsigned 31 bits) as the sum of the
-    unsigned partial products of ``x + 2^31`` and ``multiplier``, less ``multiplier · 2^31``."""
-    offset = (x + (1 << (ACC_BITS - 1)))[:ACC_BITS]
-    total = -(multiplier << (ACC_BITS - 1))
-    for a, i in _chunks(offset, ACC_BITS):
-        for b, j in _chunks(multiplier, MULTIPLIER_BITS):
-            total = total + ((a * b) << (i + j))
-    return total
 
 
 def _truncating_div(m, dividend, exponent, quotient, remainder):
@@ -129,8 +105,6 @@ class RequantizerCheck(wiring.Component):
     ----------
     config : ArrayConfig
         One column (:func:`requantizer_config`): ``requant``, ``rounding``, ``max_left_shift``.
-    product : str
-        ``"exact"`` or ``"chunked"`` (:data:`PRODUCTS`).
     value_bits : int
         ``acc + bias`` is assumed to fit this many signed bits, 2..32 (32: every int32).
     multiplier_bits : int
@@ -141,20 +115,18 @@ class RequantizerCheck(wiring.Component):
         from another (e.g. the other rounding) and must fail.
     """
 
-    def __init__(self, config, *, product="exact", value_bits=ACC_BITS,
+    def __init__(self, config, *, value_bits=ACC_BITS,
                  multiplier_bits=MULTIPLIER_BITS, hardware=None):
         self._MustUse__silence = True   # until validated: a refused one is never used
         if not isinstance(config, ArrayConfig) or config.cols != 1:
             raise TypeError(f"config must be a one-column ArrayConfig, not {config!r}")
-        if product not in PRODUCTS:
-            raise ValueError(f"product must be one of {', '.join(PRODUCTS)}, not {product!r}")
         if not isinstance(value_bits, int) or not 2 <= value_bits <= ACC_BITS:
             raise ValueError(f"value_bits must be in [2, {ACC_BITS}], not {value_bits!r}")
         if not isinstance(multiplier_bits, int) or not 1 <= multiplier_bits <= MULTIPLIER_BITS:
             raise ValueError(f"multiplier_bits must be in [1, {MULTIPLIER_BITS}], "
                              f"not {multiplier_bits!r}")
         self._config, self._hardware = config, hardware or config
-        self._product, self._value_bits = product, value_bits
+        self._value_bits = value_bits
         self._multiplier_bits = multiplier_bits
         out_shape = operand_shape(*config.out_range)
         self._MustUse__silence = False
@@ -216,10 +188,7 @@ class RequantizerCheck(wiring.Component):
             scaled = shifted[:ACC_BITS].as_signed()
         else:
             scaled = x
-        if self._product == "exact":
-            ab = scaled * self.multiplier
-        else:
-            ab = chunked_product(scaled, self.multiplier)
+        ab = scaled * self.multiplier
         if rounding == "double":
             nudge = Mux(ab >= 0, 1 << (_FRACTION - 1), 1 - (1 << (_FRACTION - 1)))
             high = _truncating_div(m, ab + nudge, _FRACTION,
