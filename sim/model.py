@@ -22,12 +22,14 @@ Lowerings (:func:`lower`):
   each channel its own filter, so no two channels can share one GEMM without multiplying
   zeros. Per input channel, P = min(cols, OW) neighbouring output pixels of a row become P
   columns: X holds, per output row and strip of P pixels, the KH input rows × the
-  (P − 1)·stride + (KW − 1)·dilation + 1 input columns they read, and W is the banded
+  span = (P − 1)·stride + (KW − 1)·dilation + 1 input columns they read, and W is the banded
   (Toeplitz) matrix whose column p holds the filter shifted by p·stride. The m filters of a
-  depth multiplier m share X, so N = m·P. The array multiplies KW/((P − 1)·stride + KW) of
-  its operands by real taps (3/10 for a 3×3 filter on 8 columns), against 1/cols in the
-  one-column-per-channel GEMM (``depthwise="per_channel"``: N = 1, K = KH·KW per output
-  channel), and every command is m·P columns wide. :attr:`LayerRun.utilization` counts the
+  depth multiplier m share X, so N = m·P; where that leaves columns idle (a narrow output),
+  R = cols // (m·P) output rows share an X row too (its window grows to
+  (R − 1)·stride + (KH − 1)·dilation + 1 input rows), so N = m·R·P. The array multiplies
+  KW/span of its operands by real taps (3/10 for a 3×3 filter on 8 columns), against 1/cols
+  in the one-column-per-channel GEMM (``depthwise="per_channel"``: N = 1, K = KH·KW per
+  output channel). :attr:`LayerRun.utilization` counts the
   layer's real MACs only; :attr:`LayerRun.array_busy` counts the zeros the lowering feeds in.
 """
 
@@ -127,44 +129,56 @@ def _gemm_tasks_depthwise_per_channel(params, x):
 
 
 def _gemm_tasks_depthwise_toeplitz(params, x, cols):
-    """Per input channel: X [B·OH·strips, KH·span], W [m·P, KH·span] banded (see module)."""
+    """Per input channel: X [B·groups·strips, window·span], W [m·R·P, window·span] banded:
+    P output pixels of a row (a strip) × R output rows (a group) × the m filters are the
+    columns (see the module docstring)."""
     (kh, kw), (sh, sw), (dh, dw), (oh, ow), (top, bottom, left, right) = \
         _depthwise_geometry(params, x)
-    batch, _, _, channels = x.shape
+    batch, height, width, channels = x.shape
     w = params.weights[0]                                   # [KH, KW, C·m]
     m = w.shape[2] // channels
-    strip = min(cols, ow)
+    strip = min(cols, ow)                                   # P
     strips = -(-ow // strip)
     span = (strip - 1) * sw + (kw - 1) * dw + 1
-    # pad so that the last strip's overhang reads the zero point too
-    extra = max(0, (strips * strip - 1) * sw + (kw - 1) * dw + 1 - (x.shape[2] + left + right))
-    padded = np.pad(x, ((0, 0), (top, bottom), (left, right + extra), (0, 0)),
-                    constant_values=params.input_zero_point)
-    rows = (np.arange(oh) * sh)[:, None] + (np.arange(kh) * dh)[None, :]       # [OH, KH]
-    starts = np.arange(strips) * strip * sw                                      # [S]
-    columns = starts[:, None] + np.arange(span)[None, :]                         # [S, span]
-    # gathered[b, oh, s, u, j, c] = padded[b, rows[oh, u], columns[s, j], c]
+    group = max(1, min(oh, cols // (m * strip)))            # R: rows that fill the rest
+    groups = -(-oh // group)
+    window = (group - 1) * sh + (kh - 1) * dh + 1
+    # pad so that the last strip's and group's overhang reads the zero point too
+    extra_right = max(0, (strips * strip - 1) * sw + (kw - 1) * dw + 1 - (width + left + right))
+    extra_bottom = max(0, (groups * group - 1) * sh + (kh - 1) * dh + 1
+                       - (height + top + bottom))
+    padded = np.pad(x, ((0, 0), (top, bottom + extra_bottom), (left, right + extra_right),
+                        (0, 0)), constant_values=params.input_zero_point)
+    rows = (np.arange(groups) * group * sh)[:, None] + np.arange(window)[None, :]  # [G, win]
+    columns = (np.arange(strips) * strip * sw)[:, None] + np.arange(span)[None, :]  # [S, span]
+    # gathered[b, g, s, i, j, c] = padded[b, rows[g, i], columns[s, j], c]
     gathered = padded[:, rows[:, None, :, None], columns[None, :, None, :], :]
-    positions = np.arange(strip)[:, None] * sw + np.arange(kw)[None, :] * dw    # [P, KW]
+    taps_i = np.arange(group)[:, None] * sh + np.arange(kh)[None, :] * dh     # [R, KH]
+    taps_j = np.arange(strip)[:, None] * sw + np.arange(kw)[None, :] * dw     # [P, KW]
     tasks = []
     for c in range(channels):
-        xc = np.ascontiguousarray(gathered[..., c].reshape(batch * oh * strips, kh * span))
-        band = np.zeros((m, strip, kh, span), np.int64)
+        xc = np.ascontiguousarray(gathered[..., c].reshape(batch * groups * strips,
+                                                           window * span))
+        band = np.zeros((m, group, strip, window, span), np.int64)
         for k in range(m):
-            for p in range(strip):
-                band[k, p][:, positions[p]] = w[:, :, c * m + k]
+            for r in range(group):
+                for p in range(strip):
+                    band[k, r, p][np.ix_(taps_i[r], taps_j[p])] = w[:, :, c * m + k]
         outs = slice(c * m, (c + 1) * m)
 
         def scatter(y, out, outs=outs):
-            # y[(b, oh, s), (k, p)] → out[b, oh, s·P + p, c·m + k]
-            tiled = y.reshape(batch, oh, strips, m, strip).transpose(0, 1, 2, 4, 3)
-            out[..., outs] = tiled.reshape(batch, oh, strips * strip, m)[:, :, :ow]
+            # y[(b, g, s), (k, r, p)] → out[b, g·R + r, s·P + p, c·m + k]
+            tiled = y.reshape(batch, groups, strips, m, group, strip)
+            tiled = tiled.transpose(0, 1, 4, 2, 5, 3).reshape(batch, groups * group,
+                                                               strips * strip, m)
+            out[..., outs] = tiled[:, :oh, :ow]
 
         def repeat(values, outs=outs):
-            return None if values is None else np.repeat(values[outs], strip)
+            return None if values is None else np.repeat(values[outs], group * strip)
 
-        tasks.append(GemmTask(xc, band.reshape(m * strip, kh * span), repeat(params.bias),
-                              repeat(params.multiplier), repeat(params.shift), scatter))
+        tasks.append(GemmTask(xc, band.reshape(m * group * strip, window * span),
+                              repeat(params.bias), repeat(params.multiplier),
+                              repeat(params.shift), scatter))
     return tasks
 
 

@@ -101,15 +101,18 @@ def test_lowering_equals_golden(kind, mapping, seed):
         task.scatter(y, out)
     np.testing.assert_array_equal(out, expected)
     if kind == "depthwise_conv2d" and mapping == "toeplitz":
-        # every command is m·P columns wide, P = min(cols, OW) output pixels of a row
+        # every command is m·R·P columns wide: P = min(cols, OW) output pixels of a row,
+        # R = cols // (m·P) rows (at least 1, at most OH)
         m = params.weights.shape[3] // channels
-        assert {t.w.shape[0] for t in tasks} == {m * min(cols, expected.shape[2])}
+        strip = min(cols, expected.shape[2])
+        rows = max(1, min(expected.shape[1], cols // (m * strip)))
+        assert {t.w.shape[0] for t in tasks} == {m * rows * strip}
 
 
 def test_toeplitz_fills_the_columns():
-    """The depthwise layer of the MobileNet-style model: the Toeplitz lowering's commands are
-    8 columns × 2 filters wide where one-column-per-channel's are 1, and the zeros it feeds
-    in are (span)/(KW) = 10/3 of the real MACs."""
+    """The depthwise layers of the MobileNet-style model: the Toeplitz lowering's commands
+    are 8 columns × 2 filters wide where one-column-per-channel's are 1, and the MACs it
+    performs are span/KW = 10/3 of the real ones."""
     model = load(MODELS / "mobilenet_style.tflite")
     layer = next(layer for layer in model.layers if layer.op == "DEPTHWISE_CONV_2D")
     x = np.zeros((1, 8, 8, 8), np.int64)
@@ -119,6 +122,10 @@ def test_toeplitz_fills_the_columns():
     assert [t.shape for t in naive] == [(64, 9, 1)] * 16
     real = layer.gemm.macs(x.shape)
     assert sum(np.prod(t.shape) for t in toeplitz) * 3 == real * 10
+    # the strided one (OW = 4): two output rows share an X row to fill the 8 columns
+    strided = [layer for layer in model.layers if layer.op == "DEPTHWISE_CONV_2D"][1]
+    tasks = lower(strided.gemm, np.zeros((1, 8, 8, 16), np.int64), cols=8)
+    assert [t.shape for t in tasks] == [(2, 5 * 9, 8)] * 16
 
 
 @pytest.mark.parametrize("name", NAMES)
