@@ -66,8 +66,8 @@ class RoundShiftCheck(wiring.Component):
     ----------
     width : int
         Width of the signed value, 2..96.
-    mode : str
-        One of :data:`golden.rounding.ROUNDING_MODES`.
+    mode : str or tuple of str
+        One of :data:`golden.rounding.ROUNDING_MODES`, or several (one job proves each).
     max_amount : int or None
         Largest shift; default min(2^6 − 1, ``width``), every amount the hardware can present.
     implementation : callable
@@ -79,14 +79,15 @@ class RoundShiftCheck(wiring.Component):
         self._MustUse__silence = True   # until validated: a refused one is never used
         if not isinstance(width, int) or not 2 <= width <= 96:
             raise ValueError(f"width must be in [2, 96], not {width!r}")
-        if mode not in ROUNDING_MODES:
+        modes = (mode,) if isinstance(mode, str) else tuple(mode)
+        if not modes or any(one not in ROUNDING_MODES for one in modes):
             raise ValueError(f"mode must be one of {', '.join(ROUNDING_MODES)}, not {mode!r}")
         amount_limit = (1 << AMOUNT_BITS) - 1
         if max_amount is None:
             max_amount = min(amount_limit, width)
         if not isinstance(max_amount, int) or not 0 <= max_amount <= amount_limit:
             raise ValueError(f"max_amount must be in [0, {amount_limit}], not {max_amount!r}")
-        self._width, self._mode, self._max_amount = width, mode, max_amount
+        self._width, self._modes, self._max_amount = width, modes, max_amount
         self._implementation = implementation or hw.requantizer.round_shift
         self._MustUse__silence = False
         super().__init__({
@@ -101,10 +102,11 @@ class RoundShiftCheck(wiring.Component):
         m = Module()
         hold_reset_low(m)
         m.d.comb += Assume(self.amount <= self._max_amount)
-        expected = spec_round_shift(m, self.value, self.amount, self._mode, self.quotient,
-                                    self.remainder)
-        actual = self._implementation(self.value, self.amount, self._mode)
-        m.d.comb += Assert(actual == expected)
+        for mode in self._modes:
+            expected = spec_round_shift(m, self.value, self.amount, mode, self.quotient,
+                                        self.remainder)
+            actual = self._implementation(self.value, self.amount, mode)
+            m.d.comb += Assert(actual == expected)
         return m
 
 

@@ -18,7 +18,7 @@ of the solver, and
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Assert, Assume, Cover, Module, Mux, Signal
+from amaranth.hdl import Assert, Assume, Cover, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
@@ -143,7 +143,7 @@ class StreamCheck(wiring.Component):
         held = Signal.like(port.payload, name=f"{name}_held")
         m.d.sync += [waiting.eq(port.valid & ~port.ready), held.eq(port.payload)]
         with m.If(waiting):
-            m.d.comb += claim(port.valid & (port.payload.as_value() == held.as_value()))
+            m.d.comb += claim(port.valid & (Value.cast(port.payload) == Value.cast(held)))
         if claim is Assert:
             # The case the property is about happens: a beat waits and is then taken.
             m.d.comb += Cover(waiting & port.valid & port.ready)
@@ -224,7 +224,7 @@ class Glitched(wiring.Component):
         m.d.sync += waited.eq(outer.valid & ~outer.ready)
         glitch = self.glitch
         valid, ready = source.valid, outer.ready
-        payload = source.payload.as_value()
+        payload = Value.cast(source.payload)
         if self._defect == "drop_valid":
             valid = source.valid & ~glitch
             ready = outer.ready & ~glitch
@@ -237,5 +237,5 @@ class Glitched(wiring.Component):
         else:  # duplicate_beat
             ready = outer.ready & ~glitch
         m.d.comb += [outer.valid.eq(valid), source.ready.eq(ready),
-                     outer.payload.as_value().eq(payload)]
+                     Value.cast(outer.payload).eq(payload)]
         return m
