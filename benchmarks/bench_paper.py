@@ -74,8 +74,8 @@ def experiment_2(sim, networks, seed=2):
         never &= set(qset.numerators.tolist()) - set(run.outputs.tolist())
     sizes = [len(reachable_outputs(generators, qset, b)) for b in range(-q, q + 1)]
     return (f"| 2 | 5·Hardtanh, Q_{{3,1}}: {networks} random 1-w-1 networks | {len(qset)} | 2 | "
-            f"1-(1..4)-1 | {cycles} | – | every output in N_b of its bias; |N_b| = "
-            f"{min(sizes)}..{max(sizes)} of 15 for every b |")
+            f"1-(1..4)-1 | {cycles} | – | every output in N_b of its bias; N_b holds "
+            f"{min(sizes)}..{max(sizes)} of the 15 values, for every b |")
 
 
 def experiment_3(sim, max_p, rtl_p):
@@ -111,7 +111,7 @@ def experiment_4(sim, p=5):
         raise AssertionError("the identity network is not affine in exact arithmetic")
     slope = slopes.pop()
     shape = f"constant {exact[0]}" if slope == 0 else f"affine, slope {slope}"
-    return (f"| 4 | |x|, identity, Q_{{{p},1}} | {len(qset)} | {network.depth} | "
+    return (f"| 4 | abs(x), identity, Q_{{{p},1}} | {len(qset)} | {network.depth} | "
             f"{'-'.join(map(str, network.widths))} | {run.cycles} | {seconds:.1f} | exact; in "
             f"exact arithmetic the same weights give {shape} |")
 
@@ -123,17 +123,18 @@ def plot(rows, path):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for construction, marker in (("relu", "o"), ("binary", "s")):
+    for construction, color in (("relu", "tab:blue"), ("binary", "tab:red")):
         mine = [r for r in rows if r["construction"] == construction]
-        ax.semilogy([r["p"] for r in mine], [r["parameters"] for r in mine], marker=marker,
-                    label=f"{construction}: all parameters")
-        ax.semilogy([r["p"] for r in mine], [r["nonzero"] for r in mine], marker=marker,
-                    linestyle=":", label=f"{construction}: nonzero")
+        ax.semilogy([r["p"] for r in mine], [r["parameters"] for r in mine], marker="o",
+                    color=color, label=f"{construction}: all parameters")
+        ax.semilogy([r["p"] for r in mine], [r["nonzero"] for r in mine], marker="s",
+                    color=color, linestyle=":", label=f"{construction}: nonzero")
     ps = sorted({r["p"] for r in rows})
-    ax.semilogy(ps, [4.0 ** p for p in ps], "k--", label="2^{2p}")
-    ax.set_xlabel("p (bits of Q_{p,1})")
+    ax.semilogy(ps, [4.0 ** p for p in ps], "k--", label="$2^{2p}$")
+    ax.set_xticks(ps)
+    ax.set_xlabel("p (bits of $Q_{p,1}$)")
     ax.set_ylabel("parameters")
-    ax.set_title("Random f*: Q²_{p,1} → Q_{p,1}, exact representation")
+    ax.set_title("Random $f^*: Q^2_{p,1} \\to Q_{p,1}$, exact representation")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
