@@ -83,7 +83,7 @@ def _cmd_inspect(args):
     batch = _check_batch(args.batch)
     model = _load_model(args)
     engine = _engine(args, model, batch)
-    shapes = task_shapes(model, batch=batch, cols=engine.array.cols, depthwise=args.depthwise)
+    shapes = task_shapes(model, batch=batch, array=engine.array, depthwise=args.depthwise)
     macs = model.macs(batch)
     rows = []
     for layer in model.layers:

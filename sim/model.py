@@ -128,7 +128,18 @@ def _gemm_tasks_depthwise_per_channel(params, x):
     return tasks
 
 
-def _gemm_tasks_depthwise_toeplitz(params, x, cols):
+def _ideal_cycles(m, k, n, *, rows, cols, weight_stationary):
+    """Cycles of an M×K×N GEMM on a rows×cols grid without any overhead: the cost model that
+    chooses the depthwise row packing."""
+    def tiles(size, tile):
+        return -(-size // tile)
+
+    if weight_stationary:
+        return tiles(k, rows) * tiles(n, cols) * m
+    return tiles(m, rows) * tiles(n, cols) * k
+
+
+def _gemm_tasks_depthwise_toeplitz(params, x, cols, rows, weight_stationary):
     """Per input channel: X [B·groups·strips, window·span], W [m·R·P, window·span] banded:
     P output pixels of a row (a strip) × R output rows (a group) × the m filters are the
     columns (see the module docstring)."""
@@ -140,7 +151,16 @@ def _gemm_tasks_depthwise_toeplitz(params, x, cols):
     strip = min(cols, ow)                                   # P
     strips = -(-ow // strip)
     span = (strip - 1) * sw + (kw - 1) * dw + 1
-    group = max(1, min(oh, cols // (m * strip)))            # R: rows that fill the rest
+
+    def shape(r):           # (M, K, N) of one channel's GEMM with r output rows per X row
+        return (batch * -(-oh // r) * strips, ((r - 1) * sh + (kh - 1) * dh + 1) * span,
+                m * r * strip)
+
+    # R output rows per X row fill the columns a narrow output leaves idle, where the ideal
+    # cycle count says it pays (it does not when M is already below one tile of rows)
+    group = min(range(1, max(1, min(oh, cols // (m * strip))) + 1),
+                key=lambda r: _ideal_cycles(*shape(r), rows=rows, cols=cols,
+                                            weight_stationary=weight_stationary))
     groups = -(-oh // group)
     window = (group - 1) * sh + (kh - 1) * dh + 1
     # pad so that the last strip's and group's overhang reads the zero point too
@@ -182,9 +202,10 @@ def _gemm_tasks_depthwise_toeplitz(params, x, cols):
     return tasks
 
 
-def lower(params, x, *, cols, depthwise="toeplitz"):
+def lower(params, x, *, cols, rows=None, weight_stationary=False, depthwise="toeplitz"):
     """The :class:`GemmTask` list of one GEMM-shaped layer (:class:`golden.model.GemmParams`)
-    on input ``x`` for an array ``cols`` wide."""
+    on input ``x`` for an array ``rows`` (default: ``cols``) × ``cols`` of the given
+    dataflow."""
     if depthwise not in DEPTHWISE_MAPPINGS:
         raise ValueError(f"depthwise must be one of {', '.join(DEPTHWISE_MAPPINGS)}, not "
                          f"{depthwise!r}")
@@ -194,7 +215,13 @@ def lower(params, x, *, cols, depthwise="toeplitz"):
         return _gemm_tasks_conv(params, x)
     if depthwise == "per_channel":
         return _gemm_tasks_depthwise_per_channel(params, x)
-    return _gemm_tasks_depthwise_toeplitz(params, x, cols)
+    return _gemm_tasks_depthwise_toeplitz(params, x, cols, cols if rows is None else rows,
+                                          weight_stationary)
+
+
+def _grid(array):
+    """:func:`lower`'s array arguments of an :class:`ArrayConfig`."""
+    return dict(cols=array.cols, rows=array.rows, weight_stationary=array.weight_stationary)
 
 
 # -- the engine a model needs ---------------------------------------------------------------------
@@ -212,11 +239,11 @@ def _layer_inputs(model, batch):
     return inputs
 
 
-def task_shapes(model, *, batch=1, cols=DEFAULT_ARRAY.cols, depthwise="toeplitz"):
-    """{layer index: [(M, K, N) of each GEMM]} of the GEMM-shaped layers."""
+def task_shapes(model, *, batch=1, array=DEFAULT_ARRAY, depthwise="toeplitz"):
+    """{layer index: [(M, K, N) of each GEMM]} of the GEMM-shaped layers on ``array``."""
     inputs = _layer_inputs(model, batch)
-    return {layer.index: [t.shape for t in lower(layer.gemm, inputs[layer.index][0], cols=cols,
-                                                 depthwise=depthwise)]
+    return {layer.index: [t.shape for t in lower(layer.gemm, inputs[layer.index][0],
+                                                 depthwise=depthwise, **_grid(array))]
             for layer in model.layers if layer.on_engine}
 
 
@@ -241,7 +268,7 @@ def fit_engine(model, array=None, *, batch=1, depthwise="toeplitz"):
     need = max([0, *shifts])
     if need > array.max_left_shift:
         array = array.replace(max_left_shift=need)
-    shapes = [s for tasks in task_shapes(model, batch=batch, cols=array.cols,
+    shapes = [s for tasks in task_shapes(model, batch=batch, array=array,
                                          depthwise=depthwise).values() for s in tasks]
     if not shapes:
         return engine_config_for(array, 1, 1, 1)
@@ -273,7 +300,7 @@ def check_engine(model, engine, *, batch=1, depthwise="toeplitz"):
                              f"multiplier ≥ 1) but the engine's max_left_shift is "
                              f"{engine.array.max_left_shift}: set array.max_left_shift ≥ "
                              f"{shift}")
-    for index, shapes in task_shapes(model, batch=batch, cols=engine.array.cols,
+    for index, shapes in task_shapes(model, batch=batch, array=engine.array,
                                      depthwise=depthwise).items():
         for _, k, _ in shapes:
             if k > engine.max_k:
@@ -460,7 +487,7 @@ def run_model(model, x, *, engine=None, sim="verilator", depthwise="toeplitz", s
         else:
             params = layer.gemm
             out = np.empty(expected.shape, np.int64)
-            tasks = lower(params, inputs[0], cols=engine.array.cols, depthwise=depthwise)
+            tasks = lower(params, inputs[0], depthwise=depthwise, **_grid(engine.array))
             commands = _commands(engine, tasks)
             ys = {id(task): np.empty((task.shape[0], task.shape[2]), np.int64)
                   for task in tasks}
