@@ -391,7 +391,7 @@ def _options(op_name, operator):
 class _Builder:
     """Turns one operator into a :class:`Layer`; every refusal names the operator."""
 
-    def __init__(self, tensors, index, op_name, operator, batch_axis, rounding):
+    def __init__(self, tensors, index, op_name, operator, rounding):
         self.rounding = rounding
         self.tensors = tensors
         self.index = index
@@ -399,7 +399,6 @@ class _Builder:
         self.ins = [int(i) for i in operator.InputsAsNumpy()] if operator.InputsLength() else []
         self.outs = [int(i) for i in operator.OutputsAsNumpy()]
         self.options = _options(op_name, operator)
-        self.batch_axis = batch_axis
 
     def error(self, message):
         return ModelError(f"operator {self.index} ({self.op}): {message}")
@@ -445,7 +444,7 @@ class _Builder:
                      gemm=gemm, compute=compute, notes=notes)
 
     # GEMM-shaped ----------------------------------------------------------------------------
-    def _filter(self, x, w, out, per_channel_axis):
+    def _filter(self, w):
         if w.type != "INT8" or not w.quantized:
             raise self.error(f"filter {w.name!r} must be int8 with quantization, not {w.type}")
         if w.zero_point.any():
@@ -475,7 +474,7 @@ class _Builder:
         x = self.act(self.tensor(0), "input")
         w = self.tensor(1, constant=True)
         out = self.act(self.tensors[self.outs[0]], "output")
-        filter_scale = self._filter(x, w, out, 0)
+        filter_scale = self._filter(w)
         act_min, act_max = self.activation(out)
         s_in, s_out = self.scale(x), self.scale(out)
         weights = w.data.astype(np.int64)
@@ -704,7 +703,7 @@ def load(source, *, rounding="double"):
     layers = []
     produced = {graph_inputs[0]}
     for index, (name, operator) in enumerate(zip(names, operators, strict=True)):
-        builder = _Builder(tensors, index, name, operator, 0, rounding)
+        builder = _Builder(tensors, index, name, operator, rounding)
         try:
             layer = builder.build()
         except ModelError:
