@@ -286,3 +286,22 @@ def test_verilog_engine_equals_the_interpreter(dataflow):
         expected = recorded[f"op{layer.index}"][:1]
         np.testing.assert_array_equal(run.values[layer.output].reshape(expected.shape),
                                       expected, err_msg=f"operator {layer.index} {layer.op}")
+
+
+def test_a_wrong_engine_is_caught_layer_by_layer():
+    """An engine that is off by one in one layer: that layer is recorded as a mismatch (every
+    output of it), the others match, and the run goes on with the hardware's output."""
+    model = load(MODELS / "residual.tflite")
+    recorded = np.load(MODELS / "data" / "residual_oracle.npz")
+    wrong_layer = 5                                         # the grouped 1×1 convolution
+
+    def faulty(engine, commands, params):
+        results = exact_gemm(engine, commands, params)
+        if params is model.layers[wrong_layer].gemm:
+            results = [(np.minimum(y + 1, 127), cycles) for y, cycles in results]
+        return results
+
+    run = run_model(model, recorded["input"][:2], simulate=faulty)
+    assert not run.matched
+    bad = [r for r in run.layers if not r.matched]
+    assert [r.index for r in bad] == [wrong_layer] and bad[0].mismatches > 0
