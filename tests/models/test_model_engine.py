@@ -305,3 +305,19 @@ def test_a_wrong_engine_is_caught_layer_by_layer():
     assert not run.matched
     bad = [r for r in run.layers if not r.matched]
     assert [r.index for r in bad] == [wrong_layer] and bad[0].mismatches > 0
+
+
+def test_run_exits_1_on_a_mismatch(monkeypatch, tmp_path, capsys):
+    import sim.model
+
+    def faulty(engine, commands, params, **_):
+        return [(np.minimum(y + 1, 127), cycles)
+                for y, cycles in exact_gemm(engine, commands, params)]
+
+    monkeypatch.setattr(sim.model, "_simulate_layer", faulty)
+    recorded = np.load(MODELS / "data" / "digits_cnn_oracle.npz")
+    np.save(tmp_path / "x.npy", recorded["input"][:1])
+    assert qmac(["model", "run", str(MODELS / "digits_cnn.tflite"), "--input",
+                 str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npy")]) == 1
+    captured = capsys.readouterr()
+    assert "MISMATCH" in captured.out and "MISMATCH in 2 layers" in captured.err
