@@ -6,8 +6,10 @@ that represents the target f*: Q^d_{p,s} → Q_{p,s} (:func:`golden.paper.repres
 layer by layer on the GEMM engine (:func:`sim.paper.run_network`) on every grid point, and
 checks every output against golden's σ-quantized network and against the table itself.
 
-``qmac paper reach --activation A --p P --s S`` enumerates the outputs one output bias can
-reach (the paper's N_b) and prints the values no network with that bias reaches.
+``qmac paper reach --activation A --p P --s S [--networks N]`` enumerates the outputs one
+output bias can reach (the paper's N_b), prints the values no network with that bias
+reaches, and with ``--networks`` runs N random networks on the RTL to show that none leaves
+its N_b.
 """
 
 import re
@@ -120,6 +122,8 @@ def _cmd_reach(args):
     from golden.fixedpoint_set import analyze, reachable_outputs, rounded_activation
 
     qset = _qset(args)
+    if args.networks < 0:
+        raise ValueError(f"--networks must be ≥ 0, not {args.networks}")
     report = analyze(args.activation, qset.p, qset.s)
     outputs = rounded_activation(args.activation, qset.numerators, qset)
     print(f"⌈{args.activation}⌋ on Q_{{{qset.p},{qset.s}}} takes "
@@ -131,6 +135,20 @@ def _cmd_reach(args):
         missing = sorted(set(qset.numerators.tolist()) - reached)
         print(f"b = {b:+d}/{qset.s}: reaches {len(reached)} of {len(qset)}; never "
               f"{missing if missing else 'nothing missing'}")
+    if args.networks:
+        from sim.gemm import MismatchError
+        from sim.paper import random_search
+
+        try:
+            found = random_search(args.activation, qset, args.networks, seed=args.seed,
+                                  sim=args.sim)
+        except MismatchError as error:
+            print(f"MISMATCH: {error}", file=sys.stderr)
+            return 1
+        covered = sum(len(set(outputs.tolist())) == len(qset) for _, outputs, _ in found)
+        print(f"{args.networks} random 1-w-1 networks on the {args.sim} RTL, every point of "
+              f"Q_{{{qset.p},{qset.s}}}: every output inside N_b of its bias; {covered} "
+              f"reached all {len(qset)} values")
     return 0
 
 
@@ -168,4 +186,9 @@ def add_commands(subparsers):
     p = commands.add_parser("reach", help="outputs one output bias reaches (N_b) and the "
                                           "values no network reaches")
     common(p, list(ACTIVATIONS))
+    p.add_argument("--networks", type=int, default=0,
+                   help="also run this many random 1-w-1 networks on the RTL (default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random networks")
+    p.add_argument("--sim", choices=["amaranth", "icarus", "verilator"], default="amaranth",
+                   help="simulator for --networks (default amaranth)")
     p.set_defaults(handler=_cmd_reach)

@@ -25,7 +25,8 @@ from hw.config import ArrayConfig
 
 from .gemm import MismatchError, engine_config_for, gemm
 
-__all__ = ["PaperRun", "engine_array", "run_activation_table", "run_network", "run_target"]
+__all__ = ["PaperRun", "engine_array", "random_search", "run_activation_table", "run_network",
+           "run_target"]
 
 #: Largest p the engine holds: numerators are (p+1)-bit weights, at most 8 bits.
 MAX_P = 7
@@ -156,3 +157,28 @@ def run_target(table, qset, *, activation="relu", binary=False, sim="amaranth", 
     run = run_network(network.layers, activation, qset, grid(qset, network.d), binary=binary,
                       sim=sim, rows=rows, cols=cols)
     return network, run
+
+
+def random_search(activation, qset, networks, *, seed=0, max_width=4, sim="amaranth"):
+    """Random 1-w-1 σ-quantized networks (w ≤ ``max_width``) on every point of Q_{p,s} on
+    the engine. Returns a list of (output bias numerator, outputs, N_b of that bias); raises
+    :class:`sim.gemm.MismatchError` if an output leaves N_b (the paper's necessary set)."""
+    from golden.fixedpoint_set import reachable_outputs
+
+    q = qset.q_max
+    generators = rounded_activation(activation, qset.numerators, qset)
+    rng = np.random.default_rng(seed)
+    found = []
+    for _ in range(networks):
+        width = int(rng.integers(1, max_width + 1))
+        layers = [(rng.integers(-q, q + 1, (width, 1)), rng.integers(-q, q + 1, width)),
+                  (rng.integers(-q, q + 1, (1, width)), rng.integers(-q, q + 1, 1))]
+        run = run_network(layers, activation, qset, grid(qset, 1), sim=sim)
+        bias = int(layers[-1][1][0])
+        reached = reachable_outputs(generators, qset, bias)
+        if not np.isin(run.outputs, reached).all():
+            raise MismatchError(f"a {activation} network with output bias {bias} reached "
+                                f"{sorted(set(run.outputs.tolist()) - set(reached.tolist()))}, "
+                                "outside N_b")
+        found.append((bias, run.outputs, reached))
+    return found

@@ -6,19 +6,25 @@ import numpy as np
 import pytest
 
 from golden.fixedpoint_set import FixedPointSet, reachable_outputs, rounded_activation
-from golden.paper import exact_affine, grid, indicator_table, random_table
+from golden.paper import exact_affine, grid, indicator_table, random_table, represent
 from qmac.cli import main
-from sim.paper import run_network, run_target
+from sim.paper import random_search, run_network, run_target
 
 
-def test_experiment_1_relu_indicator_on_all_of_q7():
+def paper_run(tmp_path, *argv):
+    """``qmac paper run … --out``: exit status 0 and the saved (x, y, target)."""
+    out = tmp_path / "out.npz"
+    assert main(["paper", "run", *map(str, argv), "--out", str(out)]) == 0
+    return np.load(out)
+
+
+def test_experiment_1_relu_indicator_on_all_of_q7(tmp_path, capsys):
     """γ·1_[α,β](x) with ReLU at p = 7, s = 1: exact on all 255 points of Q_{7,1}."""
-    qset = FixedPointSet(7, 1)
-    table = indicator_table(qset, 1, [-40], [77], -99)
-    network, run = run_target(table, qset)
-    assert network.depth == 4
-    np.testing.assert_array_equal(run.outputs, table)
-    np.testing.assert_array_equal(run.expected, table)
+    saved = paper_run(tmp_path, "--target", "indicator:-40:77:-99", "--p", 7)
+    x = saved["x"][:, 0]
+    assert len(x) == 255 and saved["y"].tolist() == np.where((x >= -40) & (x <= 77), -99,
+                                                             0).tolist()
+    assert "relu network for f*: Q^1_{7,1} → Q_{7,1}: 4 layers" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -31,38 +37,37 @@ def test_experiment_1_on_the_generated_verilog(sim):
 
 
 def _layers(table, qset):
-    from golden.paper import represent
-
     network = represent(table, qset)
     return network.layers, network.activation
 
 
-def test_experiment_2_five_hardtanh_reaches_only_its_lattice():
+def test_experiment_2_five_hardtanh_reaches_only_its_lattice(capsys):
     """σ = 5·Hardtanh at p = 3, s = 1 (the activation table after the requantizer): random
     networks on the engine never output a value outside N_b of their output bias b, so
     none reaches all of Q_{3,1} and f*(x) = x is not represented."""
     qset = FixedPointSet(3, 1)
-    q = qset.q_max
     generators = rounded_activation("hardtanh5", qset.numerators, qset)
-    rng = np.random.default_rng(11)
-    points = grid(qset, 1)
-    for _ in range(3):
-        layers = [(rng.integers(-q, q + 1, (3, 1)), rng.integers(-q, q + 1, 3)),
-                  (rng.integers(-q, q + 1, (1, 3)), rng.integers(-q, q + 1, 1))]
-        run = run_network(layers, "hardtanh5", qset, points)
-        assert run.table_cycles > 0
-        reached = set(reachable_outputs(generators, qset, int(layers[-1][1][0])).tolist())
-        assert set(run.outputs.tolist()) <= reached
-        assert len(reached) < len(qset)
+    for bias, outputs, reached in random_search("hardtanh5", qset, 2, seed=11):
+        expected = {max(-7, min(7, bias + 5 * k)) for k in range(-10, 11)}  # b + 5Z, clipped
+        assert set(reached.tolist()) == expected
+        assert set(outputs.tolist()) <= expected and len(expected) < len(qset)
+    assert reachable_outputs(generators, qset, 0).tolist() == [-7, -5, 0, 5, 7]
+    assert main(["paper", "reach", "--activation", "hardtanh5", "--p", "3",
+                 "--networks", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "necessary condition N_b = Q for some b: False" in printed
+    assert "every output inside N_b of its bias; 0 reached all 15 values" in printed
 
 
 @pytest.mark.parametrize("binary,p,d", [(False, 1, 2), (True, 1, 2), (True, 2, 1)])
-def test_experiment_3_binary_and_full_precision(binary, p, d):
+def test_experiment_3_binary_and_full_precision(tmp_path, binary, p, d):
     qset = FixedPointSet(p, 1)
     table = random_table(qset, d, 5)
-    network, run = run_target(table, qset, binary=binary)
-    assert network.binary_weights == binary
-    np.testing.assert_array_equal(run.outputs, table.reshape(-1))
+    saved = paper_run(tmp_path, "--target", f"random:{d}:5", "--p", p,
+                      *(["--binary"] if binary else []))
+    np.testing.assert_array_equal(saved["x"], grid(qset, d))
+    np.testing.assert_array_equal(saved["y"], table.reshape(-1))
+    assert represent(table, qset, binary=binary).binary_weights == binary
 
 
 def test_experiment_4_identity_is_affine_exactly_but_not_rounded():
@@ -105,6 +110,7 @@ def test_cli(capsys, tmp_path):
      "s must be 1 for the identity construction"),
     (["paper", "run", "--target", "abs", "--p", "2", "--binary", "--activation", "identity"],
      "activation must be 'relu'"),
+    (["paper", "reach", "--p", "3", "--networks", "-1"], "--networks must be ≥ 0, not -1"),
     (["paper"], "choose a paper command"),
 ])
 def test_cli_refuses_bad_input(capsys, argv, fragment):
