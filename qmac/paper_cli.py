@@ -18,7 +18,10 @@ import time
 
 from .cli_common import check_output_file, removed_on_error
 
-__all__ = ["add_commands", "load_target"]
+__all__ = ["MAX_POINTS", "add_commands", "load_target"]
+
+#: Most grid points ``qmac paper run`` simulates (Q^2_{7,1} has 65025).
+MAX_POINTS = 1 << 16
 
 TARGET_HELP = ("f* as numerators: a .npy file of shape (2^(p+1)−1,)*d (entry [q₁+Q, …] is "
                "f*(q/s)·s), 'indicator:LO:HI:GAMMA' (γ·1_C, LO and HI comma-separated per "
@@ -80,6 +83,9 @@ def _cmd_run(args):
 
     qset = _qset(args)
     table = load_target(args.target, qset)
+    if np.asarray(table).size > MAX_POINTS:
+        raise ValueError(f"--target must have at most {MAX_POINTS} grid points (every one runs "
+                         f"on the simulated RTL), not {np.asarray(table).size}")
     network = represent(table, qset, activation=args.activation, binary=args.binary)
     if args.out:
         check_output_file("--out", args.out, ".npz")

@@ -111,6 +111,8 @@ def test_cli(capsys, tmp_path):
     (["paper", "run", "--target", "abs", "--p", "2", "--binary", "--activation", "identity"],
      "activation must be 'relu'"),
     (["paper", "reach", "--p", "3", "--networks", "-1"], "--networks must be ≥ 0, not -1"),
+    (["paper", "run", "--target", "random:3:0", "--p", "5"], "at most 65536 grid points"),
+    (["paper", "run", "--target", "random:1:0", "--p", "2", "--s", "0"], "s must be"),
     (["paper"], "choose a paper command"),
 ])
 def test_cli_refuses_bad_input(capsys, argv, fragment):
