@@ -26,6 +26,10 @@ with every weight and bias a numerator of Q_{p,s} (|q| ≤ 2^p − 1), for three
     is Q on it and 0 elsewhere; p + 1 "bit" neurons relu(T_C − (Q − 2^j)) = 2^j·1_C and
     output weights ±1 sum to any γ_C of the right parity (two 1s for even γ_C).
 
+GELU, SiLU and Mish run the ReLU constructions where their rounded values equal ReLU's on
+the grid (:func:`relu_like`; at s = 1 always), with σ itself in the network (on the engine,
+the activation table computes it).
+
 :func:`represent` builds the network of a target table (``table[q_1 + Q, …, q_d + Q]`` is
 f*(q/s) as a numerator), :class:`PaperNetwork` evaluates it with golden's
 :func:`golden.fixedpoint_set.quantized_network` and counts its depth, widths and
@@ -40,10 +44,10 @@ from fractions import Fraction
 import numpy as np
 
 from .accumulator import dot_product_bounds
-from .fixedpoint_set import FixedPointSet, quantized_network
+from .fixedpoint_set import ACTIVATIONS, FixedPointSet, quantized_network, rounded_activation
 
 __all__ = ["CONSTRUCTIONS", "Cube", "PaperNetwork", "cubes", "exact_affine", "grid",
-           "indicator_table", "layer_bound", "random_table", "represent"]
+           "indicator_table", "layer_bound", "random_table", "relu_like", "represent"]
 
 CONSTRUCTIONS = ("relu", "identity", "binary")
 #: Largest input dimension the binary construction handles (its forms x, x₁ ± x₂).
@@ -374,23 +378,39 @@ def _zero(d, binary):
             (np.array([[weight, -weight]], np.int64), np.zeros(1, np.int64))]
 
 
+def relu_like(activation, qset):
+    """True when ⌈σ⌋ equals ⌈ReLU⌋ on every point of Q_{p,s}: a network only ever applies
+    ⌈σ⌋ to grid points, so the ReLU constructions represent the same targets with σ. At
+    s = 1 this holds for GELU, SiLU and Mish (|σ(x) − ReLU(x)| < 1/2 on the integers)."""
+    grid_points = qset.numerators
+    return np.array_equal(rounded_activation(activation, grid_points, qset),
+                          np.clip(grid_points, 0, qset.q_max))
+
+
 def represent(table, qset, *, activation="relu", binary=False):
     """The network of the paper's construction that represents ``table`` on Q^d_{p,s}.
 
-    ``activation`` is ``"relu"`` or ``"identity"``; ``binary=True`` builds the binary-weight
-    variant (ReLU only). Raises ValueError where the construction does not apply.
+    ``activation`` is ``"identity"``, ``"relu"``, or any σ of
+    :data:`golden.fixedpoint_set.ACTIVATIONS` whose ⌈σ⌋ is ⌈ReLU⌋ on the grid
+    (:func:`relu_like`), which then runs the ReLU constructions; ``binary=True`` builds the
+    binary-weight variant. Raises ValueError where the construction does not apply.
     """
     table = _check_table(table, qset)
-    if activation not in ("relu", "identity"):
-        raise ValueError(f"activation must be 'relu' or 'identity' for the constructions, "
-                         f"not {activation!r}")
-    if binary and activation != "relu":
-        raise ValueError("binary=True builds a ReLU network: activation must be 'relu', not "
+    if activation not in ACTIVATIONS and not callable(activation):
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, not "
                          f"{activation!r}")
+    if activation != "identity" and not relu_like(activation, qset):
+        raise ValueError(f"activation must be 'identity' or one whose ⌈σ⌋ equals ⌈ReLU⌋ on "
+                         f"Q_{{{qset.p},{qset.s}}} for the constructions; {activation!r} "
+                         "does not")
+    if binary and activation == "identity":
+        raise ValueError("binary=True builds a ReLU network: activation must be 'relu' (or "
+                         f"a σ equal to it on the grid), not {activation!r}")
     if binary:
         construction, build = "binary", _binary
     else:
-        construction, build = activation, (_relu if activation == "relu" else _identity)
+        construction = "identity" if activation == "identity" else "relu"
+        build = _identity if activation == "identity" else _relu
     found = cubes(table, qset)
     layers = build(table, qset, found) if found else _zero(table.ndim, binary)
     return PaperNetwork(tuple(layers), activation, qset, table.ndim, construction)

@@ -180,8 +180,9 @@ def add_commands(subparsers):
     p = commands.add_parser("run", help="compile f* to engine commands, run them on every "
                                         "grid point, check against golden/ and f*")
     p.add_argument("--target", required=True, help=TARGET_HELP)
-    common(p, ["relu", "identity"])
-    p.add_argument("--binary", action="store_true", help="binary weights (±1; ReLU, s = 1)")
+    common(p, list(ACTIVATIONS))
+    p.add_argument("--binary", action="store_true",
+                   help="binary weights (±1; s = 1, d ≤ 2, σ equal to ReLU on the grid)")
     p.add_argument("--sim", choices=["amaranth", "icarus", "verilator"], default="amaranth",
                    help="simulator (default amaranth: no Verilog tools)")
     p.add_argument("--rows", type=int, default=4, help="array rows (default 4)")

@@ -95,6 +95,18 @@ def test_zero_target(construction):
     check_parameters(net)
 
 
+@pytest.mark.parametrize("activation,p,s,d,binary", [
+    ("gelu", 3, 1, 1, False), ("gelu", 2, 2, 2, False), ("silu", 3, 1, 2, False),
+    ("mish", 2, 1, 1, True), ("silu", 2, 1, 2, True)])
+def test_relu_like_activations_run_the_relu_constructions(activation, p, s, d, binary):
+    """⌈GELU⌋, ⌈SiLU⌋, ⌈Mish⌋ equal ⌈ReLU⌋ on these grids; the network applies σ itself."""
+    qset = FixedPointSet(p, s)
+    table = random_table(qset, d, 4)
+    net = represent(table, qset, activation=activation, binary=binary)
+    assert net.activation == activation
+    np.testing.assert_array_equal(net(grid(qset, d)), table.reshape(-1))
+
+
 def test_cubes_partition_the_support():
     qset = FixedPointSet(2, 1)
     table = random_table(qset, 2, 3)
@@ -136,8 +148,10 @@ def test_bad_input_is_named():
         represent(np.full(7, 5), qset)
     with pytest.raises(TypeError, match="table must hold integers"):
         represent(np.zeros(7), qset)
-    with pytest.raises(ValueError, match="activation must be 'relu' or 'identity'"):
-        represent(np.zeros(7, np.int64), qset, activation="gelu")
+    with pytest.raises(ValueError, match="'elu' does not"):
+        represent(np.zeros(7, np.int64), qset, activation="elu")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        represent(np.zeros(7, np.int64), qset, activation="tanh")
     with pytest.raises(ValueError, match="s must be ≤ 2\\^p − 1 = 3"):
         represent(np.ones(7, np.int64), FixedPointSet(2, 4))
     with pytest.raises(ValueError, match="s must be 1 for the binary"):

@@ -70,6 +70,14 @@ def test_experiment_3_binary_and_full_precision(tmp_path, binary, p, d):
     assert represent(table, qset, binary=binary).binary_weights == binary
 
 
+def test_gelu_through_the_activation_table(tmp_path, capsys):
+    """GELU is not a clamp: each hidden layer's outputs pass the run-time loaded table."""
+    qset = FixedPointSet(2, 1)
+    saved = paper_run(tmp_path, "--target", "random:1:3", "--p", 2, "--activation", "gelu")
+    np.testing.assert_array_equal(saved["y"], random_table(qset, 1, 3))
+    assert "activation-table cycles" in capsys.readouterr().out
+
+
 def test_experiment_4_identity_is_affine_exactly_but_not_rounded():
     """f*(x) = |x| on Q_{2,1} with the identity activation: the engine computes f*, while the
     same weights in exact arithmetic give an affine map."""
@@ -109,7 +117,8 @@ def test_cli(capsys, tmp_path):
     (["paper", "run", "--target", "abs", "--p", "2", "--s", "2", "--activation", "identity"],
      "s must be 1 for the identity construction"),
     (["paper", "run", "--target", "abs", "--p", "2", "--binary", "--activation", "identity"],
-     "activation must be 'relu'"),
+     "binary=True builds a ReLU network"),
+    (["paper", "run", "--target", "abs", "--p", "2", "--activation", "elu"], "'elu' does not"),
     (["paper", "reach", "--p", "3", "--networks", "-1"], "--networks must be ≥ 0, not -1"),
     (["paper", "run", "--target", "random:3:0", "--p", "5"], "at most 65536 grid points"),
     (["paper", "run", "--target", "random:1:0", "--p", "2", "--s", "0"], "s must be"),
