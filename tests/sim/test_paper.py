@@ -99,6 +99,33 @@ def test_division_by_a_non_power_of_two_on_the_engine():
     np.testing.assert_array_equal(run.outputs, table)
 
 
+@pytest.mark.parametrize("s", [40000, 65535])
+def test_the_requantizer_divides_exactly_at_the_edges_of_the_bound(s):
+    """The engine's requantizer with exact_divider's constant, accumulators within 256 of
+    ±(2^29 − 1) (every B < 2^29 has a constant), ties included: round(acc/s) half away from
+    zero, judged with Fractions. A 16-bit output holds acc/s there for s ≥ 2^14."""
+    from fractions import Fraction
+
+    from golden.exact_division import DIVISION_ROUNDING, exact_divider
+    from hw.config import ArrayConfig
+    from sim.gemm import gemm
+
+    bound = (1 << 29) - 1
+    divider = exact_divider(s, bound)
+    config = ArrayConfig(rows=2, cols=2, act_bits=8, weight_bits=8, out_bits=16,
+                         requant="multiplier", rounding=DIVISION_ROUNDING)
+    n = bound // s - 1
+    bias = [n * s + s // 2 - 127, -(n * s + s // 2) - 128]      # each window holds a tie
+    x = np.arange(-128, 128).reshape(-1, 1)
+    result = gemm(config, x, np.ones((2, 1), np.int64), bias=bias,
+                  multiplier=divider.multiplier, shift=divider.shift)
+    for column, b in enumerate(bias):
+        for a, got in zip(x[:, 0].tolist(), result.y[:, column].tolist(), strict=True):
+            acc = Fraction(a + b, s)
+            magnitude = int(abs(acc) + Fraction(1, 2))
+            assert abs(a + b) <= bound and got == (magnitude if acc >= 0 else -magnitude)
+
+
 def test_cli(capsys, tmp_path):
     out = tmp_path / "out.npz"
     assert main(["paper", "run", "--target", "indicator:-1,0:2,1:-3", "--p", "2",
