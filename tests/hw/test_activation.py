@@ -65,6 +65,20 @@ def test_paper_activations_against_golden(name, p, s):
     assert set(delays) == {LATENCY}
 
 
+@pytest.mark.parametrize("op", ["logistic", "tanh"])
+def test_tflite_int8_lookup_activations(op):
+    """TFLite's int8 LOGISTIC and TANH (golden.ops, bit-exact with the reference kernels)
+    through the same unit: their 256-entry tables, loaded at run time."""
+    from golden import ops
+
+    params = dict(input_scale=0.05, input_zero_point=3)
+    table = getattr(ops, f"{op}_table")(**params)
+    inputs = np.random.default_rng(5).integers(-128, 128, 200)
+    outputs, delays = run_table(ActivationTable((-128, 127), 8), table, inputs, seed=5)
+    np.testing.assert_array_equal(outputs, getattr(ops, op)(inputs, **params))
+    assert set(delays) == {LATENCY}
+
+
 def test_int8_table_full_rate_and_clamp():
     """A TFLite-style 256-entry int8 table at full rate (no stalls): one output a cycle,
     and inputs beyond a narrower range clamp to its ends."""
