@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw.activation.ActivationTable in Amaranth's simulator: loaded at run time, against golden's
 rounded activations ⌈σ⌋ and against plain table lookups, with random stalls on both streams;
 its latency is the documented one."""
