@@ -2,8 +2,10 @@
 
 Seed 001 (arXiv 2409.00297) proves that σ-quantized networks represent every function
 f*: Q^d_{p,s} → Q_{p,s} by writing f* as a sum of indicators γ·1_C(x) of quantized cubes C
-and building each indicator from a few rounded layers. This module builds such networks,
-with every weight and bias a numerator of Q_{p,s} (|q| ≤ 2^p − 1), for three settings:
+and building each indicator from a few rounded layers. This module builds networks of that
+shape — qmac's own constructions in the spirit of the proofs, not a transcription of the
+paper's layers or of its parameter bounds — with every weight and bias a numerator of
+Q_{p,s} (|q| ≤ 2^p − 1), for three settings:
 
 ``relu`` (any d, 1 ≤ s ≤ 2^p − 1), 3 hidden layers:
     L1 ``u = ⌈ReLU⌋(x_i − a + 1)`` per threshold a of coordinate i (≥ 1 iff x_i ≥ a; the
@@ -23,8 +25,9 @@ with every weight and bias a numerator of Q_{p,s} (|q| ≤ 2^p − 1), for three
     (weights +1, −1 cancel a pair; +1, +1 double it) or are zero except on one cube. Steps
     [ε·x ≥ τ] on the forms ε·x (x, or x₁ ± x₂ for d = 2: a grid point is one level of each)
     are doubled until they saturate at Q; levels are differences of steps; a point's T_C
-    is Q on it and 0 elsewhere; p + 1 "bit" neurons relu(T_C − (Q − 2^j)) = 2^j·1_C and
-    output weights ±1 sum to any γ_C of the right parity (two 1s for even γ_C).
+    is Q on it and 0 elsewhere; "bit" neurons relu(T_C − Σ_{C' ≠ C} T_C' − (Q − v)) = v·1_C
+    for v = 1, 2, …, 2^(p−1) (and a second 1 for even γ_C), and output weights ±1 sum them
+    to γ_C.
 
 GELU, SiLU and Mish run the ReLU constructions where their rounded values equal ReLU's on
 the grid (:func:`relu_like`; at s = 1 always), with σ itself in the network (on the engine,
