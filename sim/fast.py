@@ -55,8 +55,8 @@ _MAGIC_IN, _MAGIC_OUT = b"QFASTIN1", b"QFASOUT1"
 _WORD_BITS = 32
 #: Rising edges with reset high before the streams start (the bench's ``reset``).
 RESET_CYCLES = 2
-#: Verilator and C++ compiler options beyond sim.runner's; the C++ at -O2, not verilated.mk's
-#: -Os: a third faster for a few seconds more build.
+#: Verilator and C++ compiler options beyond sim.runner's; the C++ at -O2 (verilated.mk's
+#: default is -Os; -O3 and -march=native measured no better, BENCHMARKS.md).
 _FAST_ARGS = ("--x-assign", "fast")
 _CXX_OPT = "-O2"
 _HARNESS = "engine.cpp"
@@ -196,8 +196,7 @@ def build(config, optimize=True):
     """Generate ``config``'s engine (:class:`hw.engine.EngineConfig`), compile it with the
     harness unless a cached build exists, and return (executable, Verilog path).
 
-    ``optimize=False`` compiles the C++ at -O0: a faster build for short test runs, a model
-    several times slower.
+    ``optimize=False`` compiles the C++ at -O0: a quicker build, a slower model.
     """
     if not isinstance(config, EngineConfig):
         raise TypeError(f"config must be an EngineConfig, not {config!r}")
