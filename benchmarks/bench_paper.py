@@ -28,8 +28,8 @@ from sim.paper import random_search, run_network
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLOT = ROOT / "docs" / "paper-parameters.png"
-#: Experiment 3 builds the binary construction up to this p (dense ±1 layers: ~5 M at p = 4).
-BINARY_MAX_P = 4
+#: Experiment 3 builds the binary construction up to this p (dense ±1 layers).
+BINARY_MAX_P = 5
 
 
 def _rtl(network, table, sim):

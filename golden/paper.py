@@ -25,9 +25,9 @@ Q_{p,s} (|q| ≤ 2^p − 1), for three settings:
     (weights +1, −1 cancel a pair; +1, +1 double it) or are zero except on one cube. Steps
     [ε·x ≥ τ] on the forms ε·x (x, or x₁ ± x₂ for d = 2: a grid point is one level of each)
     are doubled until they saturate at Q; levels are differences of steps; a point's T_C
-    is Q on it and 0 elsewhere; "bit" neurons relu(T_C − Σ_{C' ≠ C} T_C' − (Q − v)) = v·1_C
-    for v = 1, 2, …, 2^(p−1) (and a second 1 for even γ_C), and output weights ±1 sum them
-    to γ_C.
+    is Q on it and 0 elsewhere; 2p "bit" neurons relu(Σ_C ±T_C − (Q − v)), v = 1, 2, …,
+    2^(p−1), one set for positive and one for negative γ (+1 on the cubes whose |γ_C| has
+    bit v, −1 on the others), are v or 0, and output weights ±1 sum them to γ_C.
 
 GELU, SiLU and Mish run the ReLU constructions where their rounded values equal ReLU's on
 the grid (:func:`relu_like`; at s = 1 always), with σ itself in the network (on the engine,
@@ -307,22 +307,6 @@ def _binary_dense(rows, width):
     return w, b
 
 
-def _bits(gamma, p):
-    """Values v_j of the bit neurons and signs with Σ sign·v = γ: {1, 2, …, 2^(p−1)} for odd
-    γ, {1, 1, 2, …, 2^(p−1)} for even γ (the parity of Σ v must be γ's)."""
-    values = [1 << j for j in range(p)]
-    if gamma % 2 == 0:
-        values = [1] + values
-    k = (sum(values) - gamma) // 2                  # the subset that takes the sign −1
-    signs = []
-    for v in reversed(values):
-        take = k >= v
-        k -= v if take else 0
-        signs.append(-1 if take else 1)
-    assert k == 0
-    return list(reversed(values)), signs
-
-
 def _binary(table, qset, found):
     d, q, p = table.ndim, qset.q_max, qset.p
     if qset.s != 1:
@@ -364,11 +348,12 @@ def _binary(table, qset, found):
             rows.append(({n: 1 if n in mine else -1 for n in range(len(levels))}, -q))
         layers.append(_binary_dense(rows, len(levels)))
     rows, out = [], {}
-    for n, c in enumerate(found):                           # bits: relu(T_c − others − Q + v)
-        values, signs = _bits(c.gamma, p)
-        for v, sign in zip(values, signs, strict=True):
+    for sign in (1, -1):                # bits: relu(±T over the cubes − (Q − v)) = v or 0
+        for v in (1 << j for j in range(p)):
+            uses = {n: 1 if c.gamma * sign > 0 and abs(c.gamma) & v else -1
+                    for n, c in enumerate(found)}
             out[len(rows)] = sign
-            rows.append(({m: 1 if m == n else -1 for m in range(len(found))}, -(q - v)))
+            rows.append((uses, -(q - v)))
     layers.append(_binary_dense(rows, len(found)))
     layers.append(_binary_dense([(out, 0)], len(rows)))
     return layers
