@@ -706,6 +706,10 @@ class ParameterRegisters(wiring.Component):
         return m
 
 
+#: Largest channel table (words) kept in LUT RAM on ECP5 rather than in a block RAM.
+DISTRIBUTED_TABLE_DEPTH = 64
+
+
 class ChannelTable(wiring.Component):
     """Per-channel (bias, M0, shift) of up to ``depth`` tiles of ``cols`` channels, in block
     RAM, read lane group by lane group at the requantizer stage that needs each field.
@@ -763,10 +767,15 @@ class ChannelTable(wiring.Component):
                 m.d.sync += group.eq(Mux(last_group, 0, group + 1))
             with m.If(last_group):
                 m.d.sync += self.loaded.eq(self.loaded + 1)
+        depth = max(2, self._depth << self._group_bits)
+        # On ECP5 a small table goes in LUT RAM: a DP16KD's 5.8 ns clock-to-output would
+        # limit the stage that registers the parameters (120 MHz on the 8×8 engine).
+        attrs = ({"ram_style": "distributed"}
+                 if platform_family(platform) == "ecp5" and depth <= DISTRIBUTED_TABLE_DEPTH
+                 else None)
         for name, shape in _field_shapes(cfg).items():
             m.submodules[f"{name}_table"] = table = memory.Memory(
-                shape=data.ArrayLayout(shape, cfg.lanes),
-                depth=max(2, self._depth << self._group_bits), init=[])
+                shape=data.ArrayLayout(shape, cfg.lanes), depth=depth, init=[], attrs=attrs)
             write_port = table.write_port()
             values = getattr(self.channels.p, name)
             groups = _lane_groups([values[j] for j in range(cfg.cols)], cfg.lanes,

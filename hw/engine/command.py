@@ -1,17 +1,21 @@
 """The engine's command register: a command's shape and output parameters, held for its run."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["MAX_M_TILES", "OUTPUT_FIELDS", "START_LATENCY", "CommandRegister", "shape_layout",
-           "shape_limits"]
+__all__ = ["ERROR_LATENCY", "MAX_M_TILES", "OUTPUT_FIELDS", "START_LATENCY", "CommandRegister",
+           "shape_layout", "shape_limits"]
 
 #: Largest number of M tiles one output-stationary command may stream (the counters' width).
 MAX_M_TILES = 1 << 16
 
-#: Cycles from a command taken to ``active``: ``start`` is registered, then ``active``.
-START_LATENCY = 2
+#: Cycles from a command taken to ``active``: the command is registered, checked, ``start``
+#: registered, then ``active``.
+START_LATENCY = 3
+
+#: Cycles from an invalid command taken to ``error`` (raised when ``start`` would have been).
+ERROR_LATENCY = START_LATENCY - 1
 
 #: The output parameters a command carries for the requantizer.
 OUTPUT_FIELDS = ("output_zero_point", "act_min", "act_max")
@@ -47,7 +51,7 @@ class CommandRegister(wiring.Component):
         Taken while ``busy`` is low. A shape field zero or above its limit, or
         ``act_min > act_max``, sets ``error`` and the command is dropped.
     start : ``Out(1)``
-        The cycle after a valid command is taken: per-command state clears
+        Two cycles after a valid command is taken: per-command state clears
         (``ResetInserter``).
     active : ``Out(1)``
         From the cycle after ``start`` until ``done``.
@@ -62,10 +66,11 @@ class CommandRegister(wiring.Component):
     busy : ``Out(1)``
         ``start``, ``active`` or not ``idle``.
     error : ``Out(1)``
-        Sticky: an invalid command was dropped; set the cycle after it is taken.
+        Sticky: an invalid command was dropped; set two cycles after it is taken.
 
-    Timing: a command taken in cycle t raises ``start`` in t + 1 (a register: it drives
-    every per-command reset) and ``active`` in t + 2 (:data:`START_LATENCY`).
+    Timing: a command taken in cycle t is held from t + 1 and checked from that register;
+    ``start`` (a register: it drives every per-command reset) rises in t + 2, ``active``
+    in t + 3 (:data:`START_LATENCY`).
     """
 
     def __init__(self, config, layout):
@@ -85,26 +90,28 @@ class CommandRegister(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        command = self.command.p
-        valid = command.act_min <= command.act_max
+        # The command is registered as it is taken and checked from that register, so that
+        # neither the check nor `start`'s fan-out (every per-command reset) meets the
+        # command port's routing.
+        held = Signal(self.command.p.shape(), name="held")
+        pending = Signal()
+        valid = held.act_min <= held.act_max
         for name, limit in shape_limits(self._config).items():
-            field = getattr(command, name)
+            field = getattr(held, name)
             valid &= (field != 0) & (field <= limit)
-        taken = self.command.valid & self.command.ready
-        # `start` comes from a register: it fans out to every per-command reset, and the
-        # command's checks must not lie in front of that net.
         m.d.comb += [
-            self.busy.eq(self.active | self.start | ~self.idle),
+            self.busy.eq(pending | self.start | self.active | ~self.idle),
             self.command.ready.eq(~self.busy),
         ]
-        m.d.sync += self.start.eq(taken & valid)
-        with m.If(taken):
-            m.d.sync += [getattr(self.shape, name).eq(getattr(command, name))
-                         for name in shape_limits(self._config)]
-            m.d.sync += [getattr(self, name).eq(getattr(command, name))
-                         for name in OUTPUT_FIELDS]
-            with m.If(~valid):
-                m.d.sync += self.error.eq(1)
+        m.d.comb += [getattr(self.shape, name).eq(getattr(held, name))
+                     for name in shape_limits(self._config)]
+        m.d.comb += [getattr(self, name).eq(getattr(held, name)) for name in OUTPUT_FIELDS]
+        m.d.sync += [pending.eq(self.command.valid & self.command.ready),
+                     self.start.eq(pending & valid)]
+        with m.If(self.command.valid & self.command.ready):
+            m.d.sync += held.eq(self.command.p)
+        with m.If(pending & ~valid):
+            m.d.sync += self.error.eq(1)
         with m.If(self.start):
             m.d.sync += self.active.eq(1)
         with m.Elif(self.active & self.done):

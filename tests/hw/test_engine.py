@@ -12,7 +12,7 @@ from golden.accumulator import accumulator_bits
 from golden.layers import fully_connected
 from hw.config import ArrayConfig
 from hw.engine import EngineConfig, GemmEngine, engine_layouts, engine_timing
-from hw.engine.command import START_LATENCY
+from hw.engine.command import ERROR_LATENCY, START_LATENCY
 from hw.host import LayerParams, engine_job
 from sim.amaranth_sim import run_engine
 from sim.workload import random_operand
@@ -381,8 +381,10 @@ def test_bad_command_sets_error_and_is_dropped(dataflow, field, value):
     field_shape = Shape.cast(engine_layouts(config)["command"].members[field])
     assert field_shape.signed or bad[field] < 1 << field_shape.width   # representable
     rows, lasts, watched, after = _simulate_commands(config, [bad, job.command], job)
-    # the bad command raises error at once and is dropped: the engine stays idle
-    assert watched[0] == [dict(error=1, busy=0, taking=False)] * len(watched[0])
+    # the bad command is checked once held, raises error and is dropped: the engine is idle
+    checking = ERROR_LATENCY - 1
+    assert watched[0] == ([dict(error=0, busy=1, taking=False)] * checking +
+                          [dict(error=1, busy=0, taking=False)] * (len(watched[0]) - checking))
     # the valid command that follows still computes correctly; error is sticky
     assert watched[1][0]["busy"] and not after["busy"] and after["error"]
     np.testing.assert_array_equal(job.outputs(rows), _golden(config.array, params, x, w))

@@ -1,9 +1,9 @@
 """GemmEngine fault campaign in Amaranth's simulator: commands back to back with random shapes
 and parameters, random stalls on every stream, illegal commands between legal ones, resets in
 the middle of a command. Every legal command that runs to its end is exact against
-golden.layers.fully_connected (and its ``last`` flags), every illegal one raises ``error`` the
-cycle after it is taken and takes no beat, and a reset leaves the engine ready for the next
-command with nothing left over.
+golden.layers.fully_connected (and its ``last`` flags), every illegal one raises ``error``
+``ERROR_LATENCY`` cycles after it is taken and takes no beat, and a reset leaves the engine
+ready for the next command with nothing left over.
 """
 
 from dataclasses import dataclass, field
@@ -16,6 +16,7 @@ from amaranth.sim import Simulator
 from golden.layers import fully_connected
 from hw.config import ArrayConfig, EngineConfig
 from hw.engine import GemmEngine, engine_layouts
+from hw.engine.command import ERROR_LATENCY
 from hw.host import LayerParams, engine_job
 
 INPUTS = ("command", "channels", "weights", "activations")
@@ -146,6 +147,7 @@ def run_campaign(config, segments, *, stall, seed):
             pending = [op for op in ops if isinstance(op, Legal)]
             offering = dict.fromkeys(INPUTS, False)
             taken, idle = 0, 0
+            refusing = []   # illegal commands taken, cycles until their error shows
             while pending or queues["command"]:
                 current = pending[0] if pending else None
                 for name in INPUTS:
@@ -173,11 +175,17 @@ def run_campaign(config, segments, *, stall, seed):
                         head = queues[name].pop(0)
                         offering[name] = False
                         idle = 0
-                        if isinstance(head, Illegal):
-                            flagged.append((head.why, error_before, ctx.get(engine.error),
-                                            any(accepted[name] for name in INPUTS[1:])))
+                        if isinstance(head, Illegal):   # error shows ERROR_LATENCY later
+                            refusing.append([ERROR_LATENCY - 1, head.why, error_before,
+                                             any(accepted[name] for name in INPUTS[1:])])
                         elif name != "command" or head is current:
                             taken += 1
+                for entry in list(refusing):
+                    if entry[0] == 0:
+                        refusing.remove(entry)
+                        why, before, beat = entry[1:]
+                        flagged.append((why, before, ctx.get(engine.error), beat))
+                    entry[0] -= 1
                 if ready and row_valid:
                     assert current is not None, "a result row nobody asked for"
                     current.rows.append([int(v) for v in payload.y])
@@ -195,6 +203,10 @@ def run_campaign(config, segments, *, stall, seed):
                 assert idle < HANG_CYCLES, f"the engine hung on {current.job.command}"
             for name in INPUTS:
                 ctx.set(getattr(engine, name).valid, 0)
+            for countdown, why, before, beat in sorted(refusing):   # the segment's last op
+                for _ in range(countdown + 1):
+                    await ctx.tick()
+                flagged.append((why, before, ctx.get(engine.error), beat))
             await quiet(ctx, QUIET_CYCLES)
             await pulse_reset(ctx)     # clears the sticky error for the next segment
             await quiet(ctx, QUIET_CYCLES)

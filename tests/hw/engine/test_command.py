@@ -74,8 +74,11 @@ def _column(trace, name):
 def test_a_valid_command_starts_once_and_is_held(dataflow):
     command = _command(dataflow)
     trace, = _simulate(dataflow, [command])
-    # taken in cycle 0; start (registered) in 1; active from START_LATENCY until done
-    assert _column(trace, "start") == [0, 1] + [0] * (CYCLES - 2)
+    # taken in cycle 0, held and checked in 1; start (registered) in START_LATENCY − 1;
+    # active from START_LATENCY until done
+    start = [0] * CYCLES
+    start[START_LATENCY - 1] = 1
+    assert _column(trace, "start") == start
     assert _column(trace, "active") == ([0] * START_LATENCY + [1] * (DONE_CYCLE + 1 -
                                         START_LATENCY) + [0] * (CYCLES - DONE_CYCLE - 1))
     assert all(cycle["held"] == command for cycle in trace[1:])
@@ -102,8 +105,11 @@ def test_an_invalid_command_is_flagged_and_dropped(dataflow, field, value):
     bad, good = _command(dataflow, **{field: value}), _command(dataflow)
     first, second = _simulate(dataflow, [bad, good])
     assert not any(_column(first, "start")) and not any(_column(first, "active"))
-    assert _column(first, "error") == [0] + [1] * (CYCLES - 1)     # set the cycle after
-    assert _column(first, "ready")[:DONE_CYCLE] == [1] * DONE_CYCLE   # dropped: still free
+    # set once the held command is checked, the cycle start would have risen
+    assert _column(first, "error") == [0] * (START_LATENCY - 1) + [1] * (CYCLES -
+                                                                          START_LATENCY + 1)
+    # dropped: the engine is free again once the check has refused it
+    assert _column(first, "ready")[:DONE_CYCLE] == [1, 0] + [1] * (DONE_CYCLE - 2)
     # the next valid command still runs, and the flag stays up
-    assert _column(second, "start")[1] == 1 and second[2]["held"] == good
+    assert _column(second, "start")[START_LATENCY - 1] == 1 and second[1]["held"] == good
     assert all(_column(second, "error"))
