@@ -22,6 +22,9 @@ from sim.workload import random_workload
 
 #: Largest rows/cols drawn (the simulator's time grows with the grid).
 MAX_GRID = 3
+#: Cycles a small GEMM may take on the engine before it counts as hung (stalls, serial
+#: requantizer lanes and every fill and drain included, with a wide margin).
+HANG_BASE_CYCLES, HANG_CYCLES_PER_MAC = 20_000, 50
 #: Examples per valid-configuration test: in `make test` (the same ones every run), and slow.
 FAST_EXAMPLES, LONG_EXAMPLES = 4, 40
 
@@ -102,7 +105,9 @@ def _check_engine(config, seed):
         multiplier=multiplier, shift=np.full(n, shift), output_zero_point=(o_lo + o_hi) // 2,
         act_min=o_lo, act_max=o_hi, input_zero_point=zx)
     job = engine_job(config, x, w, params)
-    run, = run_engine(config, [job], stall=0.2, seed=seed)
+    # a hang fails in seconds, not after run_engine's default two million cycles
+    run, = run_engine(config, [job], stall=0.2, seed=seed,
+                      max_cycles=HANG_BASE_CYCLES + HANG_CYCLES_PER_MAC * m * k * n)
     expected = fully_connected(x, w, params.bias, input_zero_point=zx, weight_zero_point=0,
                                output_zero_point=params.output_zero_point,
                                multiplier=None if multiplier is None else params.multiplier,
