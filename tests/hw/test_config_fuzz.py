@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from golden.accumulator import accumulator_bits, operand_range
 from golden.layers import fully_connected
-from hw.config import REQUANT_ROUNDINGS, ArrayConfig, EngineConfig
+from hw.config import MAX_REQUANT_SERIAL_BITS, REQUANT_ROUNDINGS, ArrayConfig, EngineConfig
 from hw.host import LayerParams, engine_job
 from sim.amaranth_sim import run_array, run_engine
 from sim.workload import random_workload
@@ -55,7 +55,7 @@ def array_configs(draw, *, engine=False):
         # out_bits ≥ 3: sim.workload.random_layer clamps to [lo + 3, hi − 2], empty at 2 bits
         out_bits=draw(st.integers(3, 10)), out_signed=draw(st.booleans()),
         requant_lanes=draw(st.none() | st.integers(1, cols)),
-        requant_serial_bits=draw(st.none() | st.integers(1, 16)),
+        requant_serial_bits=draw(st.none() | st.integers(1, MAX_REQUANT_SERIAL_BITS)),
         register_product=draw(st.booleans()),
     )
     config = ArrayConfig(**values)
