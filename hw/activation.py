@@ -57,9 +57,10 @@ class ActivationTable(wiring.Component):
         ``table[i − lo]``, :data:`LATENCY` cycle after ``i`` was accepted, held until taken.
         ``i.ready`` is ``o.ready`` or an empty output register: full rate, and back pressure
         passes straight through.
-    load : ``In(stream.Signature({addr, data}, always_ready=True))``
-        Writes ``table[addr] = data`` at the clock edge. Load the table before streaming: a
-        read in the same cycle as a write to its entry returns the old value.
+    load : ``In(stream.Signature({addr, data}))``
+        Writes ``table[addr] = data`` at the clock edge; ``ready`` is always 1. Load the
+        table before streaming: a read in the same cycle as a write to its entry returns the
+        old value.
     """
 
     def __init__(self, in_range, out_shape, *, init=None):
@@ -88,8 +89,7 @@ class ActivationTable(wiring.Component):
             "i": In(stream.Signature(self._in_shape)),
             "o": Out(stream.Signature(out_shape)),
             "load": In(stream.Signature(data.StructLayout({
-                "addr": unsigned(ceil_log2(max(entries, 2))), "data": out_shape}),
-                always_ready=True)),
+                "addr": unsigned(ceil_log2(max(entries, 2))), "data": out_shape}))),
         })
 
     @property
@@ -109,7 +109,7 @@ class ActivationTable(wiring.Component):
         write = table.write_port()
         read = table.read_port(domain="sync")
         m.d.comb += [write.addr.eq(self.load.payload.addr), write.data.eq(self.load.payload.data),
-                     write.en.eq(self.load.valid)]
+                     write.en.eq(self.load.valid), self.load.ready.eq(1)]
 
         value = self.i.payload
         clamped = Mux(value < self._lo, self._lo, Mux(value > self._hi, self._hi, value))

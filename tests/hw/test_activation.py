@@ -98,6 +98,18 @@ def test_int8_table_full_rate_and_clamp():
     assert list(outputs) == [10, 10, 13, 15, 15]
 
 
+@pytest.mark.parametrize("in_range", [paper_range(7), (-128, 127), paper_range(2)])
+def test_verilog_is_lint_clean(tmp_path, in_range):
+    from amaranth.back import verilog
+
+    from hw.generate import lint
+
+    path = tmp_path / "act_table.v"
+    path.write_text(verilog.convert(ActivationTable(in_range, 8), name="act_table"))
+    ok, messages = lint(path, top="act_table")
+    assert ok, messages
+
+
 @pytest.mark.parametrize("kwargs,match", [
     ({"in_range": (3, 2), "out_shape": 8}, "in_range must hold"),
     ({"in_range": (0, 1 << 16), "out_shape": 8}, "in_range must hold"),
