@@ -10,9 +10,10 @@ PE, ``synth_ice40`` without ``-dsp``) against every PE in a shared SB_MAC16 (``d
 the skew registers and readout shared out (the same in both).
 
 ``--board``: the whole board build, as ``qmac build --board icebreaker --rows 4 --cols 4
---bits 8 --kmax 64 --link uart --engine --max-k 64 --max-n 16 --max-m 16 --clock-mhz 24``
-(the iCEBreaker's engine limits, ``boards.registry``): logic cells, flip-flops, EBR,
-SB_MAC16, Fmax of ``sync`` from nextpnr's report. One place-and-route: minutes.
+--bits 8 --kmax 16 --link uart --engine --max-k 64 --max-n 16 --max-m 16 --clock-mhz 24``
+(the iCEBreaker's engine limits, ``boards.registry``; ``--kmax`` changes the pass depth):
+logic cells, flip-flops, EBR, SB_MAC16, Fmax of ``sync`` from nextpnr's report. One
+place-and-route: minutes.
 """
 
 import argparse
@@ -30,8 +31,11 @@ from hw.systolic import OutputStationaryArray
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_pe_area import COLUMNS, synthesize  # noqa: E402
 
-#: The engine's array on the iCEBreaker.
+#: The grid measured per PE (kmax 64: 22-bit accumulators).
 ARRAY = ArrayConfig(rows=4, cols=4, kmax=64)
+#: The engine's pass depth on the board: 20-bit accumulators (kmax 64: 22 bits, 353 logic
+#: cells more, which do not fit; docs/boards.md).
+BOARD_KMAX = 16
 #: Its sync clock, from the PLL (the issue's target: at least 24 MHz).
 CLOCK_MHZ = 24
 
@@ -59,10 +63,11 @@ def measure_pe():
     return "\n".join(lines)
 
 
-def measure_board(out_dir):
+def measure_board(out_dir, kmax=BOARD_KMAX):
     """The board build's report, and a Markdown row of it."""
     limits = get_board("icebreaker").engine_limits
-    report = build("icebreaker", EngineConfig(ARRAY, **limits), out_dir, clock_mhz=CLOCK_MHZ,
+    array = ARRAY.replace(kmax=kmax)
+    report = build("icebreaker", EngineConfig(array, **limits), out_dir, clock_mhz=CLOCK_MHZ,
                    link="uart", progress=lambda message: print(message, file=sys.stderr))
     resources = report["resources"]
 
@@ -70,8 +75,8 @@ def measure_board(out_dir):
         entry = resources.get(kind)
         return "–" if entry is None else f"{entry['used']:,} / {entry['available']:,}"
 
-    row = (f"| 4×4 engine, UART, K ≤ {limits['max_k']}, N ≤ {limits['max_n']} | "
-           f"{report['sync_clock']['sync_mhz']:.1f} | {report['fmax_sync_mhz']:.1f} | "
+    row = (f"| 4×4 engine, UART, kmax {kmax}, K ≤ {limits['max_k']}, N ≤ {limits['max_n']} | "
+           f"{report['sync_clock_mhz']:.1f} | {report['fmax_sync_mhz']:.1f} | "
            f"{used('logic')} | {used('ff')} | {used('bram')} | {used('dsp')} |")
     return report, row
 
@@ -80,6 +85,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pe", action="store_true", help="per-PE cost, out of context")
     parser.add_argument("--board", action="store_true", help="the whole board build")
+    parser.add_argument("--kmax", type=int, default=BOARD_KMAX, help="the board's pass depth")
     parser.add_argument("-o", "--output", type=Path, default=Path("build/bench-icebreaker"))
     args = parser.parse_args()
     if not (args.pe or args.board):
@@ -87,7 +93,7 @@ def main():
     if args.pe:
         print(measure_pe())
     if args.board:
-        report, row = measure_board(args.output)
+        report, row = measure_board(args.output, args.kmax)
         print("| design | clock MHz | Fmax MHz | logic cells | FF | EBR | SB_MAC16 |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         print(row)
