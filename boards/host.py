@@ -230,12 +230,15 @@ class Link:
         return [int(lane) for lane in value.y]
 
     def send_beat(self, name, fields, rows, *, what):
-        """Send one beat of the input stream ``name``; while the board is busy, collect result
-        rows into ``rows`` (the array may wait for them)."""
+        """Send one beat of the input stream ``name`` (:meth:`send`)."""
         layout = self.layouts[name]
-        payload = _payload(layout.const(fields).as_bits(), layout.size)
+        self.send(name, _payload(layout.const(fields).as_bits(), layout.size), rows, what=what)
+
+    def send(self, command, payload, rows, *, what):
+        """Send a frame until it is executed; while the board is busy (a beat still waits for
+        the array), collect result rows into ``rows`` (the array may wait for them)."""
         for _ in range(IDLE_LIMIT):
-            kind, _ = self.request(name, payload, what=what)
+            kind, _ = self.request(command, payload, what=what)
             if kind != REPLIES["busy"]:
                 self.stats.payload_bytes += len(payload)
                 return
@@ -290,7 +293,7 @@ class UARTArray:
         for name, shape in self._params:
             bits |= _bits(shape, values[name]) << offset
             offset += Shape.cast(shape).width
-        self.link.request("params", _payload(bits, offset), what="run-time parameters")
+        self.link.send("params", _payload(bits, offset), [], what="run-time parameters")
 
     def run(self, jobs, params):
         """Run ``jobs`` (as :class:`sim.workload.Workload`); return the result rows [*, cols]."""

@@ -262,19 +262,26 @@ class UARTBridge(wiring.Component):
         beats = [name for name in names if name in layouts]   # the input streams
         fields = param_fields(cfg)
         buffer = Signal((max(sizes) + CRC_BYTES) * 8)       # payload and CRC, shifted in
+
+        def payload_of(index):
+            """The payload of a frame of command ``index``, in ``buffer`` once it is in."""
+            return buffer[len(buffer) - (sizes[index] + CRC_BYTES) * 8:
+                          len(buffer) - CRC_BYTES * 8]
         params = Signal(sum(width for _, width in fields))
         offset = 0
         for name, width in fields:
             m.d.comb += getattr(array, name).eq(params[offset:offset + width])
             offset += width
 
-        # -- a beat waiting for its stream: valid held until ready ---------------------------
-        beat = Signal(max([layouts[name].size for name in beats]))
-        pending = Signal()
+        # -- a beat waiting for its stream: valid held until ready. It stays in `buffer`: a
+        # frame that starts while it waits is not stored (`keep`), and one with a payload is
+        # answered busy.
+        pending, keep = Signal(), Signal()
         target = Signal(range(len(beats)))
         for index, name in enumerate(beats):
             port = getattr(array, name)
-            m.d.comb += [port.payload.eq(beat), port.valid.eq(pending & (target == index))]
+            m.d.comb += [port.payload.eq(payload_of(names.index(name))),
+                         port.valid.eq(pending & (target == index))]
             with m.If(port.valid & port.ready):
                 m.d.sync += pending.eq(0)
 
@@ -319,7 +326,7 @@ class UARTBridge(wiring.Component):
         with m.FSM():
             with m.State("hunt"):
                 with m.If(got & (byte == SYNC)):
-                    m.d.sync += [crc.eq(CRC_INIT), silence.eq(0)]
+                    m.d.sync += [crc.eq(CRC_INIT), silence.eq(0), keep.eq(pending)]
                     m.next = "seq"
             with m.State("seq"):
                 receive()
@@ -337,7 +344,9 @@ class UARTBridge(wiring.Component):
             with m.State("payload"):                   # and the CRC
                 receive()
                 with m.If(got):
-                    m.d.sync += [buffer.eq(Cat(buffer[8:], byte)), left.eq(left - 1)]
+                    m.d.sync += left.eq(left - 1)
+                    with m.If(~keep):
+                        m.d.sync += buffer.eq(Cat(buffer[8:], byte))
                     with m.If(left == 1):
                         m.next = "check"
             with m.State("check"):
@@ -352,8 +361,6 @@ class UARTBridge(wiring.Component):
             with m.State("execute"):
                 again = executed & (seq == last_seq)
                 for index, name in enumerate(names):
-                    payload = buffer[len(buffer) - (sizes[index] + CRC_BYTES) * 8:
-                                     len(buffer) - CRC_BYTES * 8]
                     with m.If(command == index):
                         if name == "start":           # always obeyed: it only resets
                             m.d.comb += restart.eq(1)
@@ -363,22 +370,22 @@ class UARTBridge(wiring.Component):
                             with m.If(again):         # its reply was lost: the same again
                                 m.d.sync += reply.eq(last_reply)
                             with m.Else():
-                                if name == "params":
-                                    m.d.sync += params.eq(payload)
-                                    record("done")
-                                elif name == "query":
+                                if name == "query":
                                     m.d.comb += array.results.ready.eq(1)
                                     with m.If(array.results.valid):
                                         m.d.sync += row.eq(array.results.payload.as_value())
                                         record("row")
                                     with m.Else():
                                         record("empty")
-                                else:                 # a beat: busy while one still waits
-                                    with m.If(pending):
+                                else:                 # busy while a beat waits in `buffer`
+                                    with m.If(keep):
                                         m.d.sync += reply.eq(REPLIES["busy"])
                                     with m.Else():
-                                        m.d.sync += [beat.eq(payload), pending.eq(1),
-                                                     target.eq(beats.index(name))]
+                                        if name == "params":
+                                            m.d.sync += params.eq(payload_of(index))
+                                        else:
+                                            m.d.sync += [pending.eq(1),
+                                                         target.eq(beats.index(name))]
                                         record("done")
                 m.next = "reply"
             with m.State("reply"):

@@ -199,3 +199,14 @@ def test_an_engine_error_is_reported_by_the_link():
         link.query()
     link.start()
     assert link.query() is None          # no error, no row
+
+
+def test_a_busy_board_is_drained_and_the_beat_sent_again():
+    """Ten one-beat passes into a 3-row result FIFO, with no query in between: the array stops
+    taking beats, the bridge answers busy (the beat stays unexecuted), the host fetches rows
+    and sends the beat again; every row still equals golden's."""
+    config = ArrayConfig(rows=2, cols=2, kmax=8, fifo_depth=3)
+    work = random_workload(config, seed=5, jobs=10, depth=1)
+    host = UARTArray(config, simulated_board(config))
+    np.testing.assert_array_equal(host.run(work.jobs, work.params), work.expected)
+    assert host.link.stats.busy > 0
