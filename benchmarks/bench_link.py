@@ -6,7 +6,8 @@ Every run sends one job (a 2×2 MacArray's K ≤ 8 pass, or a random ≤ 4×8×4
 GemmEngine) through the host driver, the bit-level serial model and the bridge's RTL in
 Amaranth's simulator (tests/boards/test_link_faults.py's ``campaign_run``), on a clean line
 and on a noisy one (per character and direction: 1 % flipped bit, 0.5 % lost, 0.5 % repeated,
-0.5 % glitch). Throughput is the useful payload (input beats and result rows, without framing)
+0.5 % glitch). Throughput is the useful payload (parameters, input beats and result rows,
+without framing)
 per second at 115200 baud, from the simulated bit times; a wrong result stops the benchmark.
 """
 
