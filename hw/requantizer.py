@@ -141,15 +141,6 @@ def _fits(value, width):
     return ~top.any() | top.all()
 
 
-def _narrow(total, inside, negative, width):
-    """``total`` (a ``width``-bit value plus the zero point) when the value was ``inside``
-    ``width`` signed bits, else the extreme of its sign: 2^(width−1) beyond any zero point
-    of an output at most ``width − 2`` bits wide, so no clamp tells the difference."""
-    lo = Const(-(1 << (width - 1)), signed(width))
-    hi = Const((1 << (width - 1)) - 1, signed(width))
-    return Mux(inside, total, Mux(negative, lo, hi))
-
-
 def _saturate(value, lo, hi):
     return Mux(value < lo, lo, Mux(value > hi, hi, value))
 
@@ -413,18 +404,30 @@ class RequantizerLanes(wiring.Component):
             rounded = pipe.stage("floor", rounded)
             rounded = pipe.stage("rounded", [floor + increment for floor, increment in rounded])
 
-        # Output zero point and the clamp (fused ReLU/ReLU6 are clamps).
+        # Output zero point and the clamp (fused ReLU/ReLU6 are clamps). The zero point is
+        # added to the low `narrow` bits only, while the top bits are checked in parallel: a
+        # value beyond `narrow` signed bits is 2^(narrow−1) beyond any zero point of an
+        # output `narrow − 2` bits wide, so beyond either clamp bound by its sign. In the
+        # same stage the value is compared with the bounds moved by the zero point
+        # (registered copies of act_min − Z and act_max − Z, which hold still while rows
+        # pass), so the last stage only selects.
         out_bits = len(self.o.p.y[0])
-        # The zero point is added to the low bits only, while the top bits are checked in
-        # parallel: a value beyond them is beyond any clamp (see _narrow).
         narrow = out_bits + 2
-        shifted = pipe.stage("zero_point", [
-            [r[:narrow].as_signed() + self.output_zero_point, _fits(r, narrow), r[-1]]
-            for r in rounded])
+        below_bound = Signal(signed(out_bits + 1), name="clamp_below")
+        above_bound = Signal(signed(out_bits + 1), name="clamp_above")
+        m.d.sync += [below_bound.eq(self.act_min - self.output_zero_point),
+                     above_bound.eq(self.act_max - self.output_zero_point)]
+
+        def compared(r):
+            low, inside, negative = r[:narrow].as_signed(), _fits(r, narrow), r[-1]
+            return [(low + self.output_zero_point)[:out_bits],
+                    Mux(inside, low < below_bound, negative),
+                    Mux(inside, low > above_bound, ~negative)]
+
+        shifted = pipe.stage("zero_point", [compared(r) for r in rounded])
         out = pipe.stage("out", [
-            _saturate(_narrow(total, inside, negative, narrow), self.act_min,
-                      self.act_max)[:out_bits]
-            for total, inside, negative in shifted])
+            Mux(below, self.act_min, Mux(above, self.act_max, total))[:out_bits]
+            for total, below, above in shifted])
         m.d.comb += [self.o.p.y[j].eq(out[j]) for j in lanes]
         m.d.comb += [self.o.valid.eq(pipe.valid), self.o.p.last.eq(pipe.last)]
         assert pipe.stages == self.stage_names, (pipe.stages, self.stage_names)
