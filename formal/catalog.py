@@ -271,6 +271,9 @@ REQUANT_CASES = {
     "double": ({}, "single", True),
     "double_left3": ({"max_left_shift": 3}, "single", False),
     "single": ({"rounding": "single"}, "half_to_even", False),
+    "double_serial8": ({"requant_serial_bits": 8}, "single", False),
+    "single_bit_serial": ({"rounding": "single", "requant_serial_bits": 1}, "half_to_even",
+                          False),
     "half_to_even": ({"rounding": "half_to_even"}, "half_up", False),
     "shift_half_to_even": ({"requant": "shift", "rounding": "half_to_even"}, "half_up", False),
 }

@@ -221,6 +221,13 @@ class RequantizerCheck(wiring.Component):
             if port is not None:   # a synchronous read of a constant table
                 m.d.sync += port.data[0].eq(getattr(self, name))
 
+        # A serial multiply takes a beat every requant_beat_interval cycles.
+        interval = self._hardware.requant_beat_interval
+        if interval > 1:
+            busy = Signal(range(interval), name="beat_busy")
+            m.d.comb += Assume(~self.valid | (busy == 0))
+            m.d.sync += busy.eq(Mux(self.valid, interval - 1, Mux(busy == 0, 0, busy - 1)))
+
         # The beat that entered `latency` cycles ago: its value x = acc + bias.
         x = Signal(signed(ACC_BITS + 1))
         m.d.comb += x.eq(self.acc + self.bias)
