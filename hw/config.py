@@ -364,7 +364,12 @@ class ArrayConfig(_Persistent):
 
     @property
     def min_fifo_depth(self):
-        return self.rows if not self.weight_stationary else 2
+        """Smallest ``fifo_depth``: rows are written on consecutive cycles (a pass's R
+        rows, or weight-stationary rows back to back) into a buffered FIFO whose inner queue
+        refuses a write in the cycle it hands its last entry to the output register, so a
+        burst needs one place beyond itself: R + 1, and 3 for weight-stationary arrays
+        (smaller depths stall: tests/hw/test_config_fuzz.py)."""
+        return self.rows + 1 if not self.weight_stationary else 3
 
     # -- persistence (to_dict, from_dict; the rest in _Persistent) -----------------------------
 

@@ -85,6 +85,12 @@ def parameter_members(config, *, ports=True):
     return members
 
 
+def row_span(config):
+    """Cycles from a row's first lane group entering the requantizer's lanes to its last:
+    (groups − 1) · :attr:`ArrayConfig.requant_beat_interval`."""
+    return (config.requant_groups - 1) * config.requant_beat_interval
+
+
 def requantizer_latency(config):
     """:attr:`Requantizer.latency` of ``config``: its pipeline and its output FIFO."""
     return len(pipeline_stages(config)) + FIFO_LATENCY

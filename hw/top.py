@@ -26,6 +26,7 @@ from .requantizer import (
     ResultRow,
     parameter_members,
     requantizer_latency,
+    row_span,
 )
 from .systolic import (
     AccumulatorRow,
@@ -209,8 +210,9 @@ class MacArray(wiring.Component):
     @property
     def row_interval(self):
         """Cycles between consecutive result rows at full rate: the requantizer's lane groups
-        per row (:attr:`ArrayConfig.requant_groups`)."""
-        return self._config.requant_groups
+        per row, each :attr:`ArrayConfig.requant_beat_interval` cycles
+        (:attr:`ArrayConfig.requant_row_interval`)."""
+        return self._config.requant_row_interval
 
     @property
     def latency(self):
@@ -220,7 +222,7 @@ class MacArray(wiring.Component):
         i · :attr:`row_interval` cycles later). Weight-stationary: from an activation to its
         result row. The sink is assumed ready and the requantizer idle.
         """
-        return (self._core_latency + FIFO_LATENCY + self.row_interval - 1 +
+        return (self._core_latency + FIFO_LATENCY + row_span(self._config) +
                 requantizer_latency(self._config))
 
     def elaborate(self, platform):

@@ -38,6 +38,7 @@ from ..requantizer import (
     ResultRow,
     channel_params,
     requantizer_latency,
+    row_span,
 )
 from ..systolic import (
     OutputStationaryArray,
@@ -84,7 +85,7 @@ def requantizer_config(config):
     array = config.array
     return array.replace(dataflow="output_stationary", kmax=config.max_k,
                          accumulator_width=config.partial_sum_bits, per_channel=True,
-                         requant_lanes=array.lanes)
+                         requant_lanes=array.lanes, fifo_depth=None)
 
 
 @dataclass(frozen=True)
@@ -123,13 +124,13 @@ def engine_timing(config):
     else:
         grid, sums, rows_per_reserve = readout_latency(array), PASS_SUMS_LATENCY, array.rows
     pass_interval = engine_pass_interval(config)
-    row_interval = array.requant_groups
+    row_interval = array.requant_row_interval
     sum_latency = GRID_FEED_LATENCY + grid + sums
     return EngineTiming(
         pass_interval=pass_interval,
         row_interval=row_interval,
         sum_latency=sum_latency,
-        latency=(sum_latency + FIFO_LATENCY + row_interval - 1 +
+        latency=(sum_latency + FIFO_LATENCY + row_span(array) +
                  requantizer_latency(requantizer_config(config))),
         fifo_depth=accumulator_fifo_depth(array, sum_latency + pass_interval,
                                           rows_per_reserve=rows_per_reserve),

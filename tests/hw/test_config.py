@@ -21,7 +21,7 @@ from hw.config import ArrayConfig
     (dict(requant="shift", rounding="double"), "rounding", "shift"),
     (dict(max_left_shift=31), "max_left_shift", r"\[0, 30\]"),
     (dict(out_bits=17), "out_bits", r"\[2, 16\]"),
-    (dict(fifo_depth=1), "fifo_depth", r"\[4, "),
+    (dict(fifo_depth=1), "fifo_depth", r"\[5, "),
     (dict(name="9lives"), "name", "identifier"),
     (dict(act_bits=16, weight_bits=8, kmax=1 << 10), "kmax", "accumulator"),
 ])

@@ -25,8 +25,6 @@ from sim.workload import random_workload
 
 #: Largest rows/cols drawn (the simulator's time grows with the grid).
 MAX_GRID = 3
-#: The smallest result FIFO that runs today (2, which ArrayConfig accepts, deadlocks).
-SMALLEST_WORKING_FIFO = 3
 #: Cycles a small GEMM may take on the engine before it counts as hung (stalls, serial
 #: requantizer lanes and every fill and drain included, with a wide margin).
 HANG_BASE_CYCLES, HANG_CYCLES_PER_MAC = 20_000, 50
@@ -66,9 +64,8 @@ def array_configs(draw, *, engine=False):
     config = ArrayConfig(**values)
     if not ws and draw(st.booleans()):
         config = config.replace(accumulator_width=draw(st.integers(config.accumulator_bits, 32)))
-    if draw(st.booleans()):   # 2 deadlocks (a known bug: test_array_runs_with_a_two_row_fifo)
-        config = config.replace(fifo_depth=max(config.min_fifo_depth, SMALLEST_WORKING_FIFO)
-                                + draw(st.integers(0, 3)))
+    if draw(st.booleans()):
+        config = config.replace(fifo_depth=config.min_fifo_depth + draw(st.integers(0, 3)))
     return config
 
 
@@ -146,26 +143,23 @@ def test_valid_configs_are_bit_exact(kind, examples):
     bit_exact()
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "hw/engine: requantizer_config() turns a weight-stationary array into an output-"
-    "stationary one (rows-deep result FIFO minimum) but keeps its fifo_depth, so a valid "
-    "weight-stationary fifo_depth below rows is refused when the engine is built"))
 def test_engine_keeps_a_small_fifo():
-    """Found by the fuzzer: ArrayConfig accepts fifo_depth=2 on a 3-row weight-stationary
-    array (min_fifo_depth is 2 there), but GemmEngine refuses that valid configuration
-    ("fifo_depth must be in [3, 65536], not 2"), a range the user never violated."""
-    array = ArrayConfig(rows=3, cols=2, dataflow="weight_stationary", fifo_depth=2)
-    assert array.min_fifo_depth == 2
-    GemmEngine(EngineConfig(array, max_k=6, max_n=2, max_m=2))
+    """Found by the fuzzer: ArrayConfig accepts fifo_depth=3 on a 4-row weight-stationary
+    array (min_fifo_depth is 3 there); GemmEngine refused that valid configuration
+    ("fifo_depth must be in [5, 65536], not 3") until its requantizer stopped inheriting the
+    array's fifo_depth."""
+    array = ArrayConfig(rows=4, cols=2, dataflow="weight_stationary", fifo_depth=3)
+    assert array.min_fifo_depth == 3
+    GemmEngine(EngineConfig(array, max_k=8, max_n=2, max_m=2))
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "hw/top: an output-stationary MacArray with fifo_depth=2 (rows=2, so ArrayConfig's "
-    "min_fifo_depth) delivers the first row of its first pass and stops, with no stall on "
-    "any stream; fifo_depth=3 runs (seen on 2×1, 2×2, 2×3; present since at least e31aac5)"))
-def test_array_runs_with_a_two_row_fifo():
-    """Found by the fuzzer (2×3, kmax 7, fifo_depth 2): two passes never finish."""
-    config = ArrayConfig(rows=2, cols=2, kmax=8, fifo_depth=2)
+def test_array_runs_with_its_smallest_fifo():
+    """Found by the fuzzer (2×3, kmax 7, fifo_depth 2): with fifo_depth = rows the second
+    row of a pass found the buffered FIFO full and two passes never finished. The smallest
+    fifo_depth is now rows + 1 (refused below, naming the range), and it runs."""
+    with pytest.raises(ValueError, match=r"fifo_depth must be in \[3, 65536\], not 2"):
+        ArrayConfig(rows=2, cols=2, kmax=8, fifo_depth=2)
+    config = ArrayConfig(rows=2, cols=2, kmax=8, fifo_depth=3)
     work = random_workload(config, seed=0, jobs=2)
     try:
         run = run_array(config, work.jobs, work.params, seed=0, max_cycles=3000)

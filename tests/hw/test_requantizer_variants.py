@@ -196,8 +196,8 @@ def test_serial_requantizer_in_the_array_with_stalls(dataflow, lanes, bits):
 def test_serial_requantizer_timing(lanes, bits):
     """With a serial lane a row takes requant_row_interval cycles (groups × beat interval),
     and its last lane group enters (groups − 1)·beat interval cycles after its first: the
-    array's latency grows by (groups − 1)·(beat interval − 1) over MacArray.latency, which
-    assumes a beat per cycle (hw/top.py and hw/engine/gemm.py should add it)."""
+    measured latency is MacArray.latency, which counts that span (hw.requantizer.row_span),
+    and the measured row interval is MacArray.row_interval."""
     config = ArrayConfig(rows=2, cols=3, kmax=512, requant_lanes=lanes, requant_serial_bits=bits)
     groups, interval = config.requant_groups, config.requant_beat_interval
     depth = config.rows * config.requant_row_interval + 8      # the requantizer idle at its end
@@ -206,7 +206,7 @@ def test_serial_requantizer_timing(lanes, bits):
     np.testing.assert_array_equal(run.outputs, work.expected)
     firsts = run.output_cycles[::config.rows]
     measured = [out - last for out, last in zip(firsts, run.last_accept_cycles, strict=True)]
-    assert measured == [run.latency + (groups - 1) * (interval - 1)] * len(work.jobs)
+    assert measured == [run.latency] * len(work.jobs)
     for p in range(len(work.jobs)):
         cycles = run.output_cycles[p * config.rows:(p + 1) * config.rows]
         assert np.diff(cycles).tolist() == [groups * interval] * (config.rows - 1)
