@@ -41,8 +41,11 @@ def _add(m, config, rows_in, previous, first):
 
 
 def _register(m, o, total, *, final, last, n):
-    """``o``: the exact sums ``total`` of a ``final`` row, registered, with its N tile."""
-    m.d.sync += [o.valid.eq(final), o.p.acc.eq(total), o.p.last.eq(last), o.p.n.eq(n)]
+    """``o``: the exact sums ``total`` of a ``final`` row, registered, with its N tile. The
+    sums' register is ``reset_less`` (data only: no per-command reset in front of it)."""
+    acc = Signal.like(o.p.acc, reset_less=True, name="sum")
+    m.d.sync += [o.valid.eq(final), acc.eq(total), o.p.last.eq(last), o.p.n.eq(n)]
+    m.d.comb += o.p.acc.eq(acc)
 
 
 class PassSums(wiring.Component):
@@ -140,7 +143,7 @@ class RowSums(wiring.Component):
         arriving = self.rows.valid
 
         # The arriving row, registered while its previous sum is read.
-        acc = Signal(partial_sum_layout(cfg), name="row")
+        acc = Signal(partial_sum_layout(cfg), name="row", reset_less=True)
         valid, first, final, last = (Signal(name=f"row_{name}") for name in
                                      ("valid", "first", "final", "last"))
         index = Signal.like(row, name="row_index")

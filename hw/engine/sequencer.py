@@ -61,6 +61,15 @@ def buffer_read_signature(layout, depth):
     return In(memory.ReadPort.Signature(addr_width=ceil_log2(depth), shape=layout))
 
 
+def _feed_data(m, port, data):
+    """Drive ``port`` from buffer read ``data`` through a register that no reset clears
+    (``reset_less``: a per-command ``ResetInserter`` would put a LUT between the block RAM's
+    slow output and the register)."""
+    register = Signal(port.shape(), reset_less=True, name="feed")
+    m.d.sync += register.eq(data)
+    m.d.comb += port.eq(register)
+
+
 class OutputStationarySequencer(wiring.Component):
     """Issues an output-stationary command: for each M tile, for each N tile, the tile's K
     beats in passes of at most ``kmax``.
@@ -168,8 +177,9 @@ class OutputStationarySequencer(wiring.Component):
         flags = Signal(PassFlags)   # aligned with the buffers' read data
         m.d.sync += [flags.valid.eq(issue), flags.first.eq(~pass_k.any()),
                      flags.last.eq(pass_end)]
-        m.d.sync += [self.flags.eq(flags), self.x.eq(self.act_read.data.x),
-                     self.w.eq(self.weight_read.data.w)]
+        m.d.sync += self.flags.eq(flags)
+        _feed_data(m, self.x, self.act_read.data.x)
+        _feed_data(m, self.w, self.weight_read.data.w)
 
         with m.If(since_last != interval):
             m.d.sync += since_last.eq(since_last + 1)
@@ -267,7 +277,8 @@ class WeightStationarySequencer(wiring.Component):
         flags = Signal(TileFlags)   # aligned with the buffer's read data
         m.d.sync += [flags.valid.eq(issue), flags.last.eq(tile_end),
                      flags.bank.eq(self.banks.bank)]
-        m.d.sync += [self.flags.eq(flags), self.x.eq(self.act_read.data.x)]
+        m.d.sync += self.flags.eq(flags)
+        _feed_data(m, self.x, self.act_read.data.x)
         with m.If(issue):
             m.d.sync += row.eq(row + 1)
             with m.If(final):
