@@ -15,6 +15,10 @@ from qmac.cli_common import array_config as _config
 
 __all__ = ["add_commands", "main"]
 
+#: The GEMM engine's buffer limits of a board build when neither the options nor the board
+#: (``engine_limits``) set them.
+BOARD_ENGINE_LIMITS = {"max_k": 256, "max_n": 64, "max_m": 64}
+
 
 def _positive(text):
     try:
@@ -92,7 +96,14 @@ def _cmd_build(args):
     if args.engine:
         from hw.engine import EngineConfig
 
-        config = EngineConfig(config, max_k=args.max_k, max_n=args.max_n, max_m=args.max_m)
+        # unset limits: the board's (they fit its device beside a 4×4 array), else
+        # BOARD_ENGINE_LIMITS
+        limits = {**BOARD_ENGINE_LIMITS, **(board.engine_limits or {}),
+                  **{name: value for name, value in (("max_k", args.max_k),
+                                                     ("max_n", args.max_n),
+                                                     ("max_m", args.max_m))
+                     if value is not None}}
+        config = EngineConfig(config, **limits)
     _check_board_options(board, args)
     check_output_dir("-o", args.output)
     from .flow import BuildError, build, format_report
@@ -167,10 +178,13 @@ def add_commands(subparsers):
                    help="board top: built-in self test with LEDs, or the UART bridge")
     p.add_argument("--engine", action="store_true",
                    help="the GEMM engine (docs/engine.md) behind the UART (needs --link uart)")
-    p.add_argument("--max-k", type=int, default=256, help="engine: deepest K (default 256)")
-    p.add_argument("--max-n", type=int, default=64, help="engine: most channels (default 64)")
-    p.add_argument("--max-m", type=int, default=64,
-                   help="engine, weight-stationary: most rows of X (default 64)")
+    p.add_argument("--max-k", type=int,
+                   help="engine: deepest K (default: the board's limit, else 256)")
+    p.add_argument("--max-n", type=int,
+                   help="engine: most channels (default: the board's limit, else 64)")
+    p.add_argument("--max-m", type=int,
+                   help="engine, weight-stationary: most rows of X (default: the board's "
+                        "limit, else 64)")
     p.add_argument("-o", "--output", help="output directory")
     p.set_defaults(handler=_cmd_build)
 
