@@ -269,7 +269,6 @@ class PLLClock(Elaboratable):
 
     def __init__(self, settings):
         if not isinstance(settings, PLLSettings):
-            self._MustUse__silence = True   # refused: never to be elaborated
             raise TypeError(f"settings must be PLLSettings, not {settings!r}")
         self.settings = settings
 
