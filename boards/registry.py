@@ -8,7 +8,7 @@ file is the bitstream.
 
 import copy
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["Board", "BOARDS", "get_board", "board_names"]
 
@@ -38,7 +38,7 @@ class Board:
     sweep_sizes: tuple = ((1, 1), (2, 2), (4, 4), (8, 8), (16, 16), (32, 32))
     supported: bool = True
     reason: str = ""
-    engine_limits: dict | None = None
+    engine_limits: dict | None = field(default=None, hash=False)   # a dict: not hashed
 
     def platform_class(self):
         if not self.supported:
