@@ -408,6 +408,10 @@ class EngineConfig(_Persistent):
         ``max_m · ceil(max_k / rows)`` words, and so are their partial sums).
         Output-stationary engines stream X through two banks of ``max_k`` words and take up
         to :data:`hw.engine.MAX_M_TILES` · rows rows.
+    activation_table : bool
+        Build a programmable activation table after the requantizer (one per output column,
+        2^out_bits entries, loaded at run time and bypassable per command;
+        :mod:`hw.engine.activation`). False builds the engine exactly as without it.
 
     The channel table holds one (bias, M0, shift) per output channel whatever
     ``array.per_channel`` says; per-tensor scales are the same entry N times. In TOML the
@@ -418,11 +422,13 @@ class EngineConfig(_Persistent):
     max_k: int = 256
     max_n: int = 64
     max_m: int = 256
+    activation_table: bool = False
 
     def __post_init__(self):
         array = self.array
         if not isinstance(array, ArrayConfig):
             raise TypeError(f"array must be an ArrayConfig, not {array!r}")
+        _check_bool("activation_table", self.activation_table)
         for name in ("input_zero_point_in_hw", "weight_zero_point_in_hw"):
             if getattr(array, name):
                 raise ValueError(f"array.{name} must be False for the GEMM engine: the host "
@@ -459,8 +465,11 @@ class EngineConfig(_Persistent):
         return self.array.name
 
     def to_dict(self):
-        return {"array": self.array.to_dict(), "max_k": self.max_k, "max_n": self.max_n,
-                "max_m": self.max_m}
+        values = {"array": self.array.to_dict(), "max_k": self.max_k, "max_n": self.max_n,
+                  "max_m": self.max_m}
+        if self.activation_table:   # absent when off: the same digest as before the option
+            values["activation_table"] = True
+        return values
 
     @classmethod
     def from_dict(cls, values):
