@@ -52,6 +52,7 @@ from .command import MAX_M_TILES, OUTPUT_FIELDS, CommandRegister, shape_limits
 from .loaders import TileLoader, WeightTileGate
 from .partial_sums import PASS_SUMS_LATENCY, ROW_SUMS_LATENCY, PassSums, RowSums
 from .sequencer import (
+    ACT_BANKS,
     GRID_FEED_LATENCY,
     OutputStationarySequencer,
     WeightStationarySequencer,
@@ -235,7 +236,7 @@ class GemmEngine(wiring.Component):
     def build_output_stationary(self):
         """Activation loader (two banks), weight loader, sequencer."""
         cfg, layouts = self._config, self._layouts
-        acts = TileLoader(layouts["activations"], tile_depth=cfg.max_k, slots=2,
+        acts = TileLoader(layouts["activations"], tile_depth=cfg.max_k, slots=ACT_BANKS,
                           max_tiles=MAX_M_TILES)
         weights = TileLoader(layouts["weights"], tile_depth=cfg.max_k, slots=cfg.max_n_tiles,
                              max_tiles=cfg.max_n_tiles)
@@ -293,6 +294,7 @@ class GemmEngine(wiring.Component):
                          grid.load.eq(banks.grid_load), grid.load_bank.eq(banks.grid_load_bank),
                          grid.w_load.eq(banks.grid_w_load)]
             m.d.comb += [acts.tiles.eq(shape.k_tiles), acts.beats.eq(shape.m),
+                         sequencer.act_loaded.eq(acts.loaded),
                          sequencer.act_filling.eq(acts.filling), sums.shape.eq(shape)]
             drained = ~banks.draining
         else:
@@ -305,7 +307,8 @@ class GemmEngine(wiring.Component):
             m.d.comb += [weights.active.eq(active), weights.tiles.eq(shape.n_tiles),
                          weights.beats.eq(shape.depth), sequencer.weight_loaded.eq(weights.loaded),
                          acts.tiles.eq(shape.m_tiles), acts.beats.eq(shape.depth),
-                         acts.released.eq(sequencer.act_released)]
+                         acts.release.eq(sequencer.act_release),
+                         sequencer.act_pending.eq(acts.pending)]
             m.d.comb += [grid.w[j].eq(sequencer.w[j]) for j in range(cfg.array.cols)]
             drained = Const(1)
         m.submodules.act_loader = per_command(acts)
@@ -318,7 +321,6 @@ class GemmEngine(wiring.Component):
             acts.active.eq(active),
             sequencer.shape.eq(shape),
             sequencer.active.eq(active),
-            sequencer.act_loaded.eq(acts.loaded),
             sequencer.channels_loaded.eq(channel_table.loaded),
             sequencer.credits.eq(accumulators.credits),
             accumulators.reserve.eq(sequencer.reserve),

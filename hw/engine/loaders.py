@@ -17,6 +17,9 @@ class TileLoader(wiring.Component):
     ``(t mod slots) · tile_depth + b``. When ``slots < max_tiles`` the buffer is a ring: tile
     ``t`` loads only once the consumer has released tile ``t − slots``.
 
+    ``i.ready`` comes from registers alone (no counter compare in front of it): a flag that
+    the command's tiles are all loaded and, for a ring, the count of slots in use.
+
     Parameters
     ----------
     layout : shape-castable
@@ -36,11 +39,15 @@ class TileLoader(wiring.Component):
         A command runs: its ``tiles``, ``beats`` are stable. Clear the loader between
         commands with ``ResetInserter``.
     tiles : ``In(range(max_tiles + 1))``
-        Tiles in the command.
+        Tiles in the command, at least one.
     beats : ``In(range(tile_depth + 1))``
         Beats per tile.
-    released : ``In(range(max_tiles + 1))``
-        Tiles the consumer will read no more (ring buffers only).
+    release : ``In(1)``
+        Ring buffers only: the consumer is done with the oldest loaded tile; its slot may
+        load again from the next cycle.
+    pending : ``Out(range(slots + 1))``
+        Ring buffers only: tiles loaded and not yet released (the oldest is readable when
+        this is not zero).
     loaded : ``Out(range(max_tiles + 1))``
         Tiles completely written: readable from the cycle after it counts them.
     filling : ``Out(range(tile_depth))``
@@ -57,12 +64,13 @@ class TileLoader(wiring.Component):
         self._layout = layout
         self._tile_depth, self._slots, self._ring = tile_depth, slots, ring
         self._depth = tile_depth * slots
+        ring_members = {"release": In(1), "pending": Out(range(slots + 1))} if ring else {}
         super().__init__({
             "i": In(stream.Signature(layout)),
             "active": In(1),
             "tiles": In(range(max_tiles + 1)),
             "beats": In(range(tile_depth + 1)),
-            "released": In(range(max_tiles + 1)),
+            **ring_members,
             "loaded": Out(range(max_tiles + 1)),
             "filling": Out(range(tile_depth)),
             "read": Out(memory.ReadPort.Signature(addr_width=ceil_log2(self._depth),
@@ -81,11 +89,20 @@ class TileLoader(wiring.Component):
         wiring.connect(m, wiring.flipped(self.read), buffer.read_port())
         write = buffer.write_port()
         base = Signal(range(self._depth), name="base")     # slot of tile `loaded`, in words
-        room = self.active & (self.loaded < self.tiles)
+        all_loaded = Signal()
+        room = self.active & ~all_loaded
         if self._ring:
-            room &= self.loaded < self.released + self._slots
+            room &= self.pending != self._slots
         taken = self.i.valid & self.i.ready
         tile_end = self.filling == self.beats - 1
+        tile_done = taken & tile_end
+        if self._ring:
+            with m.If(tile_done & ~self.release):
+                m.d.sync += self.pending.eq(self.pending + 1)
+            with m.Elif(~tile_done & self.release):
+                m.d.sync += self.pending.eq(self.pending - 1)
+        with m.If(tile_done & (self.loaded + 1 == self.tiles)):
+            m.d.sync += all_loaded.eq(1)
         m.d.comb += [
             self.i.ready.eq(room),
             write.addr.eq(base + self.filling),

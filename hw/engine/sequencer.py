@@ -17,12 +17,16 @@ from ..systolic import BANK_ISSUE_SIGNATURE, pass_interval, readout_latency
 from ..top import _raw_act_shape, _raw_weight_shape
 from .command import MAX_M_TILES, shape_layout
 
-__all__ = ["GRID_FEED_LATENCY", "OutputStationarySequencer", "WeightStationarySequencer",
-           "engine_pass_interval", "pass_tag_layout", "passes_in_flight"]
+__all__ = ["ACT_BANKS", "GRID_FEED_LATENCY", "OutputStationarySequencer",
+           "WeightStationarySequencer", "engine_pass_interval", "pass_tag_layout", "passes_in_flight"]
 
 #: Cycles from issuing a beat to it entering the grid: the buffer read, then a register, so
 #: that no block RAM output drives a DSP input directly.
 GRID_FEED_LATENCY = 2
+
+#: Output-stationary: activation banks, M tile ``t`` in bank ``t mod ACT_BANKS``: one is
+#: computed while the next loads.
+ACT_BANKS = 2
 
 
 def engine_pass_interval(config):
@@ -89,13 +93,16 @@ class OutputStationarySequencer(wiring.Component):
     active : ``In(1)``
         A command runs; its first beat issues one cycle later at the earliest (the shape's
         derived registers). Clear the sequencer between commands with ``ResetInserter``.
-    act_loaded, weight_loaded, channels_loaded : ``In(range(…))``
-        Tiles loaded: M tiles of activations (two banks), N tiles of weights and of channel
-        parameters.
-    act_released : ``Out(range(MAX_M_TILES + 1))``
-        M tiles done with: the activation bank of tile ``act_released − 1`` may load again.
+    act_pending : ``In(range(ACT_BANKS + 1))``
+        M tiles of activations loaded and not yet released (:data:`ACT_BANKS` banks): the tile being
+        computed is loaded when this is not zero.
+    weight_loaded, channels_loaded : ``In(range(max_n_tiles + 1))``
+        N tiles of weights and of channel parameters loaded.
+    act_release : ``Out(1)``
+        The M tile being computed is done with: its activation bank may load again from the
+        next cycle.
     act_read, weight_read : ``In(memory.ReadPort.Signature(…))``
-        The buffers' read ports: tile ``t`` of activations in bank ``t mod 2`` (``max_k``
+        The buffers' read ports: tile ``t`` of activations in bank ``t mod ACT_BANKS`` (``max_k``
         words each), N tile ``n`` of weights at ``n · max_k``.
     credits : ``In(range(credits_depth + 1))``
         The accumulator FIFO's free places; a tile's final pass issues its last beat only
@@ -118,10 +125,10 @@ class OutputStationarySequencer(wiring.Component):
         super().__init__({
             "shape": In(shape_layout(config)),
             "active": In(1),
-            "act_loaded": In(range(MAX_M_TILES + 1)),
+            "act_pending": In(range(ACT_BANKS + 1)),
             "weight_loaded": In(range(config.max_n_tiles + 1)),
             "channels_loaded": In(range(config.max_n_tiles + 1)),
-            "act_released": Out(range(MAX_M_TILES + 1)),
+            "act_release": Out(1),
             "act_read": buffer_read_signature(act_layout, 2 * config.max_k),
             "weight_read": buffer_read_signature(weight_layout,
                                                  config.max_n_tiles * config.max_k),
@@ -141,7 +148,7 @@ class OutputStationarySequencer(wiring.Component):
         interval = engine_pass_interval(cfg)
         m = Module()
         m_tiles, n_tiles, depth = self.shape.m_tiles, self.shape.n_tiles, self.shape.depth
-        compute_m = self.act_released                    # the M tile being computed
+        compute_m = Signal(range(MAX_M_TILES + 1))       # the M tile being computed
         compute_n = Signal(range(cfg.max_n_tiles + 1))
         k = Signal(range(max_k))                         # within the tile
         pass_k = Signal(range(kmax))                     # within the pass
@@ -160,19 +167,20 @@ class OutputStationarySequencer(wiring.Component):
         pass_end = (pass_k == kmax - 1) | tile_end
         first_pass = k == pass_k
         final_pass = Mux(first_pass, depth_fits, remaining <= kmax)
-        loaded = ((self.act_loaded > compute_m) & (self.weight_loaded > compute_n) &
+        loaded = ((self.act_pending != 0) & (self.weight_loaded > compute_n) &
                   (self.channels_loaded > compute_n))
         may_end = (since_last == interval) & (~final_pass | (self.credits >= rows))
-        issue = primed & (compute_m < m_tiles) & loaded & (~pass_end | may_end)
+        # `done` is a register (set as the last M tile is released), so that no compare of
+        # the wide M counters sits in front of `issue`.
+        issue = primed & ~self.done & loaded & (~pass_end | may_end)
 
         m.d.comb += [
             self.tags.valid.eq(issue & pass_end),
             self.tags.p.first.eq(first_pass),
             self.tags.p.final.eq(final_pass),
             self.tags.p.n.eq(compute_n),
-            self.act_read.addr.eq(Mux(compute_m[0], max_k, 0) + k),
+            self.act_read.addr.eq(compute_m[:ceil_log2(ACT_BANKS)] * max_k + k),
             self.weight_read.addr.eq(weight_base + k),
-            self.done.eq(compute_m == m_tiles),
         ]
         flags = Signal(PassFlags)   # aligned with the buffers' read data
         m.d.sync += [flags.valid.eq(issue), flags.first.eq(~pass_k.any()),
@@ -194,8 +202,11 @@ class OutputStationarySequencer(wiring.Component):
                 m.d.sync += [k.eq(0), compute_n.eq(compute_n + 1),
                              weight_base.eq(weight_base + max_k)]
                 with m.If(compute_n == n_tiles - 1):
+                    m.d.comb += self.act_release.eq(1)
                     m.d.sync += [compute_n.eq(0), weight_base.eq(0),
                                  compute_m.eq(compute_m + 1)]
+                    with m.If(compute_m + 1 == m_tiles):
+                        m.d.sync += self.done.eq(1)
         return m
 
 

@@ -46,12 +46,17 @@ def test_tiles_land_in_their_slots(slots, max_tiles, tiles, beats):
                 violations.append("took a beat beyond the command")
         ctx.set(dut.i.valid, 0)
 
+    ring = max_tiles > slots
+
     async def consumer(ctx):
         released = 0
         while released < tiles:
             loaded = ctx.get(dut.loaded)
-            if max_tiles > slots and loaded > released + slots:
+            if ring and loaded > released + slots:
                 violations.append(f"loaded {loaded} tiles with {released} released")
+            if ring and ctx.get(dut.pending) != loaded - released:
+                violations.append(f"pending {ctx.get(dut.pending)} with {loaded} tiles "
+                                  f"loaded and {released} released")
             if loaded > released:      # read the oldest tile back, then release it
                 slot = released % slots
                 for beat in range(beats):
@@ -59,7 +64,11 @@ def test_tiles_land_in_their_slots(slots, max_tiles, tiles, beats):
                     await ctx.tick()
                     read_back.append(ctx.get(dut.read.data))
                 released += 1
-                ctx.set(dut.released, released)
+                if ring:               # a one-cycle pulse per tile
+                    ctx.set(dut.release, 1)
+                    await ctx.tick()
+                    ctx.set(dut.release, 0)
+                    continue
             await ctx.tick()
 
     sim = Simulator(dut)

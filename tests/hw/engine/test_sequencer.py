@@ -14,7 +14,7 @@ from hw.engine import (
     WeightStationarySequencer,
     engine_layouts,
 )
-from hw.engine.sequencer import engine_pass_interval
+from hw.engine.sequencer import ACT_BANKS, engine_pass_interval
 
 ROWS, COLS = 2, 2
 MAX_K, MAX_N, MAX_M = 8, 4, 4
@@ -72,6 +72,10 @@ def _simulate(harness, setup, *, cycles=200, credits=16, credit_change=None):
     """Run ``cycles`` cycles; record every cycle's grid feed, tag and reservation."""
     dut = harness.dut
     trace = []
+    # Output-stationary: a model of the activation loader's ring, `act_loaded` M tiles
+    # arriving: pending = loaded and not released, at most ACT_BANKS.
+    ring = isinstance(dut, OutputStationarySequencer)
+    act_loaded = setup.get("act_loaded", 0)
 
     async def testbench(ctx):
         ctx.set(dut.active, 1)
@@ -81,11 +85,14 @@ def _simulate(harness, setup, *, cycles=200, credits=16, credit_change=None):
                 ctx.set(getattr(dut.shape, name), value)
             elif name == "can_compute":          # the weight banks hold the needed tile
                 ctx.set(dut.banks.can_compute, value)
-            else:
+            elif not (ring and name == "act_loaded"):
                 ctx.set(getattr(dut, name), value)
+        released = 0
         for cycle in range(cycles):
             if credit_change and cycle == credit_change[0]:
                 ctx.set(dut.credits, credit_change[1])
+            if ring:
+                ctx.set(dut.act_pending, min(act_loaded, released + ACT_BANKS) - released)
             await ctx.delay(0)
             entry = {
                 "cycle": cycle,
@@ -94,6 +101,9 @@ def _simulate(harness, setup, *, cycles=200, credits=16, credit_change=None):
                 "reserve": ctx.get(dut.reserve),
                 "done": ctx.get(dut.done),
             }
+            if ring:
+                entry["release"] = ctx.get(dut.act_release)
+                released += entry["release"]
             if hasattr(dut, "w"):
                 entry["w"] = [ctx.get(dut.w[j]) for j in range(COLS)]
                 entry["tag"] = ({f: ctx.get(getattr(dut.tags.p, f)) for f in
@@ -155,6 +165,10 @@ def test_output_stationary_order_flags_and_tags(kmax, depth):
     assert [t["reserve"] for t in trace if t["reserve"]] == [ROWS] * (m_tiles * n_tiles)
     assert [t["cycle"] for t in trace if t["reserve"]] == [
         t["cycle"] for t in trace if t["tag"] and t["tag"]["final"]]
+    # an M tile's bank is released as its last beat issues: the final pass of its last N tile
+    assert [t["cycle"] for t in trace if t["release"]] == [
+        t["cycle"] for t in trace if t["tag"] and t["tag"]["final"] and
+        t["tag"]["n"] == n_tiles - 1]
     assert trace[-1]["done"] == 1
 
 
