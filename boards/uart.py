@@ -143,14 +143,32 @@ def _check_divisor(divisor):
 class UARTRx(wiring.Component):
     """8N1 receiver: ``rx`` pin in, received bytes out as a stream (valid for one byte).
 
-    Samples the middle of each bit; a byte that arrives while the previous one was not taken
-    is lost, so consumers must keep ``o.ready`` high or pace the sender.
+    Samples the middle of each bit. A UART cannot hold the line back, so a byte that completes
+    while the previous one still waits (``o.valid`` high, ``o.ready`` low) is dropped and
+    reported on ``overrun``; the waiting byte stays as it is (the stream protocol holds).
+
+    Parameters
+    ----------
+    divisor : int
+        Clock cycles per bit, at least :data:`MIN_DIVISOR`.
+
+    Members
+    -------
+    rx : ``In(1)``
+        The serial input (idle high).
+    o : ``Out(stream.Signature(8))``
+        Each received byte, held until taken.
+    overrun : ``Out(1)``
+        Pulses for one cycle (the cycle ``o`` would have offered it) for each byte dropped
+        because the previous one had not been taken: bytes received = bytes taken on ``o`` +
+        ``overrun`` pulses + the byte waiting on ``o``.
     """
 
     def __init__(self, divisor):
         _check_divisor(divisor)
         self._divisor = divisor
-        super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8))})
+        super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8)),
+                          "overrun": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -162,6 +180,7 @@ class UARTRx(wiring.Component):
         m.d.sync += rx.eq(self.rx)  # one synchronizer stage; pins are asynchronous
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
+        m.d.sync += self.overrun.eq(0)
         with m.FSM():
             with m.State("idle"):
                 with m.If(~rx):
@@ -177,7 +196,9 @@ class UARTRx(wiring.Component):
                     m.d.sync += timer.eq(timer - 1)
             with m.State("stop"):
                 with m.If(timer == 0):
-                    with m.If(rx):
+                    with m.If(rx & self.o.valid & ~self.o.ready):
+                        m.d.sync += self.overrun.eq(1)    # the waiting byte stays
+                    with m.Elif(rx):
                         m.d.sync += [self.o.payload.eq(shift), self.o.valid.eq(1)]
                     m.next = "idle"
                 with m.Else():
