@@ -19,7 +19,7 @@ from .config import ArrayConfig, ceil_div
 
 __all__ = ["LayerParams", "EngineJob", "engine_job", "save_engine_job", "load_engine_job",
            "fold_input_zero_point", "encode_weights", "check_operands", "integer", "integers",
-           "per_channel_values"]
+           "per_channel_values", "table_beats"]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
@@ -162,7 +162,9 @@ class EngineJob:
     ``shift`` and, unless shift-only, ``multiplier``, each [n_tiles, cols]) hold one beat per
     row, in stream order (docs/engine.md); ``command`` is the command's fields. Ragged edges
     are padded (rows and K with zeros, channels with zero weights and a zero multiplier);
-    :meth:`outputs` drops what the padding produced.
+    :meth:`outputs` drops what the padding produced. ``table`` [beats, 2] holds the
+    (address, entry) beats of the engine's activation table (:func:`table_beats`), for
+    engines built with one (the command then has ``table_loads`` and ``use_table``).
     """
 
     m: int
@@ -174,6 +176,7 @@ class EngineJob:
     activations: np.ndarray
     weights: np.ndarray
     channels: dict
+    table: np.ndarray | None = None
 
     @property
     def weight_stationary(self):
@@ -197,13 +200,21 @@ class EngineJob:
     def beats(self):
         """Every input stream's beats in order, as field dicts (``layout.const`` takes them):
         the one place that turns the arrays above into stream payloads."""
-        return {
+        beats = {
             "command": [dict(self.command)],
             "channels": [{name: values[t].tolist() for name, values in self.channels.items()}
                          for t in range(self.n_tiles)],
             "weights": [{"w": beat.tolist()} for beat in self.weights],
             "activations": [{"x": beat.tolist()} for beat in self.activations],
         }
+        if "table_loads" in self.command:   # an engine with an activation table
+            beats["table"] = [{"addr": int(addr), "data": int(entry)}
+                              for addr, entry in self._table_beats]
+        return beats
+
+    @property
+    def _table_beats(self):
+        return np.zeros((0, 2), np.int64) if self.table is None else self.table
 
     @property
     def result_lasts(self):
@@ -225,11 +236,37 @@ class EngineJob:
         return y[:self.m, :self.n]
 
 
-def engine_job(config, x, w, params):
+def table_beats(array, table, table_lo=None):
+    """The (address, entry) beats [2^out_bits, 2] that load an engine's activation table
+    (:mod:`hw.engine.activation`) with ``table``: entry v − ``table_lo`` for every input v
+    from ``table_lo`` (default: the low end of ``array.out_range``) to
+    ``table_lo + len(table) − 1``; outputs beyond those inputs take the nearest end's entry,
+    so every output value of ``array`` is covered (address = value − out_range's low end)."""
+    table = integers("table", table)
+    out_lo, out_hi = array.out_range
+    table_lo = out_lo if table_lo is None else integer("table_lo", table_lo)
+    if table.ndim != 1 or not 1 <= len(table) <= out_hi - out_lo + 1:
+        raise ValueError(f"table must be 1-D with 1..{out_hi - out_lo + 1} entries (the "
+                         f"output range [{out_lo}, {out_hi}]), not shape {table.shape}")
+    _check_range("table_lo", table_lo, out_lo, out_hi - len(table) + 1)
+    _check_range("table entries", table, out_lo, out_hi)
+    values = np.arange(out_lo, out_hi + 1)
+    entries = table[np.clip(values, table_lo, table_lo + len(table) - 1) - table_lo]
+    return np.stack([values - out_lo, entries], axis=1)
+
+
+def engine_job(config, x, w, params, *, table=None, table_lo=None, use_table=None):
     """Lay out ``x`` [M, K] · ``w`` [N, K]ᵀ with ``params`` (:class:`LayerParams` for
     ``config.array`` with one entry per output channel) for a :class:`hw.engine.GemmEngine`
     of ``config`` (:class:`hw.engine.EngineConfig`). Shapes and values are checked against
-    what the engine can hold before anything is laid out."""
+    what the engine can hold before anything is laid out.
+
+    With ``config.activation_table``: ``table`` (entries for the inputs ``table_lo`` …,
+    :func:`table_beats`) is loaded before the command's rows are looked up in it;
+    ``use_table`` (default: whether ``table`` is given) looks the outputs up (True) or
+    bypasses the table (False); ``use_table=True`` without ``table`` reuses the table the
+    engine holds.
+    """
     from .engine import MAX_M_TILES
 
     array = config.array
@@ -260,6 +297,16 @@ def engine_job(config, x, w, params):
         channels["multiplier"] = per_channel(params.multiplier)
     output = dict(output_zero_point=params.output_zero_point, act_min=params.act_min,
                   act_max=params.act_max)
+    loads = None
+    if config.activation_table:
+        use_table = table is not None if use_table is None else use_table
+        if not isinstance(use_table, bool):
+            raise TypeError(f"use_table must be a bool, not {use_table!r}")
+        loads = None if table is None else table_beats(array, table, table_lo)
+        output.update(table_loads=0 if loads is None else len(loads), use_table=int(use_table))
+    elif table is not None or use_table:
+        raise ValueError("table and use_table need an engine with an activation table "
+                         "(EngineConfig(activation_table=True))")
     if config.weight_stationary:
         # K is tiled over the rows; padded K columns are zero in x, so they add nothing
         # whatever the padded weights encode.
@@ -276,7 +323,7 @@ def engine_job(config, x, w, params):
             # beat (N tile, K tile t, k): w[tile's channels, t·rows + k]
             weights=w_pad.reshape(n_tiles, cols, k_tiles, rows).transpose(0, 2, 3, 1)
                          .reshape(-1, cols),
-            channels=channels)
+            channels=channels, table=loads)
     m_tiles = ceil_div(m, rows)
     x_pad = np.zeros((m_tiles * rows, k), np.int64)
     x_pad[:m] = x
@@ -288,7 +335,7 @@ def engine_job(config, x, w, params):
         # beat (tile t, k) carries column k of tile t: x[t·rows + i, k] for each lane i
         activations=x_pad.reshape(m_tiles, rows, k).transpose(0, 2, 1).reshape(-1, rows),
         weights=w_pad.reshape(n_tiles, cols, k).transpose(0, 2, 1).reshape(-1, cols),
-        channels=channels)
+        channels=channels, table=loads)
 
 
 def save_engine_job(job, path):
@@ -297,6 +344,7 @@ def save_engine_job(job, path):
              shape=np.array([job.m, job.k, job.n, job.rows, job.cols]),
              command_fields=np.array(list(job.command)),
              command=np.array(list(job.command.values())),
+             **({} if job.table is None else {"table": job.table}),
              **{f"channel_{name}": values for name, values in job.channels.items()})
 
 
@@ -309,5 +357,6 @@ def load_engine_job(path):
                                                            saved["command"], strict=True)},
             activations=saved["activations"], weights=saved["weights"],
             channels={name[len("channel_"):]: saved[name] for name in saved.files
-                      if name.startswith("channel_")})
+                      if name.startswith("channel_")},
+            table=saved["table"] if "table" in saved.files else None)
 

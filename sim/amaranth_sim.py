@@ -228,8 +228,9 @@ def run_engine(config, jobs, *, stall=0.0, seed=0, max_cycles=2_000_000):
     sim.add_clock(1e-6)
     sim.add_process(clock)
     sim.add_testbench(stream_driver("command", record=False))
-    for name in ("channels", "weights", "activations"):
-        sim.add_testbench(stream_driver(name, record=True))
+    for name in beats[0] if beats else ():   # channels, weights, activations[, table]
+        if name != "command":
+            sim.add_testbench(stream_driver(name, record=True))
     sim.add_testbench(monitor)
     _run(sim, cycle, max_cycles)
     if len(rows) != len(jobs):

@@ -18,6 +18,9 @@ counts for the same ``stall`` and ``seed``. Every call compares the outputs with
 :func:`golden.layers.fully_connected` and raises :class:`MismatchError` on any difference,
 unless ``check=False`` (the cocotb bench scores every output against golden/ itself).
 :func:`fully_connected` and :func:`conv2d` (im2col on the host) are the layers.
+``table=`` runs the outputs through the engine's programmable activation table (an engine
+built with ``EngineConfig(activation_table=True)``; TFLite's 256-entry int8 tables, the seed
+paper's ⌈σ⌋).
 """
 
 import functools
@@ -139,23 +142,32 @@ def _params(array, n, *, act_min, act_max, **values):
         act_max=out_hi if act_max is None else act_max, **values)
 
 
-def _golden(array, x, w, params):
-    return golden_layers.fully_connected(
+def _golden(array, x, w, params, table=None, table_lo=None):
+    y = golden_layers.fully_connected(
         x, w, params.bias, input_zero_point=params.input_zero_point,
         weight_zero_point=params.weight_zero_point, output_zero_point=params.output_zero_point,
         multiplier=None if array.requant == "shift" else params.multiplier, shift=params.shift,
         act_min=params.act_min, act_max=params.act_max, rounding=array.rounding)
+    if table is None:
+        return y
+    table = np.asarray(table, np.int64)   # a lookup of each output, nearest end beyond it
+    lo = array.out_range[0] if table_lo is None else int(table_lo)
+    return table[np.clip(y, lo, lo + len(table) - 1) - lo]
 
 
 def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
          output_zero_point=0, multiplier=None, shift=0, act_min=None, act_max=None,
-         sim="amaranth", stall=0.0, seed=0, check=True):
+         table=None, table_lo=None, sim="amaranth", stall=0.0, seed=0, check=True):
     """y = requantize(x·wᵀ + bias) on a simulated :class:`GemmEngine`.
 
     x : [M, K] and w : [N, K] integer arrays in the configuration's operand ranges.
     multiplier, shift : TFLite's M0 and shift (M = M0·2^(shift−31)), scalars (per tensor) or
     length-N (per channel); with ``requant="shift"`` configurations ``multiplier`` is unused.
     act_min, act_max : the clamp (default: the output type's range).
+    table, table_lo : an activation after the clamp, y ← table[y − table_lo] (inputs beyond
+    the table take its nearest end): loaded into the engine's activation table
+    (:func:`hw.host.table_beats`; the engine gets ``activation_table=True``). ``table_lo``
+    defaults to the low end of the output range (TFLite's int8 tables: 256 entries from −128).
     stall : probability of an idle cycle on every stream, for testing flow control, in
     [0, :data:`sim.streams.MAX_STALL`].
     M, K and N may be anything in [1, :func:`engine_limits`]; everything is checked before
@@ -172,13 +184,15 @@ def gemm(config, x, w, *, bias=None, input_zero_point=0, weight_zero_point=0,
     x, w = integers("x", x), integers("w", w)
     _check_shapes(config.array if isinstance(config, EngineConfig) else config, x, w)
     engine_config = engine_config_for(config, *x.shape, w.shape[0])
+    if table is not None and not engine_config.activation_table:
+        engine_config = engine_config.replace(activation_table=True)
     array = engine_config.array
     n = w.shape[0]
     params = _params(array, n, bias=bias, multiplier=multiplier, shift=shift,
                      output_zero_point=output_zero_point, act_min=act_min, act_max=act_max,
                      input_zero_point=input_zero_point, weight_zero_point=weight_zero_point)
-    job = engine_job(engine_config, x, w, params)
-    expected = _golden(array, x, w, params)
+    job = engine_job(engine_config, x, w, params, table=table, table_lo=table_lo)
+    expected = _golden(array, x, w, params, table, table_lo)
     verilog = sim_seconds = None
     if sim == "amaranth":
         from .amaranth_sim import run_engine

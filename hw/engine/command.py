@@ -4,6 +4,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .activation import table_entries, table_fields
+
 __all__ = ["ERROR_LATENCY", "MAX_M_TILES", "OUTPUT_FIELDS", "START_LATENCY", "CommandRegister",
            "shape_layout", "shape_limits"]
 
@@ -43,13 +45,15 @@ class CommandRegister(wiring.Component):
     config : :class:`hw.config.EngineConfig`
     layout : data.StructLayout
         The ``command`` stream's payload: the shape fields of :func:`shape_limits` and the
-        output parameters :data:`OUTPUT_FIELDS`.
+        output parameters :data:`OUTPUT_FIELDS` and, with ``config.activation_table``, the
+        table fields (:func:`hw.engine.activation.table_fields`).
 
     Members
     -------
     command : ``In(stream.Signature(layout))``
         Taken while ``busy`` is low. A shape field zero or above its limit, or
-        ``act_min > act_max``, sets ``error`` and the command is dropped.
+        ``act_min > act_max``, or ``table_loads`` above the table's entries, sets ``error``
+        and the command is dropped.
     start : ``Out(1)``
         Two cycles after a valid command is taken: per-command state clears
         (``ResetInserter``).
@@ -59,6 +63,8 @@ class CommandRegister(wiring.Component):
         The running command's shape, valid from ``start`` on while ``active``.
     output_zero_point, act_min, act_max : ``Out(out)``
         The running command's output parameters (the requantizer reads them while it drains).
+    table_loads, use_table : ``Out(...)`` (``config.activation_table``)
+        The running command's table fields, held like the output parameters.
     done : ``In(1)``
         The sequencer has issued the command's last beat.
     idle : ``In(1)``
@@ -76,12 +82,14 @@ class CommandRegister(wiring.Component):
     def __init__(self, config, layout):
         self._config = config
         out_shape = layout["act_min"].shape
+        self._table_fields = table_fields(config)
         super().__init__({
             "command": In(stream.Signature(layout)),
             "start": Out(1),
             "active": Out(1),
             "shape": Out(shape_layout(config)),
             **{name: Out(out_shape) for name in OUTPUT_FIELDS},
+            **{name: Out(shape) for name, shape in self._table_fields.items()},
             "done": In(1),
             "idle": In(1),
             "busy": Out(1),
@@ -99,13 +107,16 @@ class CommandRegister(wiring.Component):
         for name, limit in shape_limits(self._config).items():
             field = getattr(held, name)
             valid &= (field != 0) & (field <= limit)
+        if self._table_fields:
+            valid &= held.table_loads <= table_entries(self._config.array)
         m.d.comb += [
             self.busy.eq(pending | self.start | self.active | ~self.idle),
             self.command.ready.eq(~self.busy),
         ]
         m.d.comb += [getattr(self.shape, name).eq(getattr(held, name))
                      for name in shape_limits(self._config)]
-        m.d.comb += [getattr(self, name).eq(getattr(held, name)) for name in OUTPUT_FIELDS]
+        m.d.comb += [getattr(self, name).eq(getattr(held, name))
+                     for name in (*OUTPUT_FIELDS, *self._table_fields)]
         m.d.sync += [pending.eq(self.command.valid & self.command.ready),
                      self.start.eq(pending & valid)]
         with m.If(self.command.valid & self.command.ready):

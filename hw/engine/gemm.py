@@ -9,7 +9,7 @@ on either dataflow. It only wires components, each built by a ``build_*`` method
                    (WeightTileGate → WeightBanks, weight-stationary)                          │
     channels    ─→ ChannelTable (bias, M0, shift, read stage by stage) ──→ Requantizer ←──────┘
                                                                                 ↓
-                                                                             results
+    table       ─→ TableLoader ─→ ActivationLanes (activation_table only; bypassable) ─→ results
 
 Output-stationary: M is tiled over the array's rows and N over its columns; K is split into
 passes of at most ``kmax`` beats whose raw sums are added in an exact partial-sum FIFO.
@@ -48,6 +48,14 @@ from ..systolic import (
     readout_latency,
 )
 from ..top import CreditFIFO, _raw_act_shape, _raw_weight_shape, accumulator_fifo_depth
+from .activation import (
+    TABLE_LATENCY,
+    TableLoader,
+    activation_lanes,
+    table_entries,
+    table_fields,
+    table_load_layout,
+)
 from .command import MAX_M_TILES, OUTPUT_FIELDS, CommandRegister, shape_limits
 from .loaders import TileLoader, WeightTileGate
 from .partial_sums import PASS_SUMS_LATENCY, ROW_SUMS_LATENCY, PassSums, RowSums
@@ -63,13 +71,15 @@ __all__ = ["EngineConfig", "EngineTiming", "GemmEngine", "engine_layouts", "engi
 
 
 def engine_layouts(config):
-    """Payload layouts of :class:`GemmEngine`'s streams, by port name."""
+    """Payload layouts of :class:`GemmEngine`'s streams, by port name (``table`` only with
+    ``config.activation_table``)."""
     array = config.array
     out_shape = operand_shape(*array.out_range)
-    return {
+    layouts = {
         "command": data.StructLayout({
             **{name: range(limit + 1) for name, limit in shape_limits(config).items()},
             **{name: out_shape for name in OUTPUT_FIELDS},
+            **table_fields(config),
         }),
         "activations": data.StructLayout({
             "x": data.ArrayLayout(_raw_act_shape(array), array.rows)}),
@@ -78,6 +88,9 @@ def engine_layouts(config):
         "channels": data.StructLayout(channel_params(array, array.cols)),
         "results": ResultRow(out_shape, array.cols),
     }
+    if config.activation_table:
+        layouts["table"] = table_load_layout(array)
+    return layouts
 
 
 def requantizer_config(config):
@@ -106,7 +119,8 @@ class EngineTiming:
     latency : int
         Cycles from issuing the beat that completes a result row (output-stationary: the
         last beat of a tile's final pass, for its row 0) to that row on ``results``, with
-        the sink ready and the requantizer idle.
+        the sink ready and the requantizer idle (the activation table's cycle included, when
+        built, bypassed or not).
     fifo_depth : int
         Rows of exact sums buffered before the requantizer.
     """
@@ -132,7 +146,8 @@ def engine_timing(config):
         row_interval=row_interval,
         sum_latency=sum_latency,
         latency=(sum_latency + FIFO_LATENCY + row_span(array) +
-                 requantizer_latency(requantizer_config(config))),
+                 requantizer_latency(requantizer_config(config)) +
+                 (TABLE_LATENCY if config.activation_table else 0)),
         fifo_depth=accumulator_fifo_depth(array, sum_latency + pass_interval,
                                           rows_per_reserve=rows_per_reserve),
     )
@@ -153,9 +168,10 @@ class GemmEngine(wiring.Component):
     command : ``In(stream.Signature(engine_layouts(config)["command"]))``
         Output-stationary ``{m_tiles, n_tiles, depth, output_zero_point, act_min, act_max}``
         (M = m_tiles·rows, N = n_tiles·cols, K = depth); weight-stationary ``{m, n_tiles,
-        k_tiles, …}`` (M = m, K = k_tiles·rows). Taken when ``busy`` is low. A shape field
-        zero or beyond the buffers, or ``act_min > act_max``, sets the sticky ``error`` and
-        the command is dropped.
+        k_tiles, …}`` (M = m, K = k_tiles·rows); with ``config.activation_table`` also
+        ``{table_loads, use_table}``. Taken when ``busy`` is low. A shape field zero or
+        beyond the buffers, ``act_min > act_max`` or ``table_loads`` beyond the table sets
+        the sticky ``error`` and the command is dropped.
     channels : ``In(stream.Signature({bias, multiplier, shift} × cols))``
         ``n_tiles`` beats, one per N tile: the hardware bias (input zero point folded in) and
         TFLite's (M0, shift) of each of its output channels.
@@ -167,6 +183,11 @@ class GemmEngine(wiring.Component):
         Output-stationary: ``m_tiles · depth`` beats, M tile by M tile, k = 0 first (lane i
         is row i of the tile). Weight-stationary: ``k_tiles · m`` beats, K tile by K tile,
         row 0 first (lane k is column k of the K tile).
+    table : ``In(stream.Signature({addr, data}))`` (``config.activation_table``)
+        ``table_loads`` beats: ``table[addr] = data`` in every column's table (address =
+        output value − the output range's low end; :mod:`hw.engine.activation`). The
+        command's first beat issues only once they are written; with ``use_table`` each
+        result is ``table[y − lo]`` of the requantized ``y``.
     results : ``Out(stream.Signature({y: cols × out, last}))``
         Output-stationary: ``rows`` rows per (M tile, N tile), N tiles innermost.
         Weight-stationary: ``m`` rows per N tile. ``last`` on each tile's final row.
@@ -233,6 +254,13 @@ class GemmEngine(wiring.Component):
         return CreditFIFO(row_layout, depth=self._timing.fifo_depth,
                           max_reserve=self._config.array.rows)
 
+    def build_activation_table(self):
+        """One bypassable table per column over the output range, and the loader that passes
+        a command's table beats to them."""
+        array = self._config.array
+        return (activation_lanes(array),
+                TableLoader(self._layouts["table"], table_entries(array)))
+
     def build_output_stationary(self):
         """Activation loader (two banks), weight loader, sequencer."""
         cfg, layouts = self._config, self._layouts
@@ -278,7 +306,22 @@ class GemmEngine(wiring.Component):
         row_layout = requantizer.i.p.shape()
         m.submodules.accumulators = accumulators = self.build_accumulators(row_layout)
         connect(m, accumulators.o, requantizer.i)
-        connect(m, requantizer.o, wiring.flipped(self.results))
+        channels_loaded, table_drained = channel_table.loaded, Const(1)
+        if cfg.activation_table:
+            lookup, loader = self.build_activation_table()
+            m.submodules.activation_table = lookup
+            m.submodules.table_loader = per_command(loader)
+            connect(m, wiring.flipped(self.table), loader.i)
+            connect(m, loader.o, lookup.load)
+            connect(m, requantizer.o, lookup.i)
+            connect(m, lookup.o, wiring.flipped(self.results))
+            m.d.comb += [loader.limit.eq(Mux(active, command.table_loads, 0)),
+                         lookup.bypass.eq(~command.use_table)]
+            # no beat issues (so no row reaches the tables) before the command's entries
+            channels_loaded = Mux(loader.done, channel_table.loaded, 0)
+            table_drained = ~lookup.o.valid
+        else:
+            connect(m, requantizer.o, wiring.flipped(self.results))
 
         m.submodules.grid = grid = self.build_grid()
         if cfg.weight_stationary:
@@ -321,7 +364,7 @@ class GemmEngine(wiring.Component):
             acts.active.eq(active),
             sequencer.shape.eq(shape),
             sequencer.active.eq(active),
-            sequencer.channels_loaded.eq(channel_table.loaded),
+            sequencer.channels_loaded.eq(channels_loaded),
             sequencer.credits.eq(accumulators.credits),
             accumulators.reserve.eq(sequencer.reserve),
             grid.flags.eq(sequencer.flags),
@@ -329,7 +372,7 @@ class GemmEngine(wiring.Component):
             sums.rows.p.eq(grid.rows),
             command.done.eq(sequencer.done),
             command.idle.eq((accumulators.credits == self._timing.fifo_depth) &
-                            ~requantizer.busy & drained),
+                            ~requantizer.busy & drained & table_drained),
             self.busy.eq(command.busy),
             self.error.eq(command.error),
         ]
