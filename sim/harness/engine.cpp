@@ -1,7 +1,8 @@
 // qmac fast path: a compiled Verilator harness for hw.engine.GemmEngine (sim/fast.py).
 //
-// Drives the engine's four input streams (command, channels, weights, activations) from
-// buffers and takes its results stream, with the same random stalls, cycle for cycle, as the
+// Drives the engine's input streams (command, channels, weights, activations and, built with
+// -DQMAC_TABLE=1 for an engine with an activation table, table) from buffers and takes its
+// results stream, with the same random stalls, cycle for cycle, as the
 // cocotb bench sim/tb_engine.py (sim/streams.py's StreamDriver and StreamSink):
 //
 // * every signal is written once a cycle (the "write phase", after the falling edge) and
@@ -33,7 +34,11 @@ namespace {
 
 constexpr uint64_t kMagicIn = 0x314e495453414651ULL;   // "QFASTIN1"
 constexpr uint64_t kMagicOut = 0x3154554f53414651ULL;  // "QFASOUT1"
-constexpr int kInputs = 4;                              // command, channels, weights, activations
+#ifndef QMAC_TABLE
+#define QMAC_TABLE 0
+#endif
+// command, channels, weights, activations[, table]
+constexpr int kInputs = 4 + QMAC_TABLE;
 constexpr int kStreams = kInputs + 1;                   // + results
 constexpr int kMtWords = 624;
 constexpr uint64_t kNoEdge = ~0ULL;
@@ -175,6 +180,9 @@ int main(int argc, char** argv) {
     const uint64_t widths[kStreams] = {
         words_of(top->QMAC_PORT(command, payload)), words_of(top->QMAC_PORT(channels, payload)),
         words_of(top->QMAC_PORT(weights, payload)), words_of(top->QMAC_PORT(activations, payload)),
+#if QMAC_TABLE
+        words_of(top->QMAC_PORT(table, payload)),
+#endif
         words_of(top->QMAC_PORT(results, payload))};
     for (int s = 0; s < kStreams; s++) {
         const uint64_t expected = s < kInputs ? drivers[s].words : result_words;
@@ -186,6 +194,9 @@ int main(int argc, char** argv) {
     top->rst = 1;
     top->QMAC_PORT(command, valid) = top->QMAC_PORT(channels, valid) = top->QMAC_PORT(weights, valid) = 0;
     top->QMAC_PORT(activations, valid) = 0;
+#if QMAC_TABLE
+    top->QMAC_PORT(table, valid) = 0;
+#endif
     top->QMAC_PORT(results, ready) = 0;
     top->eval();
     for (uint64_t i = 0; i < reset_cycles; i++) {
@@ -224,6 +235,9 @@ int main(int argc, char** argv) {
         QMAC_DRIVE(drivers[1], channels);
         QMAC_DRIVE(drivers[2], weights);
         QMAC_DRIVE(drivers[3], activations);
+#if QMAC_TABLE
+        QMAC_DRIVE(drivers[4], table);
+#endif
         const bool ready = stall == 0.0 || sink_rng.random() >= stall;
         top->QMAC_PORT(results, ready) = ready;
         top->clk = 0;  // the falling edge and the new inputs settle in one evaluation
@@ -233,6 +247,9 @@ int main(int argc, char** argv) {
         QMAC_SAMPLE(drivers[1], channels);
         QMAC_SAMPLE(drivers[2], weights);
         QMAC_SAMPLE(drivers[3], activations);
+#if QMAC_TABLE
+        QMAC_SAMPLE(drivers[4], table);
+#endif
         const bool valid = top->QMAC_PORT(results, valid);
         if (valid || was_offered) get(top->QMAC_PORT(results, payload), payload.data());
         if (was_offered && (!valid || payload != offered)) {
@@ -252,13 +269,17 @@ int main(int argc, char** argv) {
 
     std::FILE* out = std::fopen(argv[2], "wb");
     if (!out) fail("cannot open the output file");
-    const uint64_t first_input = std::min(
-        {drivers[1].first_edge, drivers[2].first_edge, drivers[3].first_edge});
+    uint64_t first_input = kNoEdge;   // every input but the command
+    for (int s = 1; s < kInputs; s++) first_input = std::min(first_input, drivers[s].first_edge);
     const uint64_t header[] = {
         kMagicOut, edges.size(), result_words, first_input,
         finished ? 1ULL : 0ULL,
         violations, first_violation, top->busy, top->error, edge,
-        drivers[0].next, drivers[1].next, drivers[2].next, drivers[3].next};
+        drivers[0].next, drivers[1].next, drivers[2].next, drivers[3].next,
+#if QMAC_TABLE
+        drivers[4].next,
+#endif
+    };
     std::fwrite(header, sizeof header, 1, out);
     std::fwrite(&wall, sizeof wall, 1, out);
     std::fwrite(&cpu, sizeof cpu, 1, out);
