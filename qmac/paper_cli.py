@@ -111,7 +111,7 @@ def _cmd_run(args):
           f"{', binary weights' if args.binary else ''}; division by s: {division}")
     print(f"{len(points)} grid points on the {args.sim} RTL in {seconds:.1f} s: "
           f"{run.cycles} engine cycles"
-          + (f" + {run.table_cycles} activation-table cycles" if run.table_cycles else ""))
+          + (", ⌈σ⌋ in the engine's activation table" if run.config.activation_table else ""))
     if args.out:
         with removed_on_error(args.out), open(args.out, "wb") as file:
             np.savez(file, x=points, y=run.outputs, target=target,

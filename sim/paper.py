@@ -5,8 +5,9 @@ then ⌈σ⌋. On the engine (:func:`sim.gemm.gemm`) that is one GEMM of numerat
 ((p+1)-bit operands; ±1 weights on a binary array) with bias s·b, the requantizer dividing
 by s exactly (:func:`golden.exact_division.exact_divider`: shift-only for a power of two,
 else M0 = ⌈2^k/s⌉ with ``rounding="half_away_from_zero"``), and its clamp [act_min, act_max]
-computing ⌈σ⌋ for identity, ReLU and Hardtanh. Other activations run as a separate stage:
-:class:`hw.activation.ActivationTable` loaded with golden's ⌈σ⌋, in Amaranth's simulator.
+computing ⌈σ⌋ for identity, ReLU and Hardtanh. Other activations run through the engine's
+activation table (``EngineConfig(activation_table=True)``, :mod:`hw.engine.activation`),
+loaded with golden's ⌈σ⌋ by each hidden layer's command and bypassed by the output layer's.
 
 Every layer's outputs are compared with golden's σ-quantized network
 (:func:`golden.fixedpoint_set.quantized_network` of that layer, then ⌈σ⌋), and
@@ -25,8 +26,7 @@ from hw.config import ArrayConfig
 
 from .gemm import MismatchError, engine_config_for, gemm
 
-__all__ = ["PaperRun", "engine_array", "random_search", "run_activation_table", "run_network",
-           "run_target"]
+__all__ = ["PaperRun", "engine_array", "random_search", "run_network", "run_target"]
 
 #: Largest p the engine holds: numerators are (p+1)-bit weights, at most 8 bits.
 MAX_P = 7
@@ -36,8 +36,7 @@ MAX_P = 7
 class PaperRun:
     outputs: np.ndarray    # [B] the engine's final numerators
     expected: np.ndarray   # [B] golden's σ-quantized network
-    cycles: int            # engine cycles, summed over the layers
-    table_cycles: int      # activation-table stage cycles (0 for clamp activations)
+    cycles: int            # engine cycles, summed over the layers (table loads included)
     config: object         # the hw.engine.EngineConfig that ran
     divider: object        # golden.exact_division.ExactDivider
 
@@ -52,12 +51,13 @@ def _clamp(activation, qset, last):
 
 
 def engine_array(qset, m, k, n, *, binary=False, rows=4, cols=4,
-                 dataflow="output_stationary"):
+                 dataflow="output_stationary", activation_table=False):
     """The :class:`hw.engine.EngineConfig` and divider for GEMMs up to ``m``×``k``×``n``.
 
     One engine (one build) serves every layer of a network. The divider is exact for every
     accumulator this engine produces: dot products up to its ``max_k`` deep of its operand
     ranges (:func:`golden.accumulator.dot_product_bounds`) plus a bias s·b, |b| ≤ Q.
+    ``activation_table`` builds the engine's table ((p+1)-bit outputs: 2^(p+1) entries).
     """
     if not 1 <= qset.p <= MAX_P:
         raise ValueError(f"p must be in [1, {MAX_P}] on the engine ((p+1)-bit weights ≤ 8 "
@@ -71,46 +71,7 @@ def engine_array(qset, m, k, n, *, binary=False, rows=4, cols=4,
     bound = max(-lo, hi) + qset.s * qset.q_max
     divider = exact_divider(qset.s, bound, shift_range=base.shift_range)
     array = base.replace(requant=divider.requant, rounding=DIVISION_ROUNDING)
-    return engine.replace(array=array), divider
-
-
-def run_activation_table(table, values, lo):
-    """``table[v − lo]`` for every v of ``values`` through an :class:`ActivationTable` in
-    Amaranth's simulator (loaded first, then one value a cycle). Returns (outputs, cycles)."""
-    from amaranth.sim import Simulator
-
-    from hw.activation import ActivationTable
-
-    values = np.asarray(values, dtype=np.int64)
-    width = max(int(np.abs(table).max(initial=0)).bit_length() + 1, 2)
-    dut = ActivationTable((lo, lo + len(table) - 1), width)
-    flat, outputs, cycles = values.reshape(-1), [], [0]
-
-    async def bench(ctx):
-        for address, value in enumerate(table):
-            ctx.set(dut.load.valid, 1)
-            ctx.set(dut.load.payload.addr, address)
-            ctx.set(dut.load.payload.data, int(value))
-            await ctx.tick()
-        ctx.set(dut.load.valid, 0)
-        ctx.set(dut.o.ready, 1)
-        index = 0
-        while len(outputs) < len(flat):
-            ctx.set(dut.i.valid, index < len(flat))
-            if index < len(flat):
-                ctx.set(dut.i.payload, int(flat[index]))
-            if ctx.get(dut.o.valid):
-                outputs.append(ctx.get(dut.o.payload))
-            if index < len(flat) and ctx.get(dut.i.ready):
-                index += 1
-            await ctx.tick()
-            cycles[0] += 1
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
-    return np.array(outputs, dtype=np.int64).reshape(values.shape), cycles[0]
+    return engine.replace(array=array, activation_table=activation_table), divider
 
 
 def run_network(layers, activation, qset, x, *, binary=False, sim="amaranth", rows=4, cols=4):
@@ -119,24 +80,23 @@ def run_network(layers, activation, qset, x, *, binary=False, sim="amaranth", ro
     Raises :class:`sim.gemm.MismatchError` where a layer's outputs differ from golden's.
     """
     x = np.asarray(x, dtype=np.int64)
-    config, divider = engine_array(qset, len(x), max(w.shape[1] for w, _ in layers),
-                                   max(w.shape[0] for w, _ in layers), binary=binary,
-                                   rows=rows, cols=cols)
-    h, cycles, table_cycles = x, 0, 0
     table = None
     if activation not in CLAMP_ACTIVATIONS:
         table = rounded_activation(activation, qset.numerators, qset)
+    config, divider = engine_array(qset, len(x), max(w.shape[1] for w, _ in layers),
+                                   max(w.shape[0] for w, _ in layers), binary=binary,
+                                   rows=rows, cols=cols, activation_table=table is not None)
+    h, cycles = x, 0
     for index, (w, b) in enumerate(layers):
         last = index == len(layers) - 1
         act_min, act_max = _clamp(activation, qset, last)
+        # ⌈σ⌋ of a hidden layer in the engine's table; the output layer bypasses it
         result = gemm(config, h, w, bias=qset.s * np.asarray(b), multiplier=divider.multiplier,
-                      shift=divider.shift, act_min=act_min, act_max=act_max, sim=sim)
+                      shift=divider.shift, act_min=act_min, act_max=act_max,
+                      table=None if last else table, table_lo=-qset.q_max, sim=sim)
         y, cycles = result.y, cycles + result.cycles
         expected = quantized_network(h, [(w, b)], activation, qset)
         if not last:
-            if table is not None:
-                y, spent = run_activation_table(table, y, -qset.q_max)
-                table_cycles += spent
             expected = rounded_activation(activation, expected, qset)
         if not np.array_equal(y, expected):
             wrong = np.argwhere(y != expected)[0]
@@ -145,7 +105,7 @@ def run_network(layers, activation, qset, x, *, binary=False, sim="amaranth", ro
                                 f"engine {y[tuple(wrong)]}, golden {expected[tuple(wrong)]}")
         h = y
     golden_out = quantized_network(x, list(layers), activation, qset)
-    return PaperRun(h[:, 0], golden_out[:, 0], cycles, table_cycles, config, divider)
+    return PaperRun(h[:, 0], golden_out[:, 0], cycles, config, divider)
 
 
 def run_target(table, qset, *, activation="relu", binary=False, sim="amaranth", rows=4,

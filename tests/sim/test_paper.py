@@ -36,6 +36,18 @@ def test_experiment_1_on_the_generated_verilog(sim):
     np.testing.assert_array_equal(run.outputs, table)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("sim", ["icarus", "verilator"])
+def test_gelu_in_the_engine_table_on_the_generated_verilog(sim):
+    """⌈GELU⌋ at p = 3, s = 2 through the engine's table on the Verilog (Icarus under
+    cocotb, the fast Verilator harness): f* on every grid point."""
+    qset = FixedPointSet(3, 2)
+    table = random_table(qset, 1, 4)
+    network, run = run_target(table, qset, activation="gelu", sim=sim)
+    assert run.config.activation_table
+    np.testing.assert_array_equal(run.outputs, table)
+
+
 def _layers(table, qset):
     network = represent(table, qset)
     return network.layers, network.activation
@@ -71,11 +83,28 @@ def test_experiment_3_binary_and_full_precision(tmp_path, binary, p, d):
 
 
 def test_gelu_through_the_activation_table(tmp_path, capsys):
-    """GELU is not a clamp: each hidden layer's outputs pass the run-time loaded table."""
+    """GELU is not a clamp: each hidden layer's outputs pass the engine's run-time loaded
+    table (no separate stage), every layer compared with golden's ⌈GELU⌋."""
     qset = FixedPointSet(2, 1)
     saved = paper_run(tmp_path, "--target", "random:1:3", "--p", 2, "--activation", "gelu")
     np.testing.assert_array_equal(saved["y"], random_table(qset, 1, 3))
-    assert "activation-table cycles" in capsys.readouterr().out
+    assert "⌈σ⌋ in the engine's activation table" in capsys.readouterr().out
+
+
+def test_sigma_table_in_the_engine_is_not_the_clamp():
+    """A SiLU network at p = 3, s = 2 (⌈SiLU⌋ differs from ⌈ReLU⌋ there: −1/2 → −1/2): the
+    engine's table gives golden's σ-quantized network layer by layer, so a clamp could not."""
+    qset = FixedPointSet(3, 2)
+    silu = rounded_activation("silu", qset.numerators, qset)
+    relu = rounded_activation("relu", qset.numerators, qset)
+    assert not np.array_equal(silu, relu)
+    rng = np.random.default_rng(3)
+    q = qset.q_max
+    layers = [(rng.integers(-q, q + 1, (6, 1)), rng.integers(-q, q + 1, 6)),
+              (rng.integers(-q, q + 1, (1, 6)), rng.integers(-q, q + 1, 1))]
+    run = run_network(layers, "silu", qset, grid(qset, 1))
+    assert run.config.activation_table
+    np.testing.assert_array_equal(run.outputs, run.expected)
 
 
 def test_experiment_4_identity_is_affine_exactly_but_not_rounded():
