@@ -306,7 +306,7 @@ class GemmEngine(wiring.Component):
         row_layout = requantizer.i.p.shape()
         m.submodules.accumulators = accumulators = self.build_accumulators(row_layout)
         connect(m, accumulators.o, requantizer.i)
-        channels_loaded, table_drained = channel_table.loaded, Const(1)
+        channels_loaded, idle = channel_table.loaded, ~requantizer.busy
         if cfg.activation_table:
             lookup, loader = self.build_activation_table()
             m.submodules.activation_table = lookup
@@ -319,7 +319,7 @@ class GemmEngine(wiring.Component):
                          lookup.bypass.eq(~command.use_table)]
             # no beat issues (so no row reaches the tables) before the command's entries
             channels_loaded = Mux(loader.done, channel_table.loaded, 0)
-            table_drained = ~lookup.o.valid
+            idle &= ~lookup.o.valid    # and no row in the table's output register
         else:
             connect(m, requantizer.o, wiring.flipped(self.results))
 
@@ -372,7 +372,7 @@ class GemmEngine(wiring.Component):
             sums.rows.p.eq(grid.rows),
             command.done.eq(sequencer.done),
             command.idle.eq((accumulators.credits == self._timing.fifo_depth) &
-                            ~requantizer.busy & drained & table_drained),
+                            idle & drained),
             self.busy.eq(command.busy),
             self.error.eq(command.error),
         ]
