@@ -32,6 +32,7 @@ from hw.dsp_pe import (
     dual_fits,
 )
 from hw.pe import operand_shape
+from hw.requantizer import ACC_BITS
 
 __all__ = ["DspPlan", "plan_dsp", "dsp_cost", "dsp_script", "FAMILIES"]
 
@@ -150,8 +151,8 @@ def plan_dsp(config, family, budget, *, blocks=None):
         pe_cost = dsp_cost(act_width, weight_width, family)   # Yosys maps the portable $mul
     pes = config.rows * config.cols
     lanes = config.lanes if config.requant == "multiplier" else 0
-    a_width = 32 + (config.max_left_shift if config.rounding == "double" else 0)
-    lane_cost = dsp_cost(a_width, _REQUANT_B_WIDTH, family) if lanes else 0
+    # The "double" build saturates x · 2^shift to int32: the operand is 32 bits either way.
+    lane_cost = dsp_cost(ACC_BITS, _REQUANT_B_WIDTH, family) if lanes else 0
     if blocks is None:
         blocks = budget
     if dual_fits(config, family):

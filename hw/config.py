@@ -132,8 +132,11 @@ class ArrayConfig(_Persistent):
     per_channel : bool
         One (M0, shift) per output column instead of one per array.
     max_left_shift : int
-        Largest positive (left) shift supported, 0..30; TFLite's multipliers are below 1 for
-        almost every layer, so the default 0 keeps the datapath narrow.
+        Largest positive (left) shift supported, 0..30: multipliers M up to 2^max_left_shift.
+        Real models have a few layers with M ≥ 1, so the default 7 accepts M < 128. It costs
+        one stage of the "double" build (x · 2^shift saturated to int32, as TFLite computes
+        it in int32: the product keeps its 32-bit operand) and nothing in the "single" one
+        (its one rounding shift is 31 − shift).
     out_bits, out_signed :
         Output width (2..16) and signedness; the run-time clamp [act_min, act_max] lies inside.
     requant_lanes : int or None
@@ -178,7 +181,7 @@ class ArrayConfig(_Persistent):
     requant: str = "multiplier"
     rounding: str = "double"
     per_channel: bool = False
-    max_left_shift: int = 0
+    max_left_shift: int = 7
     out_bits: int = 8
     out_signed: bool = True
     requant_lanes: int | None = None

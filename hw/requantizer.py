@@ -213,8 +213,7 @@ def pipeline_stages(config):
             names.append("product")
         else:
             names.append("partial")
-            width = ACC_BITS + (config.max_left_shift if double else 0)
-            terms = ceil_div(width, DSP_CHUNK) * ceil_div(MULTIPLIER_BITS, DSP_CHUNK) + 1
+            terms = ceil_div(ACC_BITS, DSP_CHUNK) * ceil_div(MULTIPLIER_BITS, DSP_CHUNK) + 1
             names += [f"sum{level}" for level in range(_adder_levels(terms))]
     return names + ["floor", "rounded", "zero_point", "out"]
 
@@ -440,13 +439,21 @@ class RequantizerLanes(wiring.Component):
         assert not pipe._fetches, "a parameter was read and never used"
         return m
 
-    def _left_shift(self, value, shift):
-        """``value`` · 2^max(shift, 0); ``shift`` never exceeds ``max_left_shift``."""
+    def _left_shift(self, value, shift, *, saturate=False):
+        """``value`` · 2^max(shift, 0); ``shift`` never exceeds ``max_left_shift``.
+
+        With ``saturate`` (the "double" build's operand of SRDHM) the result is clamped to
+        int32: TFLite computes ``x · 2^shift`` in int32 (undefined beyond it, where golden
+        raises), so the product keeps its 32-bit operand and its DSP count whatever
+        ``max_left_shift`` is."""
         if not self._left_shifts:
             return value
         bits = self._config.max_left_shift
         amount = Mux(shift > 0, shift, 0)[:bits.bit_length()]
-        return (value << amount)[:len(value) + bits].as_signed()
+        shifted = (value << amount)[:len(value) + bits].as_signed()
+        if saturate:
+            return _saturate(shifted, INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed()
+        return shifted
 
     @staticmethod
     def _decode(value, shift, *, right_only):
@@ -472,7 +479,7 @@ class RequantizerLanes(wiring.Component):
         serial = cfg.requant_serial_bits is not None
         operand = (lambda v: v) if serial else _offset
         if double and self._left_shifts:
-            staged = pipe.stage("left_shifted", [[operand(self._left_shift(v, s)), s]
+            staged = pipe.stage("left_shifted", [[operand(self._left_shift(v, s, saturate=True)), s]
                                                  for v, s in zip(value, shift, strict=True)])
             value, shift = [v for v, _ in staged], [s for _, s in staged]
         width = len(value[0])

@@ -220,7 +220,7 @@ def main(argv=None):
     p.add_argument("--example", type=int, nargs="*", default=[1234],
                    help="int32 accumulator values to requantize with M (default: 1234)")
     p.add_argument("--max-left-shift", type=int,
-                   help="the array's max_left_shift (ArrayConfig's default: 0, i.e. M < 1)")
+                   help="the array's max_left_shift (ArrayConfig's default: 7, i.e. M < 128)")
     p.set_defaults(handler=_cmd_quant_multiplier)
 
     p = commands.add_parser("generate", help="Verilog, RTLIL and manifest of a MAC array")

@@ -26,6 +26,10 @@ def random_operand(rng, bits, signed, shape, kind="integer"):
     return rng.integers(lo, hi + 1, size=shape, dtype=np.int64)
 
 
+#: The largest left shift :func:`random_layer` draws (multipliers up to 4).
+RANDOM_MAX_LEFT_SHIFT = 2
+
+
 def random_layer(config, rng, *, zero_points=False):
     """Random run-time parameters within what ``config`` can hold."""
     n = config.cols
@@ -33,8 +37,9 @@ def random_layer(config, rng, *, zero_points=False):
     per = config.requant_channels
     if config.requant == "multiplier":
         multiplier = rng.integers(1 << 30, 1 << 31, size=per, dtype=np.int64)
-        if config.max_left_shift:
-            shift = rng.integers(-12, config.max_left_shift + 1, size=per, dtype=np.int64)
+        if config.max_left_shift:   # left shifts too, but small: most outputs stay unclamped
+            top = min(config.max_left_shift, RANDOM_MAX_LEFT_SHIFT)
+            shift = rng.integers(-12, top + 1, size=per, dtype=np.int64)
         else:
             shift = -rng.integers(4, 12, size=per, dtype=np.int64)
     else:

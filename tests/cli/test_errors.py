@@ -170,8 +170,18 @@ def test_float_operands_are_refused_not_truncated(capsys, tmp_path, run_files):
     ("nan", "not nan"), ("inf", "not inf"),
 ])
 def test_quant_multiplier_refuses_what_no_array_holds(capsys, real, reason):
-    refused(capsys, ["quant-multiplier", "--", real], "real multiplier M must be 0 or in",
-            "2^-32", "2^0 = 1", reason)
+    refused(capsys, ["quant-multiplier", "--max-left-shift", "0", "--", real],
+            "real multiplier M must be 0 or in", "2^-32", "2^0 = 1", reason)
+
+
+def test_quant_multiplier_default_array_takes_multipliers_below_128(capsys):
+    """ArrayConfig's default max_left_shift (7) holds M < 2^7: M = 5 is taken (M0·2^(3−31)
+    with M0 = 0.625·2^31), M = 128 needs shift 8 and is refused."""
+    assert main(["quant-multiplier", "5.0"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"^M0 += {5 << 28} ", out, re.M) and re.search(r"^shift += 3 ", out, re.M)
+    refused(capsys, ["quant-multiplier", "--", "128.0"], "real multiplier M must be 0 or in",
+            "2^7 = 128", "needs shift 8")
 
 
 def test_quant_multiplier_prints_what_qmac_run_accepts(capsys, tmp_path, run_files):

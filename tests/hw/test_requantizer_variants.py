@@ -210,3 +210,31 @@ def test_serial_requantizer_timing(lanes, bits):
     for p in range(len(work.jobs)):
         cycles = run.output_cycles[p * config.rows:(p + 1) * config.rows]
         assert np.diff(cycles).tolist() == [groups * interval] * (config.rows - 1)
+
+
+@pytest.mark.parametrize("bits", [None, 1])
+def test_left_shift_beyond_int32_saturates(bits):
+    """The "double" build's x · 2^shift is int32 in TFLite (undefined beyond it, where golden
+    refuses): the hardware saturates it, as it does the bias sum, rather than wrap or widen.
+    Small multipliers keep the outputs inside the clamp, so saturating (about ±M0),
+    wrapping (the opposite sign) and the exact wide product (up to 1.5 times more) differ.
+    Expected: golden at shift 0 on the saturated value, which is computed here."""
+    config = ArrayConfig(rows=1, cols=2, kmax=64, rounding="double", accumulator_width=32,
+                         max_left_shift=7, requant_serial_bits=bits, requant_lanes=1)
+    rng = random.Random(11)
+    cases = []
+    for shift in (1, 4, 7):
+        over = INT32_MAX >> (shift + 1)    # up to 1.5 · 2^31 once shifted
+        rows = [[(INT32_MAX >> shift) + 1 + rng.randrange(over),
+                 (INT32_MIN >> shift) - 1 - rng.randrange(over)] for _ in range(3)]
+        cases.append((rows, [0, 0], rng.randrange(40, 80), shift))
+    results, out = _run_requantizer(config, cases, seed=3)
+    expected = []
+    for rows, _, m0, shift in cases:
+        saturated = np.clip(np.array(rows, dtype=np.int64) << shift, INT32_MIN, INT32_MAX)
+        expected += requantize(saturated, bias=np.zeros(2, np.int64), multiplier=m0, shift=0,
+                               rounding="double", **out).tolist()
+    assert results == expected
+    # inside the clamp: positive overflow stays positive, negative stays negative
+    assert all(out["act_min"] < row[1] < out["output_zero_point"] < row[0] < out["act_max"]
+               for row in results)

@@ -225,12 +225,14 @@ def _fc_model(in_scale, w_scale, out_scale, rounding="double"):
 def test_positive_shift():
     model = _fc_model(0.5, 0.5, 0.05)           # M = 5: M0 = 0.625·2^31, shift 3
     assert int(model.layers[0].gemm.shift[0]) == 3
-    default = EngineConfig(ArrayConfig(rows=4, cols=4, per_channel=True))
+    narrow = EngineConfig(ArrayConfig(rows=4, cols=4, per_channel=True, max_left_shift=2))
     with pytest.raises(ValueError, match=r"operator 0 \(FULLY_CONNECTED\) needs shift 3 .* "
-                                         r"max_left_shift is 0"):
-        check_engine(model, default)
+                                         r"max_left_shift is 2"):
+        check_engine(model, narrow)
+    # the default configuration takes it as it is (max_left_shift 7: multipliers below 128)
     engine = fit_engine(model, ArrayConfig(rows=4, cols=4, per_channel=True))
-    assert engine.array.max_left_shift == 3
+    assert engine.array.max_left_shift == ArrayConfig().max_left_shift >= 3
+    check_engine(model, engine)
     x = np.array([[-3, 1, 2, -1], [4, -4, 0, 3]])
     run = run_model(model, x, engine=engine, sim="amaranth")
     assert run.matched
