@@ -1,14 +1,16 @@
 """The seed paper's experiments at larger p on the generated RTL (issue 11 §3).
 
-Run: .venv/bin/python benchmarks/bench_paper.py [--sim verilator] [--max-p 5] [--plot F]
+Run: .venv/bin/python benchmarks/bench_paper.py [--sim verilator] [--max-p 5] [--rtl-p 5]
+[--experiments 1,2,3,4] [--plot F]
 
 1. γ·1_[α,β](x), ReLU, p = 7, s = 1: every point of Q_{7,1} on the engine.
 2. σ = 5·Hardtanh, p = 3, s = 1: N_b for every output bias b; random networks on the engine
    (activation table after the requantizer) stay inside N_b of their bias.
 3. Random f*: Q^2_{p,1} → Q_{p,1}: depth, widths and parameters of the ReLU (full-precision)
    and binary-weight constructions for p = 1..--max-p (built and checked on every grid point
-   in golden/), run on the RTL up to --rtl-p; the plot of parameters against p (with the
-   paper's O(2^{2p})) is written to --plot.
+   in golden/), run on the RTL up to --rtl-p (p = 5 takes about half an hour on the fast
+   Verilator path); the plot of parameters against p (with the paper's O(2^{2p})) is written
+   to --plot.
 4. Identity activation: f*(x) = |x| at p = 5 on the RTL, affine in exact arithmetic.
 
 Every RTL run compares each layer with golden's σ-quantized network and the outputs with f*.
@@ -30,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PLOT = ROOT / "docs" / "paper-parameters.png"
 #: Experiment 3 builds the binary construction up to this p (dense ±1 layers).
 BINARY_MAX_P = 5
+#: The experiments of issue 11 §3, by number.
+EXPERIMENTS = {"1", "2", "3", "4"}
 
 
 def _rtl(network, table, sim):
@@ -80,6 +84,8 @@ def experiment_3(sim, max_p, rtl_p):
             if p <= rtl_p:
                 run, seconds = _rtl(network, table, sim)
                 cycles = run.cycles
+                print(f"experiment 3: p = {p} {network.construction} on the RTL, {cycles} "
+                      f"cycles, {seconds:.1f} s", file=sys.stderr, flush=True)
             rows.append(dict(p=p, construction=network.construction, depth=network.depth,
                              widths=network.widths, parameters=network.parameters,
                              nonzero=network.nonzero_parameters, cycles=cycles,
@@ -136,17 +142,29 @@ def main(argv=None):
     parser.add_argument("--rtl-p", type=int, default=3,
                         help="experiment 3: largest p run on the RTL")
     parser.add_argument("--networks", type=int, default=20, help="experiment 2: networks")
+    parser.add_argument("--experiments", default="1,2,3,4",
+                        help="comma-separated experiments to run (default: all four)")
     parser.add_argument("--plot", type=Path, default=DEFAULT_PLOT)
     args = parser.parse_args(argv)
+    chosen = set(args.experiments.split(","))
+    if not chosen <= EXPERIMENTS:
+        parser.error(f"--experiments must name some of {', '.join(sorted(EXPERIMENTS))}, not "
+                     f"{args.experiments!r}")
     command = "benchmarks/bench_paper.py " + shlex.join(argv if argv is not None
                                                         else sys.argv[1:])
     print(f"`{command}` (simulator: {args.sim})\n")
-    print("| exp | network | grid points | layers | widths | engine cycles | wall s | result |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    print(experiment_1(args.sim), flush=True)
-    print(experiment_2("amaranth" if args.sim == "amaranth" else args.sim, args.networks),
-          flush=True)
-    print(experiment_4(args.sim), flush=True)
+    if chosen & {"1", "2", "4"}:
+        print("| exp | network | grid points | layers | widths | engine cycles | wall s | "
+              "result |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    if "1" in chosen:
+        print(experiment_1(args.sim), flush=True)
+    if "2" in chosen:
+        print(experiment_2(args.sim, args.networks), flush=True)
+    if "4" in chosen:
+        print(experiment_4(args.sim), flush=True)
+    if "3" not in chosen:
+        return 0
     rows = experiment_3(args.sim, args.max_p, args.rtl_p)
     print("\nExperiment 3: random f*: Q²_{p,1} → Q_{p,1}, both constructions checked on every "
           "grid point (golden/); RTL where cycles are given\n")
