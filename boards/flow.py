@@ -91,9 +91,24 @@ BLOCK_RAM_FAMILIES = ("ice40",)
 
 
 def block_ram_script(array_path):
-    """Yosys command (for ``script_after_read``) putting every memory of the array at
-    ``array_path`` (e.g. ``top.bridge.array``) into block RAM."""
-    return f'setattr -set ram_style "block" {array_path}*/m:*'
+    """Yosys commands (for ``script_after_read``) putting every memory of the array at
+    ``array_path`` (e.g. ``top.bridge.array``) into block RAM, read and written without
+    collision logic.
+
+    Amaranth's synchronous read ports read the old word when the same address is written in
+    the same cycle; an iCE40 EBR does not promise that, so Yosys would emulate it with a
+    register of the write data, an address compare and a read-data mux per bit (the 4×4
+    engine: about 700 logic cells, docs/boards.md). The array's memories never read a word
+    in the cycle it is written (FIFOs read only filled places, the loaders and the channel
+    table only completed tiles; ``tests/boards/test_block_ram.py`` watches every port in
+    simulation), so their non-transparent read ports are marked as not caring
+    (``COLLISION_X_MASK``). Transparent ports keep their bypass.
+    """
+    return "\n".join([
+        f'setattr -set ram_style "block" {array_path}*/m:*',
+        # Read ports of a one-write-port memory, not transparent for it ("1'0").
+        f"setparam -set COLLISION_X_MASK 1'1 {array_path}*/r:TRANSPARENCY_MASK=1'0",
+    ])
 
 
 class BuildError(RuntimeError):
