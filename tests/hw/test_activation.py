@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
-"""hw.activation.ActivationTable in Amaranth's simulator: loaded at run time, against golden's
-rounded activations ⌈σ⌋ and against plain table lookups, with random stalls on both streams;
-its latency is the documented one."""
+"""hw.activation.ActivationTable and ActivationLanes in Amaranth's simulator: loaded at run
+time, against golden's rounded activations ⌈σ⌋ and against plain table lookups, with random
+stalls on both streams; its latency is the documented one."""
 
 import random
 
@@ -10,7 +10,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.fixedpoint_set import FixedPointSet, rounded_activation
-from hw.activation import LATENCY, ActivationTable, paper_range
+from hw.activation import LATENCY, ActivationLanes, ActivationTable, paper_range
 
 
 def run_table(dut, table, inputs, *, stall=0.3, seed=0):
@@ -124,3 +124,47 @@ def test_bad_parameters(kwargs, match):
 def test_bad_range_type():
     with pytest.raises(TypeError, match=r"in_range\[0\] must be an integer"):
         ActivationTable((0.5, 3), 8)
+
+
+def test_lanes_look_up_every_lane_and_bypass_per_row():
+    """ActivationLanes, three lanes, one table: each row looked up lane by lane or, with
+    ``bypass`` high as it is accepted, passed unchanged; ``last`` travels with its row; random
+    stalls on both sides."""
+    rng = np.random.default_rng(9)
+    table = rng.integers(-8, 8, 16)
+    dut = ActivationLanes((-8, 7), 4, 3, bypassable=True)
+    rows = rng.integers(-8, 8, (40, 3))
+    bypass = rng.integers(0, 2, 40)
+    lasts = rng.integers(0, 2, 40)
+    stalls = random.Random(3)
+    got = []
+
+    async def bench(ctx):
+        for address, value in enumerate(table):
+            ctx.set(dut.load.valid, 1)
+            ctx.set(dut.load.payload, {"addr": address, "data": int(value)})
+            await ctx.tick()
+        ctx.set(dut.load.valid, 0)
+        index = 0
+        while len(got) < len(rows):
+            offer = index < len(rows) and stalls.random() >= 0.3
+            ctx.set(dut.i.valid, offer)
+            if offer:
+                ctx.set(dut.i.payload, {"y": rows[index].tolist(), "last": int(lasts[index])})
+                ctx.set(dut.bypass, int(bypass[index]))
+            ready = stalls.random() >= 0.3
+            ctx.set(dut.o.ready, ready)
+            if ready and ctx.get(dut.o.valid):
+                payload = ctx.get(dut.o.payload)
+                got.append(([int(payload.y[j]) for j in range(3)], int(payload.last)))
+            if offer and ctx.get(dut.i.ready):
+                index += 1
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    expected = [(row.tolist() if through else table[row + 8].tolist(), int(last))
+                for row, through, last in zip(rows, bypass, lasts, strict=True)]
+    assert got == expected
