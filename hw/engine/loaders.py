@@ -18,7 +18,9 @@ class TileLoader(wiring.Component):
     ``t`` loads only once the consumer has released tile ``t − slots``.
 
     ``i.ready`` comes from registers alone (no counter compare in front of it): a flag that
-    the command's tiles are all loaded and, for a ring, the count of slots in use.
+    the command's tiles are all loaded and, for a ring, the count of slots in use. The ends
+    of a tile and of the command are equalities with registered ``beats − 1`` and
+    ``tiles − 1``, so no subtraction sits in front of them either.
 
     Parameters
     ----------
@@ -36,10 +38,11 @@ class TileLoader(wiring.Component):
     i : ``In(stream.Signature(layout))``
         Beats, tile by tile; taken while ``active``, tiles remain and a slot is free.
     active : ``In(1)``
-        A command runs: its ``tiles``, ``beats`` are stable. Clear the loader between
-        commands with ``ResetInserter``.
+        A command runs. Clear the loader between commands with ``ResetInserter``.
     tiles : ``In(range(max_tiles + 1))``
-        Tiles in the command, at least one.
+        Tiles in the command, at least one. ``tiles`` and ``beats`` are stable from the
+        cycle before ``active`` rises until the command ends (the loader keeps registered
+        copies of ``tiles − 1`` and ``beats − 1``, which its reset leaves alone).
     beats : ``In(range(tile_depth + 1))``
         Beats per tile.
     release : ``In(1)``
@@ -53,7 +56,8 @@ class TileLoader(wiring.Component):
     filling : ``Out(range(tile_depth))``
         Beats written of tile ``loaded``.
     read : ``Out(memory.ReadPort.Signature(addr_width, layout))``
-        The buffer's synchronous read port (data one cycle after the address).
+        The buffer's synchronous read port (data one cycle after the address). Reading the
+        word written in the same cycle gives an undefined value: read loaded tiles only.
     """
 
     def __init__(self, layout, *, tile_depth, slots, max_tiles):
@@ -84,24 +88,30 @@ class TileLoader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # A read of the word being written returns don't-care (Yosys' `no_rw_check`): the
+        # consumer reads only loaded tiles, never the one filling, so the block RAM needs no
+        # collision bypass (a mux and registers after its slow output).
         m.submodules.buffer = buffer = memory.Memory(shape=self._layout, depth=self._depth,
-                                                     init=[])
+                                                     init=[], attrs={"no_rw_check": 1})
         wiring.connect(m, wiring.flipped(self.read), buffer.read_port())
         write = buffer.write_port()
         base = Signal(range(self._depth), name="base")     # slot of tile `loaded`, in words
         all_loaded = Signal()
+        last_beat = Signal(range(self._tile_depth), reset_less=True, name="last_beat")
+        last_tile = Signal.like(self.loaded, reset_less=True, name="last_tile")
+        m.d.sync += [last_beat.eq(self.beats - 1), last_tile.eq(self.tiles - 1)]
         room = self.active & ~all_loaded
         if self._ring:
             room &= self.pending != self._slots
         taken = self.i.valid & self.i.ready
-        tile_end = self.filling == self.beats - 1
+        tile_end = self.filling == last_beat
         tile_done = taken & tile_end
         if self._ring:
             with m.If(tile_done & ~self.release):
                 m.d.sync += self.pending.eq(self.pending + 1)
             with m.Elif(~tile_done & self.release):
                 m.d.sync += self.pending.eq(self.pending - 1)
-        with m.If(tile_done & (self.loaded + 1 == self.tiles)):
+        with m.If(tile_done & (self.loaded == last_tile)):
             m.d.sync += all_loaded.eq(1)
         m.d.comb += [
             self.i.ready.eq(room),

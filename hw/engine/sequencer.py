@@ -18,7 +18,8 @@ from ..top import _raw_act_shape, _raw_weight_shape
 from .command import MAX_M_TILES, shape_layout
 
 __all__ = ["ACT_BANKS", "GRID_FEED_LATENCY", "OutputStationarySequencer",
-           "WeightStationarySequencer", "engine_pass_interval", "pass_tag_layout", "passes_in_flight"]
+           "WeightStationarySequencer", "engine_pass_interval", "pass_tag_layout",
+           "passes_in_flight"]
 
 #: Cycles from issuing a beat to it entering the grid: the buffer read, then a register, so
 #: that no block RAM output drives a DSP input directly.

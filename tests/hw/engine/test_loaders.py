@@ -31,9 +31,10 @@ def test_tiles_land_in_their_slots(slots, max_tiles, tiles, beats):
     read_back, violations = [], []
 
     async def producer(ctx):
-        ctx.set(dut.active, 1)
-        ctx.set(dut.tiles, tiles)
+        ctx.set(dut.tiles, tiles)       # stable from the cycle before `active`
         ctx.set(dut.beats, beats)
+        await ctx.tick()
+        ctx.set(dut.active, 1)
         for tile in range(tiles):
             for beat in range(beats):
                 for _ in range(rng.randrange(3)):
