@@ -209,11 +209,12 @@ class EngineJob:
         }
         if "table_loads" in self.command:   # an engine with an activation table
             beats["table"] = [{"addr": int(addr), "data": int(entry)}
-                              for addr, entry in self._table_beats]
+                              for addr, entry in self.table_loads]
         return beats
 
     @property
-    def _table_beats(self):
+    def table_loads(self):
+        """The table's (address, entry) beats [beats, 2]: none when ``table`` is None."""
         return np.zeros((0, 2), np.int64) if self.table is None else self.table
 
     @property

@@ -150,7 +150,7 @@ def _stream_fields(job):
         "activations": (len(job.activations), {"x": job.activations}),
     }
     if "table_loads" in job.command:
-        table = np.zeros((0, 2), np.int64) if job.table is None else job.table
+        table = job.table_loads
         fields[TABLE_STREAM] = (len(table), {"addr": table[:, 0], "data": table[:, 1]})
     return fields
 
