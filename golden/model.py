@@ -31,7 +31,16 @@ import tflite
 from . import ops
 from .accumulator import accumulator_bits, signed_width
 from .layers import conv2d, conv_output_size, fully_connected
-from .tflite import GOLDEN_ROUNDINGS, activation_range, conv_multiplier, tflite_multiplier
+from .tflite import (
+    GOLDEN_ROUNDINGS,
+    XNNPACK_ROUNDING,
+    activation_range,
+    conv_multiplier,
+    requantize,
+    tflite_multiplier,
+    xnnpack_mean_scale,
+    xnnpack_scale,
+)
 
 __all__ = ["ENGINE_OPS", "SUPPORTED_OPS", "GemmParams", "Layer", "Model", "ModelError",
            "TensorInfo", "load"]
@@ -176,7 +185,11 @@ class GemmParams:
         FULLY_CONNECTED: keep the input's leading axes.
     rounding : str
         The requantization's rounding (:data:`golden.tflite.GOLDEN_ROUNDINGS`): ``"double"``
-        for the reference kernels, ``"double_half_up"`` for TFLite's optimized x86 ones.
+        for the reference kernels, ``"double_half_up"`` for TFLite's optimized x86 ones,
+        ``"fp32"`` for XNNPACK's (which scales by :attr:`scale` instead of multiplier/shift).
+    scale : numpy.ndarray or None
+        With ``rounding="fp32"``: XNNPACK's float32 scale per output channel
+        (:func:`golden.tflite.xnnpack_scale`); None otherwise.
     """
     kind: str
     weights: np.ndarray = field(repr=False)
@@ -193,6 +206,7 @@ class GemmParams:
     padding: str = "valid"
     keep_num_dims: bool = False
     rounding: str = "double"
+    scale: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def channels(self):
@@ -219,7 +233,10 @@ class GemmParams:
                     shift=self.shift, act_min=self.act_min, act_max=self.act_max)
 
     def golden_requant(self):
-        """:meth:`requant` with the rounding, for golden's layer functions."""
+        """:meth:`requant` with the rounding, for golden's layer functions (XNNPACK's
+        float32 scale in place of (multiplier, shift) with ``rounding="fp32"``)."""
+        if self.rounding == XNNPACK_ROUNDING:
+            return dict(self.requant(), multiplier=self.scale, shift=0, rounding=self.rounding)
         return dict(self.requant(), rounding=self.rounding)
 
     def output_shape(self, x_shape):
@@ -267,6 +284,18 @@ class GemmParams:
                           **common)
         return ops.depthwise_conv2d(x, self.weights, self.bias, stride=self.stride,
                                     padding=self.padding, dilation=self.dilation, **common)
+
+
+def _xnnpack_mean(x, *, input_scale, input_zero_point, output_scale, output_zero_point, axis,
+                  keep_dims):
+    """MEAN over the spatial axes as TFLite's XNNPACK delegate runs it (XNNPACK's global
+    average pooling, fp32 requantization): :func:`golden.tflite.xnnpack_mean_scale`."""
+    count = int(np.prod([x.shape[a] for a in axis]))
+    scale = xnnpack_mean_scale(input_scale, output_scale, count)
+    total = np.asarray(x, dtype=np.int64).sum(axis=axis, keepdims=keep_dims)
+    return requantize(total - input_zero_point * count, multiplier=scale, shift=0,
+                      output_zero_point=output_zero_point, act_min=ops.INT8_MIN,
+                      act_max=ops.INT8_MAX, rounding=XNNPACK_ROUNDING)
 
 
 # -- layers --------------------------------------------------------------------------------------
@@ -509,9 +538,12 @@ class _Builder:
         m0, shift = np.broadcast_to(m0, (n,)).copy(), np.broadcast_to(shift, (n,)).copy()
         if filter_scale.size not in (1, n):
             raise self.error(f"filter has {filter_scale.size} scales for {n} output channels")
+        scale = None
+        if self.rounding == XNNPACK_ROUNDING:
+            scale = np.broadcast_to(xnnpack_scale(s_in, filter_scale, s_out), (n,)).copy()
         params = GemmParams(kind, weights, self._bias(n), self.zero(x), np.zeros(n, np.int64),
                             self.zero(out), m0, shift, act_min, act_max, **extra,
-                            rounding=self.rounding)
+                            rounding=self.rounding, scale=scale)
         try:
             expected = params.output_shape((1, *x.shape[1:]))
         except ValueError as error:
@@ -567,6 +599,9 @@ class _Builder:
         q = dict(input_scale=self.scale(x), input_zero_point=self.zero(x),
                  output_scale=self.scale(out), output_zero_point=self.zero(out), axis=axis,
                  keep_dims=keep)
+        if self.rounding == XNNPACK_ROUNDING and len(x.shape) == 4 and sorted(axis) == [1, 2]:
+            return self.layer([x], compute=lambda v: _xnnpack_mean(v, **q),
+                              notes="XNNPACK's global average pooling")
         return self.layer([x], compute=lambda v: ops.mean(v, **q))
 
     def pad(self):
@@ -651,9 +686,9 @@ def load(source, *, rounding="double"):
     anything qmac cannot run, before anything runs.
 
     ``rounding`` is the requantization of the GEMM-shaped layers: ``"double"`` (TFLite's
-    reference kernels, TFLite Micro) or ``"double_half_up"`` (TFLite's optimized x86 kernels,
-    ``OpResolverType.BUILTIN``), docs/models.md; any of
-    :data:`golden.tflite.GOLDEN_ROUNDINGS`.
+    reference kernels, TFLite Micro), ``"double_half_up"`` (TFLite's optimized x86 kernels,
+    ``OpResolverType.BUILTIN``) or ``"fp32"`` (XNNPACK's int8 kernels, the XNNPACK delegate),
+    docs/models.md; any of :data:`golden.tflite.GOLDEN_ROUNDINGS`.
     """
     if rounding not in GOLDEN_ROUNDINGS:
         raise ValueError(f"rounding must be one of {', '.join(GOLDEN_ROUNDINGS)}, not "

@@ -19,6 +19,10 @@ real multiplier is ``m0 · 2^(shift − 31)``, so a positive shift is a left shi
 
 Besides TFLite's two builds, :func:`requantize` accepts every :data:`golden.rounding` mode:
 the exact product ``acc · m0`` divided by ``2^(31 − shift)`` and rounded once with that mode.
+Two roundings are golden's only (no hardware builds them): TFLite's optimized x86 kernels
+(:data:`X86_ROUNDING`) and XNNPACK's int8 kernels (:data:`XNNPACK_ROUNDING`, XNNPACK
+``src/operators/*-nhwc.c`` and its ``*-minmax-fp32-*`` microkernels): the accumulator in float32
+times :func:`xnnpack_scale`, rounded half to even.
 """
 
 import math
@@ -30,10 +34,11 @@ from .rounding import ROUNDING_MODES, round_shift
 
 __all__ = [
     "DOUBLE_ROUNDINGS", "GOLDEN_ROUNDINGS", "INT32_MAX", "INT32_MIN", "REQUANT_ROUNDINGS",
-    "X86_ROUNDING", "ACTIVATIONS", "activation_range",
+    "X86_ROUNDING", "XNNPACK_ROUNDING", "ACTIVATIONS", "activation_range",
     "conv_multiplier", "multiply_by_quantized_multiplier", "quantize_multiplier",
     "quantize_multiplier_smaller_than_one", "requantize",
     "rounding_divide_by_pot", "saturating_rounding_doubling_high_mul", "tflite_multiplier",
+    "xnnpack_mean_scale", "xnnpack_scale",
 ]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -45,8 +50,18 @@ REQUANT_ROUNDINGS = ("double", "single", *ROUNDING_MODES)
 X86_ROUNDING = "double_half_up"
 #: The two-step roundings (a rounding doubling high multiply, then a rounding shift).
 DOUBLE_ROUNDINGS = ("double", X86_ROUNDING)
+#: XNNPACK's int8 kernels (TFLite's XNNPACK delegate), its "fp32" requantization: the int32
+#: accumulator (bias included) converted to float32, times the float32 scale of
+#: :func:`xnnpack_scale`, rounded half to even. A float scale, not (m0, shift): golden/
+#: computes it; no hardware configuration builds it (hw.config.REQUANT_ROUNDINGS).
+XNNPACK_ROUNDING = "fp32"
+#: XNNPACK refuses a requantization scale at or above this (convolution-nhwc.c).
+XNNPACK_MAX_SCALE = 256.0
+#: XNNPACK's quantized global average pooling (MEAN) takes input/output scale ratios in
+#: [2^-8, 2^8) (global-average-pooling-nwc.c).
+XNNPACK_MEAN_RATIO = (2.0 ** -8, 2.0 ** 8)
 #: Every rounding golden's requantization takes.
-GOLDEN_ROUNDINGS = (*REQUANT_ROUNDINGS, X86_ROUNDING)
+GOLDEN_ROUNDINGS = (*REQUANT_ROUNDINGS, X86_ROUNDING, XNNPACK_ROUNDING)
 ACTIVATIONS = ("none", "relu", "relu6", "relu_n1_to_1")
 
 
@@ -188,7 +203,13 @@ def multiply_by_quantized_multiplier(x, m0, shift, rounding="double"):
     where the result leaves int32 (TFLite's DCHECK).
     Any :data:`golden.rounding.ROUNDING_MODES` mode: ``x·m0 / 2^(31 − shift)`` rounded once.
     Scalars give a Python int; arrays broadcast (per-channel along the last axis).
+    :data:`XNNPACK_ROUNDING` scales by a float32, not by (m0, shift): :func:`requantize` takes
+    it.
     """
+    if rounding == XNNPACK_ROUNDING:
+        raise ValueError(f"rounding={rounding!r} multiplies by XNNPACK's float32 scale, not "
+                         "m0·2^(shift−31): use requantize(..., multiplier=xnnpack_scale(...), "
+                         f"shift=0, rounding={rounding!r})")
     x64, m64, s64 = _int64("x", x), _int64("m0", m0), _int64("shift", shift)
     _check_within("x", x64, INT32_MIN, INT32_MAX, "int32 accumulator")
     _check_within("m0", m64, INT32_MIN, INT32_MAX, "int32")
@@ -233,6 +254,10 @@ def requantize(acc, *, multiplier, shift, output_zero_point, act_min, act_max,
     a power of two only (shift-only scales): ``(acc + bias) · 2^shift`` rounded once with
     ``rounding`` (``"single"`` means half up; the two-step roundings of
     :data:`DOUBLE_ROUNDINGS` are not one-shift roundings).
+    ``rounding="fp32"`` (:data:`XNNPACK_ROUNDING`): ``multiplier`` is XNNPACK's float32 scale
+    (:func:`xnnpack_scale`), ``shift`` 0, and ``float32(acc + bias) · multiplier`` (a float32
+    product) is rounded half to even, as XNNPACK's fp32 microkernels do (cvtdq2ps, mulps,
+    cvtps2dq; their clamp before the rounding is at integers, so clamping after is the same).
     ``acc + bias`` must fit in int32, as in TFLite.
     """
     acc64 = _int64("acc", acc)
@@ -243,9 +268,11 @@ def requantize(acc, *, multiplier, shift, output_zero_point, act_min, act_max,
     lo, hi = int(_int64("act_min", act_min)), int(_int64("act_max", act_max))
     if lo > hi:
         raise ValueError(f"act_min must be ≤ act_max; got act_min={lo}, act_max={hi}")
-    if multiplier is None:
+    if rounding == XNNPACK_ROUNDING:
+        scaled = _fp32_scale(acc64, multiplier, shift)
+    elif multiplier is None:
         if rounding in DOUBLE_ROUNDINGS:
-            once = [r for r in GOLDEN_ROUNDINGS if r not in DOUBLE_ROUNDINGS]
+            once = [r for r in REQUANT_ROUNDINGS if r not in DOUBLE_ROUNDINGS]
             raise ValueError(f"rounding={rounding!r} needs a multiplier; a shift-only scale "
                              f"rounds once: choose one of {', '.join(once)}")
         if rounding not in REQUANT_ROUNDINGS:
@@ -264,6 +291,79 @@ def requantize(acc, *, multiplier, shift, output_zero_point, act_min, act_max,
     return np.clip(scaled, lo, hi, out=scaled)
 
 
+def _scale32(name, value):
+    """A tensor scale as the float32 a .tflite file holds; ValueError unless positive, finite."""
+    scale = np.float32(value)
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"{name} must be a positive finite float32; got {value!r}")
+    return scale
+
+
+def _layer_scales(input_scale, weight_name, weight_scale, output_scale):
+    """(input, weight, output) scales of a layer as float32, validated."""
+    weight = np.asarray(weight_scale, dtype=np.float32)
+    if not (np.isfinite(weight).all() and (weight > 0).all()):
+        raise ValueError(f"{weight_name} must be positive and finite; got {weight_scale!r}")
+    return _scale32("input_scale", input_scale), weight, _scale32("output_scale", output_scale)
+
+
+def _fp32_scale(acc64, scale, shift):
+    """XNNPACK's fp32 requantization before the zero point: round_half_even(float32(acc) ·
+    scale), in float32 arithmetic (:data:`XNNPACK_ROUNDING`)."""
+    if scale is None or np.asarray(scale).dtype != np.float32:
+        kind = "None" if scale is None else np.asarray(scale).dtype
+        raise TypeError(f"rounding={XNNPACK_ROUNDING!r} needs XNNPACK's float32 scale as "
+                        f"multiplier (golden.tflite.xnnpack_scale), not {kind}")
+    scale = np.asarray(scale)
+    if not (np.isfinite(scale).all() and (scale > 0).all() and (scale < XNNPACK_MAX_SCALE).all()):
+        raise ValueError(f"multiplier must be a float32 scale in (0, {XNNPACK_MAX_SCALE:g}) "
+                         f"(XNNPACK refuses others); got {scale!r}")
+    if np.any(_int64("shift", shift)):
+        raise ValueError(f"shift must be 0 with rounding={XNNPACK_ROUNDING!r} (the float32 "
+                         f"scale is the whole multiplier); got {shift!r}")
+    # int32 → float32 rounds to nearest even (cvtdq2ps); float32 · float32 rounds once
+    product = acc64.astype(np.float32) * scale
+    return np.rint(product).astype(np.int64)      # |product| < 2^39: exact in int64
+
+
+def xnnpack_scale(input_scale, filter_scale, output_scale):
+    """XNNPACK's float32 requantization scale of a convolution or fully-connected layer.
+
+    ``input_scale · filter_scale / output_scale`` evaluated left to right in float32, each
+    operation rounded to float32, as XNNPACK's operator constructors compute it
+    (``requantization_scale`` in convolution-nhwc.c and fully-connected-nc.c; per channel for
+    an array ``filter_scale``, per tensor for a scalar). Not TFLite's multiplier: no double, no
+    (m0, shift). Returns a float32 array (0-D for a scalar ``filter_scale``); ValueError for a
+    scale ≥ 256, which XNNPACK refuses.
+    """
+    s_in, weight, s_out = _layer_scales(input_scale, "filter_scale", filter_scale,
+                                        output_scale)
+    scale = (s_in * weight) / s_out          # numpy float32 scalars/arrays: float32 each step
+    if (scale >= XNNPACK_MAX_SCALE).any():
+        raise ValueError(f"the requantization scale must be below {XNNPACK_MAX_SCALE:g} "
+                         f"(XNNPACK refuses others); got {float(scale.max())!r}")
+    return np.asarray(scale, dtype=np.float32)
+
+
+def xnnpack_mean_scale(input_scale, output_scale, count):
+    """XNNPACK's float32 scale of an int8 MEAN over ``count`` elements (TFLite's XNNPACK
+    delegate runs MEAN over the spatial axes of a 4-D tensor as XNNPACK's global average
+    pooling): ``input_scale / (output_scale · float32(count))``, float32 each step
+    (global-average-pooling-nwc.c). The output is then ``round_half_even(float32(Σx −
+    count·z_in) · scale) + z_out``: :func:`requantize` with ``rounding="fp32"``. ValueError
+    for an input/output scale ratio outside :data:`XNNPACK_MEAN_RATIO`, which XNNPACK refuses.
+    """
+    s_in, s_out = _scale32("input_scale", input_scale), _scale32("output_scale", output_scale)
+    if int(count) < 1:
+        raise ValueError(f"count must be at least 1; got {count!r}")
+    lo, hi = XNNPACK_MEAN_RATIO
+    ratio = s_in / s_out
+    if not lo <= ratio < hi:
+        raise ValueError(f"input_scale / output_scale must be in [{lo:g}, {hi:g}) (XNNPACK "
+                         f"refuses others); got {float(ratio)!r}")
+    return np.float32(s_in / (s_out * np.float32(count)))
+
+
 def tflite_multiplier(input_scale, weight_scale, output_scale):
     """(m0, shift) of a convolution/fully-connected layer, derived as TFLite derives it.
 
@@ -273,13 +373,8 @@ def tflite_multiplier(input_scale, weight_scale, output_scale):
     computes the whole ``input · weight / output`` in double. The two can differ in the last
     bit of m0.
     """
-    s_in, s_out = np.float32(input_scale), np.float32(output_scale)
-    weight = np.asarray(weight_scale, dtype=np.float32)
-    for name, value in (("input_scale", s_in), ("output_scale", s_out)):
-        if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive finite float32; got {value!r}")
-    if not (np.isfinite(weight).all() and (weight > 0).all()):
-        raise ValueError(f"weight_scale must be positive and finite; got {weight_scale!r}")
+    s_in, weight, s_out = _layer_scales(input_scale, "weight_scale", weight_scale,
+                                        output_scale)
     if weight.ndim == 0:
         product = np.float64(np.float32(s_in * weight))  # float32 product, as TFLite
         real = product / np.float64(s_out)
