@@ -202,7 +202,8 @@ def _common(p):
                    help="requantization of the GEMM layers, as the deployment rounds: double "
                         "(TFLite's reference kernels, TFLite Micro; default), single "
                         "(TFLITE_SINGLE_ROUNDING builds), double_half_up (TFLite's optimized "
-                        "x86 kernels: golden/ only, no hardware builds it)")
+                        "x86 kernels), fp32 (XNNPACK's int8 kernels); the last two are "
+                        "golden/ only, no hardware builds them")
 
 
 def add_commands(subparsers):
