@@ -8,7 +8,7 @@ passes vacuously. Solvers were chosen by timing each job family with boolector, 
 
 import functools
 
-from boards.uart import UARTRx
+from boards.uart import CHAR_BITS, UARTBridge, UARTRx
 from golden.rounding import ROUNDING_MODES
 from hw.config import ArrayConfig, EngineConfig
 from hw.engine import GemmEngine
@@ -21,9 +21,10 @@ from .pe import PECheck
 from .requantizer import RequantizerCheck, SrdhmFloorCheck, requantizer_config
 from .rounding import RoundShiftCheck, hardware_shift_widths, wrong_tie_rule
 from .streams import Balance, Glitched, StreamCheck
+from .uart import BridgeTxCheck, UARTRxCheck
 
-__all__ = ["FAST_WIDTHS", "PARTIAL_SUM_CONFIG", "PE_CONFIGS", "REQUANT_CASES", "STREAM_CONFIG",
-           "proofs"]
+__all__ = ["COVER_ONLY", "FAST_WIDTHS", "PARTIAL_SUM_CONFIG", "PE_CONFIGS", "REQUANT_CASES",
+           "STREAM_CONFIG", "proofs"]
 
 #: Width of the round_shift mutants and of the out-of-domain check (the requantizer's int32).
 _MUTANT_WIDTH = 32
@@ -202,21 +203,86 @@ def _protocol_only_proofs():
                         prop=f"mutant: {defect} on {port} must fail", widths=widths,
                         design=functools.partial(protocol, defect), mode="bmc", depth=depth,
                         solver="boolector", expect="FAIL")
-    yield Proof(
-        name="stream_uart_rx_protocol_finding",
-        widths=f"UARTRx, divisor {_UART_DIVISOR}, any rx waveform",
-        prop="finding: UARTRx overwrites a byte that waits (its docstring: consumers must keep "
-             "o.ready high, as UARTBridge does); BMC finds the second byte",
-        design=lambda: StreamCheck(UARTRx(_UART_DIVISOR), ports=["o"]), mode="bmc",
-        depth=_UART_BYTES_DEPTH, solver="boolector", expect="FAIL")
 
 
-#: Cycles for two bytes to arrive at _UART_DIVISOR (2 × 10 bit times, the synchronizer).
-_UART_BYTES_DEPTH = 2 * 10 * _UART_DIVISOR + 8
+#: Cycles for a byte to arrive at _UART_DIVISOR (10 bit times, the synchronizer, the output
+#: register), and BMC depths: the receiver's stream checks see two bytes (a wait, an overrun),
+#: its conservation three.
+_UART_BYTE_DEPTH = CHAR_BITS * _UART_DIVISOR + 4
+_UART_PROTOCOL_DEPTH = 2 * _UART_BYTE_DEPTH
+_UART_CONSERVATION_DEPTH = 2 * _UART_BYTE_DEPTH + 4
+#: The UART bridge of the tx-stream proof: the smallest MacArray behind it. Its cover: three
+#: bytes in (SYNC, a sequence number, an unknown command), the reply's SYNC sent, its next
+#: byte waiting for it.
+_BRIDGE_CONFIG = _ARRAY_CONFIG.replace(rows=1)
+_BRIDGE_COVER_DEPTH = 4 * _UART_BYTE_DEPTH + 8
+#: Proofs shown non-vacuous by a cover alone: the bridge's tx stream is internal, so no
+#: mutant can be put on it without editing the bridge.
+COVER_ONLY = ("stream_uart_bridge_tx_protocol",)
+
+
+def _uart_proofs():
+    widths = f"UARTRx, divisor {_UART_DIVISOR}"
+
+    def receiver(defect=None):
+        rx = UARTRx(_UART_DIVISOR)
+        return Glitched(rx, "o", defect) if defect else rx
+
+    def protocol(defect=None):
+        return StreamCheck(receiver(defect), ports=["o"])
+    yield Proof(name="stream_uart_rx_protocol", widths=f"{widths}, any rx waveform",
+                prop="o: valid holds until ready, payload stable while waiting (k-induction; "
+                     "a byte completing meanwhile is dropped and reported on overrun)",
+                design=protocol, mode="prove", depth=2, solver="boolector", fast=True)
+    yield Proof(name="stream_uart_rx_protocol_cover", widths=f"{widths}, any rx waveform",
+                prop="cover: a byte waits, then is taken", design=protocol, mode="cover",
+                depth=_UART_PROTOCOL_DEPTH, solver="boolector", fast=True)
+    for defect in ("drop_valid", "unstable_payload"):
+        yield Proof(name=f"stream_uart_rx_protocol_mutant_{defect}",
+                    prop=f"mutant: {defect} on o must fail", widths=f"{widths}, any rx waveform",
+                    design=functools.partial(protocol, defect), mode="bmc",
+                    depth=_UART_PROTOCOL_DEPTH, solver="boolector", expect="FAIL", fast=True)
+
+    def conservation(defect=None, mutant=None):
+        return UARTRxCheck(receiver(defect), _UART_DIVISOR, mutant=mutant)
+    line = f"{widths}, an 8N1 line sending any bytes, back to back or not"
+    yield Proof(name="uart_rx_conservation", widths=line,
+                prop="bytes sent = bytes taken on o + overrun pulses + the byte waiting (while "
+                     "the line is idle; the byte on the wire aside while it sends); every byte "
+                     "o offers is the one the line carried (BMC)",
+                design=conservation, mode="bmc", depth=_UART_CONSERVATION_DEPTH,
+                solver="boolector")
+    yield Proof(name="uart_rx_conservation_cover", widths=line,
+                prop="cover: a byte is dropped (overrun), then the byte that waited is taken",
+                design=conservation, mode="cover", depth=_UART_CONSERVATION_DEPTH,
+                solver="boolector")
+    for defect in ("lose_beat", "duplicate_beat"):
+        yield Proof(name=f"uart_rx_conservation_mutant_{defect}", widths=line,
+                    prop=f"mutant: {defect} on o must fail",
+                    design=functools.partial(conservation, defect), mode="bmc",
+                    depth=_UART_CONSERVATION_DEPTH, solver="boolector", expect="FAIL")
+    yield Proof(name="uart_rx_conservation_mutant_silent_overrun", widths=line,
+                prop="mutant: a receiver whose overrun is stuck at 0 loses a byte unreported",
+                design=functools.partial(conservation, mutant="silent_overrun"), mode="bmc",
+                depth=_UART_CONSERVATION_DEPTH, solver="boolector", expect="FAIL")
+
+    bridge = (f"UARTBridge, divisor {_UART_DIVISOR}, MacArray {_BRIDGE_CONFIG.rows}×"
+              f"{_BRIDGE_CONFIG.cols} behind it, any rx waveform")
+
+    def bridge_tx():
+        return BridgeTxCheck(UARTBridge(_BRIDGE_CONFIG, divisor=_UART_DIVISOR))
+    yield Proof(name="stream_uart_bridge_tx_protocol", widths=bridge,
+                prop="the bridge's beats toward UARTTx (tx.i, internal): valid holds until "
+                     "ready, payload stable while waiting (k-induction)",
+                design=bridge_tx, mode="prove", depth=2, solver="boolector")
+    yield Proof(name="stream_uart_bridge_tx_protocol_cover", widths=bridge,
+                prop="cover: a reply byte waits for the transmitter, then is taken",
+                design=bridge_tx, mode="cover", depth=_BRIDGE_COVER_DEPTH, solver="boolector")
 
 
 def _stream_proofs():
     yield from _protocol_only_proofs()
+    yield from _uart_proofs()
     for label, factory, port, balance, follow, frame, widths, depth in _stream_subjects():
         def protocol(defect=None, factory=factory, port=port):
             dut = factory()

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assume, Fragment, ResetSignal
+from amaranth.hdl import Assume, Fragment, ResetSignal, Signal
 
 from .toolchain import SOLVERS, SbyResult, run_sby
 
-__all__ = ["MODES", "Outcome", "Proof", "hold_reset_low", "internal_signal", "run", "write"]
+__all__ = ["MODES", "Outcome", "Proof", "hold_reset_low", "internal_signal", "run", "submodule",
+           "write"]
 
 #: sby modes a proof may use: k-induction, bounded model check, reachability of covers.
 MODES = ("prove", "bmc", "cover")
@@ -29,9 +30,30 @@ def hold_reset_low(m):
     m.d.comb += Assume(~ResetSignal())
 
 
+def _targets(value):
+    """The signals an assignment to ``value`` drives (a signal, or slices and concatenations
+    of signals: what a ``Module`` assigns)."""
+    if isinstance(value, Signal):
+        yield value
+    elif hasattr(value, "parts"):             # Cat
+        for part in value.parts:
+            yield from _targets(part)
+    elif hasattr(value, "value"):             # a slice or part of a value
+        yield from _targets(value.value)
+
+
+def _assigned(statements):
+    """Every signal ``statements`` assign, through ``If``/``Switch``/``FSM`` cases."""
+    for statement in statements:
+        if hasattr(statement, "lhs"):
+            yield from _targets(statement.lhs)
+        for _patterns, body, *_ in getattr(statement, "cases", ()):
+            yield from _assigned(body)
+
+
 def internal_signal(m, component, platform, name):
-    """Elaborate ``component`` as submodule ``name``'s owner inside ``m`` and return its
-    internal signal ``name`` (one the component drives but does not export).
+    """Elaborate ``component`` as submodule ``dut`` of ``m`` and return its internal signal
+    ``name`` (one the component drives but does not export).
 
     Proofs by induction need invariants on state that a component keeps to itself (a PE's
     accumulator). Raises LookupError naming the signal when the component no longer has it.
@@ -39,13 +61,26 @@ def internal_signal(m, component, platform, name):
     fragment = Fragment.get(component, platform)
     found = {signal.name: signal
              for statements in fragment.statements.values()
-             for statement in statements
-             for signal in statement._lhs_signals()}
+             for signal in _assigned(statements)}
     if name not in found:
         raise LookupError(f"{type(component).__name__} drives no signal named {name!r}; "
                           f"it drives {', '.join(sorted(found))}")
     m.submodules.dut = fragment
     return found[name]
+
+
+def submodule(fragment, kind):
+    """The one elaboratable of class ``kind`` among the submodules (at any depth) of the
+    elaborated ``fragment``: a component a design builds inside itself, whose ports a wrapper
+    may then read. Raises LookupError unless there is exactly one."""
+    found, todo = [], [fragment]
+    while todo:
+        for sub, *_ in todo.pop().subfragments:
+            found += [origin for origin in sub.origins if isinstance(origin, kind)]
+            todo.append(sub)
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} submodules of class {kind.__name__}, not one")
+    return found[0]
 
 
 @dataclass(frozen=True)

@@ -63,13 +63,11 @@ class PartialSumCheck(wiring.Component):
     """
 
     def __init__(self, config, *, hardware=None):
-        self._MustUse__silence = True   # until validated: a refused one is never used
         if (not isinstance(config, EngineConfig) or config.weight_stationary
                 or config.array.rows != 1 or config.array.cols != 1):
             raise TypeError(f"config must be a 1×1 output-stationary EngineConfig, "
                             f"not {config!r}")
         self._config, self._hardware = config, hardware or config
-        self._MustUse__silence = False
         super().__init__({
             "issue": In(1),
             "first": In(1),

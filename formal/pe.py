@@ -61,7 +61,6 @@ class PECheck(wiring.Component):
     """
 
     def __init__(self, config, *, acc_bits=None, cover="wrap"):
-        self._MustUse__silence = True   # until validated: a refused one is never used
         if cover not in COVERS:
             raise ValueError(f"cover must be one of {', '.join(COVERS)}, not {cover!r}")
         self._cover = cover
@@ -72,7 +71,6 @@ class PECheck(wiring.Component):
         if not isinstance(self._acc_bits, int) or not 2 <= self._acc_bits <= 64:
             raise ValueError(f"acc_bits must be in [2, 64], not {acc_bits!r}")
         act_shape, weight_shape = pe_shapes(config)
-        self._MustUse__silence = False
         super().__init__({
             "x": In(act_shape),
             "w": In(weight_shape),

@@ -117,7 +117,6 @@ class RequantizerCheck(wiring.Component):
 
     def __init__(self, config, *, value_bits=ACC_BITS,
                  multiplier_bits=MULTIPLIER_BITS, hardware=None):
-        self._MustUse__silence = True   # until validated: a refused one is never used
         if not isinstance(config, ArrayConfig) or config.cols != 1:
             raise TypeError(f"config must be a one-column ArrayConfig, not {config!r}")
         if not isinstance(value_bits, int) or not 2 <= value_bits <= ACC_BITS:
@@ -129,7 +128,6 @@ class RequantizerCheck(wiring.Component):
         self._value_bits = value_bits
         self._multiplier_bits = multiplier_bits
         out_shape = operand_shape(*config.out_range)
-        self._MustUse__silence = False
         super().__init__({
             "valid": In(1),
             "acc": In(signed(config.accumulator_bits)),

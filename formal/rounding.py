@@ -76,7 +76,6 @@ class RoundShiftCheck(wiring.Component):
     """
 
     def __init__(self, width, mode, *, max_amount=None, implementation=None):
-        self._MustUse__silence = True   # until validated: a refused one is never used
         if not isinstance(width, int) or not 2 <= width <= 96:
             raise ValueError(f"width must be in [2, 96], not {width!r}")
         modes = (mode,) if isinstance(mode, str) else tuple(mode)
@@ -89,7 +88,6 @@ class RoundShiftCheck(wiring.Component):
             raise ValueError(f"max_amount must be in [0, {amount_limit}], not {max_amount!r}")
         self._width, self._modes, self._max_amount = width, modes, max_amount
         self._implementation = implementation or hw.requantizer.round_shift
-        self._MustUse__silence = False
         super().__init__({
             "value": In(signed(width)),
             "amount": In(unsigned(AMOUNT_BITS)),

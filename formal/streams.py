@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In
 
 from .harness import hold_reset_low
 
-__all__ = ["DEFECTS", "Balance", "Glitched", "StreamCheck", "forward", "stream_ports"]
+__all__ = ["DEFECTS", "Balance", "Glitched", "StreamCheck", "forward", "protocol", "stream_ports"]
 
 #: Defects :class:`Glitched` can put on a stream (each breaks one property).
 DEFECTS = ("drop_valid", "unstable_payload", "lose_beat", "duplicate_beat")
@@ -57,6 +57,22 @@ def forward(m, outer, inner, *, skip=()):
 
 def _mirror(component, extra=None):
     return wiring.Signature({**dict(component.signature.members.items()), **(extra or {})})
+
+
+def protocol(m, port, claim, name):
+    """``claim`` (Assert or Assume) that stream ``port`` keeps valid and payload while a beat
+    waits; with Assert, also cover a beat that waits and is then taken. ``name`` prefixes the
+    checker's signals."""
+    if port.signature.always_valid or port.signature.always_ready:
+        return
+    waiting = Signal(name=f"{name}_waiting")
+    held = Signal.like(port.payload, name=f"{name}_held")
+    m.d.sync += [waiting.eq(port.valid & ~port.ready), held.eq(port.payload)]
+    with m.If(waiting):
+        m.d.comb += claim(port.valid & (Value.cast(port.payload) == Value.cast(held)))
+    if claim is Assert:
+        # The case the property is about happens: a beat waits and is then taken.
+        m.d.comb += Cover(waiting & port.valid & port.ready)
 
 
 @dataclass(frozen=True)
@@ -100,7 +116,6 @@ class StreamCheck(wiring.Component):
 
     def __init__(self, component, *, check="protocol", ports=None, balance=None, follow=None,
                  frame=None):
-        self._MustUse__silence = True   # until validated: a refused one is never used
         if check not in ("protocol", "conservation"):
             raise ValueError(f"check must be 'protocol' or 'conservation', not {check!r}")
         streams = stream_ports(component)
@@ -115,9 +130,7 @@ class StreamCheck(wiring.Component):
         self._component, self._check, self._streams = component, check, streams
         self._balance, self._follow, self._frame = balance, follow, frame
         # `pick` chooses the tracked beat of `follow`.
-        self._MustUse__silence = False
         super().__init__(_mirror(component, {"pick": In(1)} if follow else None))
-        component._MustUse__silence = True
 
     def elaborate(self, platform):
         m = Module()
@@ -127,26 +140,12 @@ class StreamCheck(wiring.Component):
         for name, flow in self._streams.items():
             port = getattr(self, name)
             if flow == In:
-                self._protocol(m, port, Assume, name)
+                protocol(m, port, Assume, name)
             elif self._check == "protocol" and name in self._ports:
-                self._protocol(m, port, Assert, name)
+                protocol(m, port, Assert, name)
         if self._check == "conservation":
             self._conservation(m)
         return m
-
-    @staticmethod
-    def _protocol(m, port, claim, name):
-        """``claim`` (Assert or Assume) that ``port`` keeps valid and payload while waiting."""
-        if port.signature.always_valid or port.signature.always_ready:
-            return
-        waiting = Signal(name=f"{name}_waiting")
-        held = Signal.like(port.payload, name=f"{name}_held")
-        m.d.sync += [waiting.eq(port.valid & ~port.ready), held.eq(port.payload)]
-        with m.If(waiting):
-            m.d.comb += claim(port.valid & (Value.cast(port.payload) == Value.cast(held)))
-        if claim is Assert:
-            # The case the property is about happens: a beat waits and is then taken.
-            m.d.comb += Cover(waiting & port.valid & port.ready)
 
     def _conservation(self, m):
         bal = self._balance
@@ -204,16 +203,13 @@ class Glitched(wiring.Component):
     """
 
     def __init__(self, component, port, defect):
-        self._MustUse__silence = True   # until validated: a refused one is never used
         if defect not in DEFECTS:
             raise ValueError(f"defect must be one of {', '.join(DEFECTS)}, not {defect!r}")
         if stream_ports(component).get(port) is None or stream_ports(component)[port] == In:
             raise ValueError(f"port must be an output stream of {type(component).__name__}, "
                              f"not {port!r}")
         self._component, self._port, self._defect = component, port, defect
-        self._MustUse__silence = False
         super().__init__(_mirror(component, {"glitch": In(1)}))
-        component._MustUse__silence = True
 
     def elaborate(self, platform):
         m = Module()
