@@ -164,6 +164,12 @@ class OutputStationarySequencer(wiring.Component):
         m.d.sync += [last_k.eq(depth - 1), depth_fits.eq(depth <= kmax)]
         primed = Signal()       # active for a cycle: the registers above hold this command's
         m.d.sync += primed.eq(self.active)
+        # Whether compute_m is the command's last M tile, kept in a register (set as the
+        # command starts, updated as compute_m advances), so that neither `issue` nor `done`
+        # waits for a compare of the wide M counters.
+        last_m = Signal()
+        with m.If(self.active & ~primed):
+            m.d.sync += last_m.eq(m_tiles == 1)
         tile_end = k == last_k
         pass_end = (pass_k == kmax - 1) | tile_end
         first_pass = k == pass_k
@@ -171,8 +177,7 @@ class OutputStationarySequencer(wiring.Component):
         loaded = ((self.act_pending != 0) & (self.weight_loaded > compute_n) &
                   (self.channels_loaded > compute_n))
         may_end = (since_last == interval) & (~final_pass | (self.credits >= rows))
-        # `done` is a register (set as the last M tile is released), so that no compare of
-        # the wide M counters sits in front of `issue`.
+        # `done` is a register (set as the last M tile is released).
         issue = primed & ~self.done & loaded & (~pass_end | may_end)
 
         m.d.comb += [
@@ -205,8 +210,9 @@ class OutputStationarySequencer(wiring.Component):
                 with m.If(compute_n == n_tiles - 1):
                     m.d.comb += self.act_release.eq(1)
                     m.d.sync += [compute_n.eq(0), weight_base.eq(0),
-                                 compute_m.eq(compute_m + 1)]
-                    with m.If(compute_m + 1 == m_tiles):
+                                 compute_m.eq(compute_m + 1),
+                                 last_m.eq(compute_m + 2 == m_tiles)]
+                    with m.If(last_m):
                         m.d.sync += self.done.eq(1)
         return m
 
