@@ -188,7 +188,7 @@ def test_garbled_reads_that_are_used_fail(memory_path):
 def test_icebreaker_engine_uses_no_word_read_while_it_is_written():
     """The iCEBreaker's 4×4 engine as the flow builds it (K ≤ 64, N ≤ 16, M ≤ 16)."""
     config = _board_engine(ArrayConfig(rows=4, cols=4, kmax=64, per_channel=True))
-    _, watched = _run_watched(config, [(6, 70, 9), (4, 3, 4)], stall=0.3, seed=5)
+    _, watched = _run_watched(config, [(6, 64, 9), (4, 3, 4)], stall=0.3, seed=5)
     assert watched >= 9
 
 
