@@ -545,8 +545,8 @@ def format_report(report):
     ]
     if report.get("engine"):
         engine = report["engine"]
-        lines.append(("GEMM engine", f"K ≤ {engine['max_k']}, N ≤ {engine['max_n']}, "
-                                     f"M ≤ {engine['max_m']} (weight-stationary)"))
+        lines.append(("GEMM engine", f"K ≤ {engine['max_k']}, N ≤ {engine['max_n']} "
+                                     f"(weight-stationary: M ≤ {engine['max_m']})"))
     if "fmax_mhz" in report:
         for clock, fmax in report["fmax_mhz"].items():
             constraint = report["constraint_mhz"][clock]
