@@ -76,10 +76,12 @@ def accumulator_fifo_depth(config, core_latency, *, rows_per_reserve):
 
     A producer reserves ``rows_per_reserve`` places ``core_latency`` cycles before the first
     of its rows arrives; each row then leaves for the requantizer within
-    ``FIFO_LATENCY + requant_groups`` cycles, one every ``requant_groups`` cycles.
+    ``FIFO_LATENCY + interval`` cycles, one every ``interval`` cycles
+    (:attr:`hw.config.ArrayConfig.requant_row_interval`: lane groups × a serial lane's beat
+    interval), so fewer rows are in flight, and fewer places needed, the slower it drains.
     """
-    groups = config.requant_groups
-    return rows_per_reserve + ceil_div(core_latency + FIFO_LATENCY + groups, groups) + 1
+    interval = config.requant_row_interval
+    return rows_per_reserve + ceil_div(core_latency + FIFO_LATENCY + interval, interval) + 1
 
 
 class CreditFIFO(wiring.Component):

@@ -135,6 +135,11 @@ RANDOM_CASES = [
     (10, "any", 0.6, False, dict(PER_CHANNEL, rounding="double")),
     (11, "ragged", 0.3, True, dict(UNSIGNED, out_signed=False, **PER_CHANNEL,
                                    rounding="half_to_even")),
+    # serial requantizer lanes (the iCEBreaker's bit-serial one, and 4 bits of M0 a cycle):
+    # the accumulator FIFO is sized for their slower drain
+    (12, "ragged", 0.3, True, dict(PER_CHANNEL, rounding="double", requant_serial_bits=1,
+                                   requant_lanes=1)),
+    (13, "shallow", 0.0, False, dict(rounding="single", requant_serial_bits=4)),
 ]
 
 
