@@ -7,7 +7,8 @@
 * The three models of tests/models/ against TensorFlow 2.14.1's interpreter with the XNNPACK
   delegate, recorded by tools/record_model_oracle.py ``--resolver XNNPACK`` (every layer on
   32 digits, the final output on 450): golden with ``"fp32"`` equals every element, the two
-  fixed-point roundings do not. Live as well when .venv-tf has TensorFlow and ``tflite``.
+  fixed-point roundings do not. Live as well when .venv-tf has TensorFlow and ``tflite``,
+  with tools/probe_fc_rounding.py's crafted single-op FULLY_CONNECTED cases.
 * No hardware builds it: ``qmac model`` and ``sim.model`` refuse it, saying so.
 """
 
@@ -241,6 +242,20 @@ def test_live_xnnpack(tmp_path):
         live = np.load(tmp_path / f"{name}_oracle_XNNPACK.npz")
         wrong = wrong_elements(load(MODELS / f"{name}.tflite", rounding="fp32"), live)
         assert set(wrong.values()) == {0}, (name, wrong)
+
+
+@pytest.mark.skipif(not _tensorflow_venv(), reason="no .venv-tf with tensorflow and tflite")
+def test_live_fc_probe():
+    """tools/probe_fc_rounding.py's crafted FULLY_CONNECTED accumulators (≈ 10^9, where the
+    roundings differ): the XNNPACK delegate equals fp32 alone, the x86 kernels
+    double_half_up alone (TensorFlow 2.14.1 and 2.21.0 alike)."""
+    done = subprocess.run([str(TF_PYTHON), str(ROOT / "tools" / "probe_fc_rounding.py")],
+                          check=True, capture_output=True, text=True)
+    lines = {tuple(line.split()[:2]): line for line in done.stdout.splitlines()
+             if line.startswith("crafted")}
+    assert "equal: fp32;" in lines["crafted", "BUILTIN"]
+    assert "DELEGATE" in lines["crafted", "BUILTIN"]
+    assert "equal: double_half_up;" in lines["crafted", "BUILTIN_WITHOUT_DEFAULT_DELEGATES"]
 
 
 # -- no hardware builds it -------------------------------------------------------------------
