@@ -159,9 +159,12 @@ class OutputStationarySequencer(wiring.Component):
         # Kept in registers, so that no subtraction sits in front of `issue`: the tile's last
         # k, whether it is one pass, and the beats from this pass's first to the tile's end.
         last_k = Signal.like(depth, name="last_k")
+        last_n = Signal.like(n_tiles, name="last_n")
         depth_fits = Signal()
         remaining = Signal.like(depth, name="remaining")
-        m.d.sync += [last_k.eq(depth - 1), depth_fits.eq(depth <= kmax)]
+        remaining_fits = Signal()       # remaining <= kmax, registered with remaining
+        m.d.sync += [last_k.eq(depth - 1), last_n.eq(n_tiles - 1),
+                     depth_fits.eq(depth <= kmax)]
         primed = Signal()       # active for a cycle: the registers above hold this command's
         m.d.sync += primed.eq(self.active)
         # Whether compute_m is the command's last M tile, kept in a register (set as the
@@ -173,7 +176,7 @@ class OutputStationarySequencer(wiring.Component):
         tile_end = k == last_k
         pass_end = (pass_k == kmax - 1) | tile_end
         first_pass = k == pass_k
-        final_pass = Mux(first_pass, depth_fits, remaining <= kmax)
+        final_pass = Mux(first_pass, depth_fits, remaining_fits)
         loaded = ((self.act_pending != 0) & (self.weight_loaded > compute_n) &
                   (self.channels_loaded > compute_n))
         may_end = (since_last == interval) & (~final_pass | (self.credits >= rows))
@@ -195,19 +198,22 @@ class OutputStationarySequencer(wiring.Component):
         _feed_data(m, self.x, self.act_read.data.x)
         _feed_data(m, self.w, self.weight_read.data.w)
 
+        next_remaining = Signal.like(remaining)
+        m.d.comb += next_remaining.eq(Mux(first_pass, depth, remaining) - kmax)
         with m.If(since_last != interval):
             m.d.sync += since_last.eq(since_last + 1)
         with m.If(issue):
             m.d.sync += [k.eq(k + 1), pass_k.eq(pass_k + 1)]
             with m.If(pass_end):
                 m.d.sync += [pass_k.eq(0), since_last.eq(1),
-                             remaining.eq(Mux(first_pass, depth, remaining) - kmax)]
+                             remaining.eq(next_remaining),
+                             remaining_fits.eq(next_remaining <= kmax)]
                 with m.If(final_pass):
                     m.d.comb += self.reserve.eq(rows)
             with m.If(tile_end):
                 m.d.sync += [k.eq(0), compute_n.eq(compute_n + 1),
                              weight_base.eq(weight_base + max_k)]
-                with m.If(compute_n == n_tiles - 1):
+                with m.If(compute_n == last_n):
                     m.d.comb += self.act_release.eq(1)
                     m.d.sync += [compute_n.eq(0), weight_base.eq(0),
                                  compute_m.eq(compute_m + 1),
