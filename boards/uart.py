@@ -282,12 +282,11 @@ class UARTBridge(wiring.Component):
         sizes = list(frame_sizes(cfg).values())
         beats = [name for name in names if name in layouts]   # the input streams
         fields = param_fields(cfg)
-        buffer = Signal((max(sizes) + CRC_BYTES) * 8)       # payload and CRC, shifted in
+        buffer = Signal(max(sizes) * 8)     # the payload, shifted in (the CRC is only checked)
 
         def payload_of(index):
             """The payload of a frame of command ``index``, in ``buffer`` once it is in."""
-            return buffer[len(buffer) - (sizes[index] + CRC_BYTES) * 8:
-                          len(buffer) - CRC_BYTES * 8]
+            return buffer[len(buffer) - sizes[index] * 8:]
         params = Signal(sum(width for _, width in fields))
         offset = 0
         for name, width in fields:
@@ -366,7 +365,7 @@ class UARTBridge(wiring.Component):
                 receive()
                 with m.If(got):
                     m.d.sync += left.eq(left - 1)
-                    with m.If(~keep):
+                    with m.If(~keep & (left > CRC_BYTES)):
                         m.d.sync += buffer.eq(Cat(buffer[8:], byte))
                     with m.If(left == 1):
                         m.next = "check"
