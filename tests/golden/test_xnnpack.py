@@ -9,12 +9,17 @@
   32 digits, the final output on 450): golden with ``"fp32"`` equals every element, the two
   fixed-point roundings do not. Live as well when .venv-tf has TensorFlow and ``tflite``,
   with tools/probe_fc_rounding.py's crafted single-op FULLY_CONNECTED cases.
+* tests/golden/oracle.py's single-op suites on the delegate (tools/record_xnnpack_suites.py):
+  convolutions and MEAN over height and width equal fp32, ADD equals TFLite's ADD.
 * No hardware builds it: ``qmac model`` and ``sim.model`` refuse it, saying so.
 """
 
+import gzip
+import json
 import random
 import struct
 import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -33,11 +38,15 @@ from golden.tflite import (
 from hw.config import REQUANT_ROUNDINGS
 from qmac.cli import main as qmac
 from sim.model import fit_engine
+from tests.golden.oracle import SUITES, golden_output
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "tests" / "models"
 NAMES = ("digits_cnn", "mobilenet_style", "residual")
 TF_PYTHON = ROOT / ".venv-tf" / "bin" / "python"
+sys.path.insert(0, str(ROOT / "tools"))
+from tflite_oracle import build_model  # noqa: E402
+
 WIDE = dict(act_min=-(1 << 40), act_max=1 << 40)     # no clamping in the arithmetic tests
 
 
@@ -244,6 +253,7 @@ def test_live_xnnpack(tmp_path):
         assert set(wrong.values()) == {0}, (name, wrong)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _tensorflow_venv(), reason="no .venv-tf with tensorflow and tflite")
 def test_live_fc_probe():
     """tools/probe_fc_rounding.py's crafted FULLY_CONNECTED accumulators (≈ 10^9, where the
@@ -256,6 +266,86 @@ def test_live_fc_probe():
     assert "equal: fp32;" in lines["crafted", "BUILTIN"]
     assert "DELEGATE" in lines["crafted", "BUILTIN"]
     assert "equal: double_half_up;" in lines["crafted", "BUILTIN_WITHOUT_DEFAULT_DELEGATES"]
+
+
+# -- single-op suites ---------------------------------------------------------------------------
+
+SUITE_RECORDING = ROOT / "tests" / "golden" / "data" / "xnnpack_oracle.json.gz"
+GEMM_SUITES = ("DEPTHWISE_CONV_2D", "CONV_2D grouped")
+SAME, STRIDE_2 = 0, 2
+
+
+def suite_recording():
+    with gzip.open(SUITE_RECORDING, "rt") as file:
+        return json.load(file)
+
+
+def _fp32_output(case, x=None):
+    """golden with rounding="fp32" on the case as a .tflite file (its own input, or ``x``)."""
+    model = load(build_model(case), rounding="fp32")
+    graph_input = next(i for i in case["inputs"] if case["tensors"][i].get("data") is None)
+    x = np.asarray(case["feeds"][str(graph_input)]) if x is None else x
+    return model.run(x)[model.output], x, case["tensors"][graph_input]
+
+
+def test_suite_recording_is_delegated_xnnpack():
+    recorded = suite_recording()
+    assert recorded["interpreter"].startswith("tensorflow ")
+    for name in GEMM_SUITES + ("ADD", "MUL"):
+        assert all(r["delegated"] for r in recorded["suites"][name]), name
+
+
+@pytest.mark.parametrize("suite", GEMM_SUITES)
+def test_suite_convolutions_are_fp32(suite):
+    """Every delegated convolution equals golden's fp32 — except where XNNPACK did not
+    convolve the input at all: some SAME, stride-2 convolutions with a 1×N or N×1 filter
+    give the layer's output on an input of zero points only (bias and rounding right),
+    on TensorFlow 2.14.1 and 2.21.0 alike (docs/models.md)."""
+    make, _ = SUITES[suite]
+    unread = 0
+    for case, result in zip(make(), suite_recording()["suites"][suite], strict=True):
+        y = np.asarray(result["outputs"])
+        got, x, spec = _fp32_output(case)
+        if np.array_equal(got.reshape(y.shape), y):
+            continue
+        options, kernel = case["options"], case["tensors"][case["inputs"][1]]["shape"][1:3]
+        assert options["padding"] == SAME and options["stride_h"] == STRIDE_2, case["options"]
+        assert 1 in kernel, kernel
+        blank, _, _ = _fp32_output(case, np.full_like(x, spec["zero_point"][0]))
+        np.testing.assert_array_equal(blank.reshape(y.shape), y)
+        unread += 1
+    assert unread < len(make()) // 4
+
+
+@pytest.mark.parametrize("suite", ["MEAN", "MEAN keep_dims"])
+def test_suite_mean(suite):
+    """MEAN over height and width is delegated and equals golden's fp32 (XNNPACK's global
+    average pooling); the other MEANs stay on TFLite's kernels, golden's MEAN."""
+    make, _ = SUITES[suite]
+    delegated = 0
+    for case, result in zip(make(), suite_recording()["suites"][suite], strict=True):
+        y = np.asarray(result["outputs"])
+        if result["delegated"]:
+            got, _, _ = _fp32_output(case)
+            delegated += 1
+        else:
+            got = golden_output(case, "BUILTIN_REF")
+        np.testing.assert_array_equal(np.asarray(got).reshape(y.shape), y)
+    assert delegated > 0
+
+
+def test_suite_add_is_tflites_mul_is_not():
+    """XNNPACK's ADD gave TFLite's ADD (golden's) on every recorded case; its MUL (own
+    fp32 arithmetic) differs from TFLite's in a few elements, which golden does not model."""
+    recorded = suite_recording()["suites"]
+    wrong = {}
+    for op in ("ADD", "MUL"):
+        make, _ = SUITES[op]
+        wrong[op] = sum(int((np.asarray(golden_output(case, "BUILTIN_REF")).reshape(
+            np.shape(r["outputs"])) != np.asarray(r["outputs"])).sum())
+            for case, r in zip(make(), recorded[op], strict=True))
+    assert wrong["ADD"] == 0
+    assert wrong["MUL"] > 0
 
 
 # -- no hardware builds it -------------------------------------------------------------------
