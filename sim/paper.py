@@ -30,6 +30,9 @@ __all__ = ["PaperRun", "engine_array", "random_search", "run_network", "run_targ
 
 #: Largest p the engine holds: numerators are (p+1)-bit weights, at most 8 bits.
 MAX_P = 7
+#: Most output channels of one engine command: a wider layer runs as several commands (the
+#: engine holds a command's weights, so one modest engine serves every network).
+MAX_CHANNELS = 256
 
 
 @dataclass
@@ -39,6 +42,9 @@ class PaperRun:
     cycles: int            # engine cycles, summed over the layers (table loads included)
     config: object         # the hw.engine.EngineConfig that ran
     divider: object        # golden.exact_division.ExactDivider
+    #: the simulator's own seconds, summed over the commands (Icarus, Verilator; builds and
+    #: the host's work excluded), None in Amaranth's simulator
+    sim_seconds: float | None = None
 
 
 def _clamp(activation, qset, last):
@@ -77,24 +83,35 @@ def engine_array(qset, m, k, n, *, binary=False, rows=4, cols=4,
 def run_network(layers, activation, qset, x, *, binary=False, sim="amaranth", rows=4, cols=4):
     """Run a σ-quantized network (``layers`` of numerator (W, b)) on inputs ``x`` [B, d].
 
-    Raises :class:`sim.gemm.MismatchError` where a layer's outputs differ from golden's.
+    A layer of more than :data:`MAX_CHANNELS` neurons runs as one command per
+    :data:`MAX_CHANNELS` of them. Raises :class:`sim.gemm.MismatchError` where a layer's
+    outputs differ from golden's.
     """
     x = np.asarray(x, dtype=np.int64)
     table = None
     if activation not in CLAMP_ACTIVATIONS:
         table = rounded_activation(activation, qset.numerators, qset)
-    config, divider = engine_array(qset, len(x), max(w.shape[1] for w, _ in layers),
-                                   max(w.shape[0] for w, _ in layers), binary=binary,
-                                   rows=rows, cols=cols, activation_table=table is not None)
-    h, cycles = x, 0
+    width = min(max(w.shape[0] for w, _ in layers), MAX_CHANNELS)
+    config, divider = engine_array(qset, len(x), max(w.shape[1] for w, _ in layers), width,
+                                   binary=binary, rows=rows, cols=cols,
+                                   activation_table=table is not None)
+    h, cycles, sim_seconds = x, 0, 0.0
     for index, (w, b) in enumerate(layers):
         last = index == len(layers) - 1
         act_min, act_max = _clamp(activation, qset, last)
-        # ⌈σ⌋ of a hidden layer in the engine's table; the output layer bypasses it
-        result = gemm(config, h, w, bias=qset.s * np.asarray(b), multiplier=divider.multiplier,
-                      shift=divider.shift, act_min=act_min, act_max=act_max,
-                      table=None if last else table, table_lo=-qset.q_max, sim=sim)
-        y, cycles = result.y, cycles + result.cycles
+        bias = qset.s * np.asarray(b)
+        parts = []
+        for first in range(0, len(w), MAX_CHANNELS):
+            channels = slice(first, first + MAX_CHANNELS)
+            # ⌈σ⌋ of a hidden layer in the engine's table; the output layer bypasses it
+            result = gemm(config, h, w[channels], bias=bias[channels],
+                          multiplier=divider.multiplier, shift=divider.shift, act_min=act_min,
+                          act_max=act_max, table=None if last else table,
+                          table_lo=-qset.q_max, sim=sim)
+            parts.append(result.y)
+            cycles += result.cycles
+            sim_seconds = None if result.sim_seconds is None else sim_seconds + result.sim_seconds
+        y = np.concatenate(parts, axis=1)
         expected = quantized_network(h, [(w, b)], activation, qset)
         if not last:
             expected = rounded_activation(activation, expected, qset)
@@ -105,7 +122,7 @@ def run_network(layers, activation, qset, x, *, binary=False, sim="amaranth", ro
                                 f"engine {y[tuple(wrong)]}, golden {expected[tuple(wrong)]}")
         h = y
     golden_out = quantized_network(x, list(layers), activation, qset)
-    return PaperRun(h[:, 0], golden_out[:, 0], cycles, config, divider)
+    return PaperRun(h[:, 0], golden_out[:, 0], cycles, config, divider, sim_seconds)
 
 
 def run_target(table, qset, *, activation="relu", binary=False, sim="amaranth", rows=4,

@@ -107,6 +107,21 @@ def test_sigma_table_in_the_engine_is_not_the_clamp():
     np.testing.assert_array_equal(run.outputs, run.expected)
 
 
+def test_wide_layers_run_as_several_commands(monkeypatch):
+    """With at most 4 channels per command, a 10-neuron GELU layer runs as 3 commands (each
+    loading the table) and the network still equals golden's σ-quantized network."""
+    import sim.paper
+
+    monkeypatch.setattr(sim.paper, "MAX_CHANNELS", 4)
+    qset = FixedPointSet(2, 1)
+    rng = np.random.default_rng(6)
+    layers = [(rng.integers(-3, 4, (10, 1)), rng.integers(-3, 4, 10)),
+              (rng.integers(-3, 4, (1, 10)), rng.integers(-3, 4, 1))]
+    run = run_network(layers, "gelu", qset, grid(qset, 1))
+    np.testing.assert_array_equal(run.outputs, run.expected)
+    assert run.config.activation_table
+
+
 def test_experiment_4_identity_is_affine_exactly_but_not_rounded():
     """f*(x) = |x| on Q_{2,1} with the identity activation: the engine computes f*, while the
     same weights in exact arithmetic give an affine map."""
