@@ -173,13 +173,20 @@ class OutputStationarySequencer(wiring.Component):
         last_m = Signal()
         with m.If(self.active & ~primed):
             m.d.sync += last_m.eq(m_tiles == 1)
-        tile_end = k == last_k
-        pass_end = (pass_k == kmax - 1) | tile_end
-        first_pass = k == pass_k
+        # Where k and pass_k stand, kept in registers beside them (each updated from the
+        # values k and pass_k take next), so that `issue` waits for no counter compare:
+        # k == last_k, pass_k == kmax − 1, k == pass_k, and since_last == interval.
+        tile_end = Signal()
+        pass_full = Signal(init=kmax == 1)
+        first_pass = Signal(init=1)
+        spaced = Signal(init=1)
+        with m.If(self.active & ~primed):
+            m.d.sync += tile_end.eq(depth == 1)
+        pass_end = pass_full | tile_end
         final_pass = Mux(first_pass, depth_fits, remaining_fits)
         loaded = ((self.act_pending != 0) & (self.weight_loaded > compute_n) &
                   (self.channels_loaded > compute_n))
-        may_end = (since_last == interval) & (~final_pass | (self.credits >= rows))
+        may_end = spaced & (~final_pass | (self.credits >= rows))
         # `done` is a register (set as the last M tile is released).
         issue = primed & ~self.done & loaded & (~pass_end | may_end)
 
@@ -201,18 +208,20 @@ class OutputStationarySequencer(wiring.Component):
         next_remaining = Signal.like(remaining)
         m.d.comb += next_remaining.eq(Mux(first_pass, depth, remaining) - kmax)
         with m.If(since_last != interval):
-            m.d.sync += since_last.eq(since_last + 1)
+            m.d.sync += [since_last.eq(since_last + 1), spaced.eq(since_last + 1 == interval)]
         with m.If(issue):
-            m.d.sync += [k.eq(k + 1), pass_k.eq(pass_k + 1)]
+            m.d.sync += [k.eq(k + 1), pass_k.eq(pass_k + 1),
+                         tile_end.eq(k + 1 == last_k), pass_full.eq(pass_k + 1 == kmax - 1)]
             with m.If(pass_end):
-                m.d.sync += [pass_k.eq(0), since_last.eq(1),
+                m.d.sync += [pass_k.eq(0), since_last.eq(1), spaced.eq(interval == 1),
+                             pass_full.eq(kmax == 1), first_pass.eq(0),
                              remaining.eq(next_remaining),
                              remaining_fits.eq(next_remaining <= kmax)]
                 with m.If(final_pass):
                     m.d.comb += self.reserve.eq(rows)
             with m.If(tile_end):
-                m.d.sync += [k.eq(0), compute_n.eq(compute_n + 1),
-                             weight_base.eq(weight_base + max_k)]
+                m.d.sync += [k.eq(0), compute_n.eq(compute_n + 1), tile_end.eq(last_k == 0),
+                             first_pass.eq(1), weight_base.eq(weight_base + max_k)]
                 with m.If(compute_n == last_n):
                     m.d.comb += self.act_release.eq(1)
                     m.d.sync += [compute_n.eq(0), weight_base.eq(0),
