@@ -34,7 +34,7 @@ from .systolic import AccumulatorRow
 __all__ = [
     "ChannelTable", "ParameterRegisters", "Requantizer", "RequantizerLanes", "ResultRow",
     "FIFO_LATENCY", "channel_params", "parameter_members", "pipeline_stages",
-    "requantizer_latency", "round_shift", "shift_decode",
+    "requantizer_fifo_depth", "requantizer_latency", "round_shift", "shift_decode",
 ]
 
 #: Cycles from a row written into SyncFIFOBuffered to it being visible at its read port.
@@ -94,6 +94,13 @@ def row_span(config):
 def requantizer_latency(config):
     """:attr:`Requantizer.latency` of ``config``: its pipeline and its output FIFO."""
     return len(pipeline_stages(config)) + FIFO_LATENCY
+
+
+def requantizer_fifo_depth(config):
+    """:attr:`Requantizer.fifo_depth` of ``config``: rows of output buffer, enough that
+    reserving room never slows a ready sink."""
+    groups = config.requant_groups
+    return ceil_div(groups - 1 + requantizer_latency(config) + 1, groups) + 1
 
 
 def shift_decode(amount, width):
@@ -869,8 +876,7 @@ class Requantizer(wiring.Component):
     @property
     def fifo_depth(self):
         """Rows of output buffer: enough that reserving room never slows a ready sink."""
-        groups = self._config.requant_groups
-        return ceil_div(groups - 1 + self.latency + 1, groups) + 1
+        return requantizer_fifo_depth(self._config)
 
     def elaborate(self, platform):
         cfg = self._config
