@@ -8,15 +8,18 @@ passes vacuously. Solvers were chosen by timing each job family with boolector, 
 
 import functools
 
+from amaranth.hdl import Mux
+
 from boards.uart import CHAR_BITS, UARTBridge, UARTRx
 from golden.rounding import ROUNDING_MODES
 from hw.config import ArrayConfig, EngineConfig
 from hw.engine import GemmEngine
-from hw.requantizer import Requantizer, pipeline_stages, requantizer_latency
+from hw.engine.command import shape_limits
+from hw.requantizer import Requantizer, pipeline_stages, requantizer_fifo_depth, requantizer_latency
 from hw.top import MacArray
 
 from .harness import Proof
-from .partial_sums import PartialSumCheck, narrower
+from .partial_sums import PartialSumCheck, RowSumCheck, narrower
 from .pe import PECheck
 from .requantizer import RequantizerCheck, SrdhmFloorCheck, requantizer_config
 from .rounding import RoundShiftCheck, hardware_shift_widths, wrong_tie_rule
@@ -24,7 +27,7 @@ from .streams import Balance, Glitched, StreamCheck
 from .uart import BridgeTxCheck, UARTRxCheck
 
 __all__ = ["COVER_ONLY", "FAST_WIDTHS", "PARTIAL_SUM_CONFIG", "PE_CONFIGS", "REQUANT_CASES",
-           "STREAM_CONFIG", "proofs"]
+           "ROW_SUM_CONFIG", "STREAM_CONFIG", "proofs"]
 
 #: Width of the round_shift mutants and of the out-of-domain check (the requantizer's int32).
 _MUTANT_WIDTH = 32
@@ -159,10 +162,8 @@ def _stream_subjects():
 
     def array_balance(dut):
         # Rows wait in the accumulator FIFO (credited) and in the requantizer's output FIFO.
-        requantizer = Requantizer(config)
-        requantizer._MustUse__silence = True   # built only for its documented depth
         return Balance({"operands": lambda p: config.rows * p.last}, "results",
-                       dut.fifo_depth + requantizer.fifo_depth)
+                       dut.fifo_depth + requantizer_fifo_depth(config))
     yield ("mac_array", functools.partial(MacArray, config), "results", array_balance,
            None, ("results", config.rows),
            f"{config.rows}x{config.cols} output-stationary, {config.act_bits}-bit operands, "
@@ -280,8 +281,64 @@ def _uart_proofs():
                 design=bridge_tx, mode="cover", depth=_BRIDGE_COVER_DEPTH, solver="boolector")
 
 
+def _legal_command(config, command):
+    """1 for a command :class:`GemmEngine` runs (its docstring: every shape field in
+    [1, its limit], act_min ≤ act_max), else 0 (dropped, ``error`` set)."""
+    legal = command.act_min <= command.act_max
+    for name, limit in shape_limits(config).items():
+        field = getattr(command, name)
+        legal &= (field >= 1) & (field <= limit)
+    return legal
+
+
+def _engine_rows(config, command):
+    """Result rows a command asks of the engine: ``rows`` per (M tile, N tile)
+    (output-stationary), ``m`` per N tile (weight-stationary); none if it is dropped."""
+    if config.weight_stationary:
+        rows = command.m * command.n_tiles
+    else:
+        rows = config.array.rows * command.m_tiles * command.n_tiles
+    return Mux(_legal_command(config, command), rows, 0)
+
+
+#: BMC depth of GemmEngine's conservation: a command of one M tile is answered by step 24
+#: (the protocol cover), so a command of two M tiles, or two commands, fit.
+_ENGINE_CONSERVATION_DEPTH = 32
+
+
+def _engine_conservation_proofs():
+    config = _ENGINE_CONFIG
+    widths = _PROTOCOL_ONLY["gemm_engine"][2]
+    limits = shape_limits(config)
+
+    def conservation(defect=None):
+        dut = GemmEngine(config)
+        balance = Balance({"command": functools.partial(_engine_rows, config)}, "results",
+                          config.array.rows * limits["m_tiles"] * limits["n_tiles"],
+                          drained="busy")
+        return StreamCheck(Glitched(dut, "results", defect) if defect else dut,
+                           check="conservation", balance=balance)
+    yield Proof(name="stream_gemm_engine_conservation", widths=widths,
+                prop="results: rows sent never exceed what the commands taken ask (rows · "
+                     "m_tiles · n_tiles a legal command, 0 a dropped one), and equal it "
+                     "whenever busy is low (BMC)",
+                design=conservation, mode="bmc", depth=_ENGINE_CONSERVATION_DEPTH,
+                solver="boolector")
+    yield Proof(name="stream_gemm_engine_conservation_cover", widths=widths,
+                prop="cover: two result rows due at once (a command of 2 M tiles), then "
+                     "every row sent and busy low",
+                design=conservation, mode="cover", depth=_ENGINE_CONSERVATION_DEPTH,
+                solver="boolector")
+    for defect in ("lose_beat", "duplicate_beat"):
+        yield Proof(name=f"stream_gemm_engine_conservation_mutant_{defect}", widths=widths,
+                    prop=f"mutant: {defect} on results must fail",
+                    design=functools.partial(conservation, defect), mode="bmc",
+                    depth=_ENGINE_CONSERVATION_DEPTH, solver="boolector", expect="FAIL")
+
+
 def _stream_proofs():
     yield from _protocol_only_proofs()
+    yield from _engine_conservation_proofs()
     yield from _uart_proofs()
     for label, factory, port, balance, follow, frame, widths, depth in _stream_subjects():
         def protocol(defect=None, factory=factory, port=port):
@@ -419,10 +476,45 @@ def _partial_sum_proofs():
         mode="bmc", depth=_PARTIAL_SUM_DEPTH, solver="boolector", expect="FAIL")
 
 
+#: RowSums (weight-stationary): one-column int8 grid of one row (a K tile is one product),
+#: commands of up to 2 rows of X, 2 N tiles, 2 K tiles (max_k 2). BMC deeper than the largest
+#: command: 2 · 2 · 2 rows, one a cycle, and RowSums' latency (max_k 4 at depth 20 did not
+#: close in 400 s: step 13 took minutes).
+ROW_SUM_CONFIG = EngineConfig(array=ArrayConfig(rows=1, cols=1, dataflow="weight_stationary"),
+                              max_k=2, max_n=2, max_m=2)
+_ROW_SUM_DEPTH = 12
+
+
+def _row_sum_proofs():
+    config = ROW_SUM_CONFIG
+    widths = (f"int8 × int8, weight-stationary {config.array.rows}×{config.array.cols}, "
+              f"m ≤ {config.max_m}, n_tiles ≤ {config.max_n_tiles}, k_tiles ≤ "
+              f"{config.max_k_tiles}, K ≤ max_k {config.max_k}, partial sums "
+              f"{config.partial_sum_bits} bits")
+    check = functools.partial(RowSumCheck, config)
+    yield Proof(
+        name="partial_sums_ws", widths=widths,
+        prop="RowSums: one row out per row of an N tile's final K tile, ROW_SUMS_LATENCY "
+             "later, = exact sum over its K tiles (no wrap), last on row m − 1, its N tile; "
+             "never more than m · n_tiles rows (BMC)",
+        design=check, mode="bmc", depth=_ROW_SUM_DEPTH, solver="boolector")
+    yield Proof(
+        name="partial_sums_ws_cover", widths=widths,
+        prop="cover: a legal row whose sum does not fit one bit fewer; the last row of a "
+             "command of 2 rows × 2 N tiles",
+        design=check, mode="cover", depth=_ROW_SUM_DEPTH, solver="boolector", fast=True)
+    yield Proof(
+        name="partial_sums_ws_mutant_narrow",
+        widths=f"{widths}, RowSums built with {config.partial_sum_bits - 1} bits",
+        prop="mutant: partial sums one bit narrower wrap",
+        design=functools.partial(check, hardware=narrower(config)),
+        mode="bmc", depth=_ROW_SUM_DEPTH, solver="boolector", expect="FAIL", fast=True)
+
+
 @functools.cache
 def proofs(fast=False):
     """Every proof, cover and mutant, in a stable order; only the fast ones with ``fast``
     (without elaborating every requantizer configuration to find its rounding shifts)."""
     every = (*_round_shift_proofs(fast), *_requantizer_proofs(), *_pe_proofs(),
-             *_partial_sum_proofs(), *_stream_proofs())
+             *_partial_sum_proofs(), *_row_sum_proofs(), *_stream_proofs())
     return tuple(p for p in every if p.fast or not fast)

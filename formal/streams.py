@@ -88,11 +88,16 @@ class Balance:
         The output stream's name.
     capacity : int
         Most beats in flight: input beats' weight not yet sent.
+    drained : str or None
+        An ``Out(1)`` of the component that is low only when every beat due has been sent
+        (e.g. ``busy``): then nothing may be in flight, so the output beats are exactly the
+        inputs' weight, not only at most.
     """
 
     inputs: dict
     output: str
     capacity: int
+    drained: str | None = None
 
 
 class StreamCheck(wiring.Component):
@@ -161,6 +166,14 @@ class StreamCheck(wiring.Component):
         pending = Signal(range(-1, 2 * bal.capacity + 2))
         m.d.sync += pending.eq(pending + arrivals - out_beat)
         m.d.comb += [Assert(pending >= 0), Assert(pending <= bal.capacity)]
+        if bal.drained is not None:
+            drained = ~getattr(self, bal.drained)
+            m.d.comb += Assert(drained.implies(pending == 0))
+            # The assertion bites: two beats were due at once, and then all were sent.
+            overlapped = Signal()
+            with m.If(pending >= 2):
+                m.d.sync += overlapped.eq(1)
+            m.d.comb += Cover(overlapped & drained)
         # Beats overlap in flight (`capacity` is a bound, not necessarily reached).
         m.d.comb += Cover(pending >= 2)
         if self._follow is not None:

@@ -12,7 +12,7 @@ from boards.uart import MIN_DIVISOR, UARTBridge, UARTRx, UARTTx
 from formal import catalog
 from formal.catalog import FAST_WIDTHS, proofs
 from formal.harness import Proof, internal_signal, run, submodule
-from formal.partial_sums import PartialSumCheck
+from formal.partial_sums import PartialSumCheck, RowSumCheck
 from formal.pe import PECheck
 from formal.requantizer import RequantizerCheck, requantizer_config
 from formal.rounding import RoundShiftCheck, hardware_shift_widths
@@ -39,7 +39,7 @@ def test_fast_proof(proof, build_dir):
 def test_every_claim_has_a_failing_mutant_and_a_cover():
     # Families: a proof's name up to its variant; round_shift's are combinational (no cover).
     every = [*catalog._pe_proofs(), *catalog._stream_proofs(), *catalog._requantizer_proofs(),
-             *catalog._partial_sum_proofs(),
+             *catalog._partial_sum_proofs(), *catalog._row_sum_proofs(),
              *(p for p in proofs(fast=True) if p.name.startswith("round_shift"))]
     for proof in every:
         if proof.expect != "PASS" or proof.mode == "cover":
@@ -97,6 +97,8 @@ def test_requantizer_and_partial_sum_checks_refuse_bad_parameters():
         RequantizerCheck(requantizer_config(), multiplier_bits=0)
     with pytest.raises(TypeError, match="1×1 output-stationary EngineConfig"):
         PartialSumCheck(EngineConfig(array=ArrayConfig(rows=2, cols=2, kmax=4), max_k=8))
+    with pytest.raises(TypeError, match="one-column weight-stationary EngineConfig"):
+        RowSumCheck(EngineConfig(array=ArrayConfig(rows=2, cols=1, kmax=4), max_k=8))
 
 
 def test_partial_products_make_the_product():
