@@ -222,6 +222,24 @@ _BRIDGE_COVER_DEPTH = 4 * _UART_BYTE_DEPTH + 8
 COVER_ONLY = ("stream_uart_bridge_tx_protocol",)
 
 
+def _family(name, *, widths, prop, cover, design, depth, port, defects, mode="bmc",
+            fast=False):
+    """A proof ``name`` of ``design()`` (k-induction of depth 2 if ``mode`` is ``"prove"``,
+    else BMC of ``depth``), its cover at ``depth``, and one mutant per defect of ``defects``
+    (``design(defect)``, the defect on ``port``; or a name → design dict), all boolector."""
+    yield Proof(name=name, widths=widths, prop=prop, design=design, mode=mode,
+                depth=2 if mode == "prove" else depth, solver="boolector", fast=fast)
+    yield Proof(name=f"{name}_cover", widths=widths, prop=f"cover: {cover}", design=design,
+                mode="cover", depth=depth, solver="boolector", fast=fast)
+    if not isinstance(defects, dict):
+        defects = {defect: (f"{defect} on {port}", functools.partial(design, defect))
+                   for defect in defects}
+    for defect, (what, broken) in defects.items():
+        yield Proof(name=f"{name}_mutant_{defect}", widths=widths,
+                    prop=f"mutant: {what} must fail", design=broken, mode="bmc", depth=depth,
+                    solver="boolector", expect="FAIL", fast=fast)
+
+
 def _uart_proofs():
     widths = f"UARTRx, divisor {_UART_DIVISOR}"
 
@@ -231,54 +249,40 @@ def _uart_proofs():
 
     def protocol(defect=None):
         return StreamCheck(receiver(defect), ports=["o"])
-    yield Proof(name="stream_uart_rx_protocol", widths=f"{widths}, any rx waveform",
-                prop="o: valid holds until ready, payload stable while waiting (k-induction; "
-                     "a byte completing meanwhile is dropped and reported on overrun)",
-                design=protocol, mode="prove", depth=2, solver="boolector", fast=True)
-    yield Proof(name="stream_uart_rx_protocol_cover", widths=f"{widths}, any rx waveform",
-                prop="cover: a byte waits, then is taken", design=protocol, mode="cover",
-                depth=_UART_PROTOCOL_DEPTH, solver="boolector", fast=True)
-    for defect in ("drop_valid", "unstable_payload"):
-        yield Proof(name=f"stream_uart_rx_protocol_mutant_{defect}",
-                    prop=f"mutant: {defect} on o must fail", widths=f"{widths}, any rx waveform",
-                    design=functools.partial(protocol, defect), mode="bmc",
-                    depth=_UART_PROTOCOL_DEPTH, solver="boolector", expect="FAIL", fast=True)
+    yield from _family(
+        "stream_uart_rx_protocol", widths=f"{widths}, any rx waveform", mode="prove",
+        prop="o: valid holds until ready, payload stable while waiting (k-induction; a byte "
+             "completing meanwhile is dropped and reported on overrun)",
+        cover="a byte waits, then is taken", design=protocol, depth=_UART_PROTOCOL_DEPTH,
+        port="o", defects=("drop_valid", "unstable_payload"), fast=True)
 
     def conservation(defect=None, mutant=None):
         return UARTRxCheck(receiver(defect), _UART_DIVISOR, mutant=mutant)
-    line = f"{widths}, an 8N1 line sending any bytes, back to back or not"
-    yield Proof(name="uart_rx_conservation", widths=line,
-                prop="bytes sent = bytes taken on o + overrun pulses + the byte waiting (while "
-                     "the line is idle; the byte on the wire aside while it sends); every byte "
-                     "o offers is the one the line carried (BMC)",
-                design=conservation, mode="bmc", depth=_UART_CONSERVATION_DEPTH,
-                solver="boolector")
-    yield Proof(name="uart_rx_conservation_cover", widths=line,
-                prop="cover: a byte is dropped (overrun), then the byte that waited is taken",
-                design=conservation, mode="cover", depth=_UART_CONSERVATION_DEPTH,
-                solver="boolector")
-    for defect in ("lose_beat", "duplicate_beat"):
-        yield Proof(name=f"uart_rx_conservation_mutant_{defect}", widths=line,
-                    prop=f"mutant: {defect} on o must fail",
-                    design=functools.partial(conservation, defect), mode="bmc",
-                    depth=_UART_CONSERVATION_DEPTH, solver="boolector", expect="FAIL")
-    yield Proof(name="uart_rx_conservation_mutant_silent_overrun", widths=line,
-                prop="mutant: a receiver whose overrun is stuck at 0 loses a byte unreported",
-                design=functools.partial(conservation, mutant="silent_overrun"), mode="bmc",
-                depth=_UART_CONSERVATION_DEPTH, solver="boolector", expect="FAIL")
+    defects = {defect: (f"{defect} on o", functools.partial(conservation, defect))
+               for defect in ("lose_beat", "duplicate_beat")}
+    defects["silent_overrun"] = ("a receiver whose overrun is stuck at 0 (a byte lost "
+                                 "unreported)",
+                                 functools.partial(conservation, mutant="silent_overrun"))
+    yield from _family(
+        "uart_rx_conservation",
+        widths=f"{widths}, an 8N1 line sending any bytes, back to back or not",
+        prop="bytes sent = bytes taken on o + overrun pulses + the byte waiting (while the "
+             "line is idle; the byte on the wire aside while it sends); every byte o offers "
+             "is the one the line carried (BMC)",
+        cover="a byte is dropped (overrun), then the byte that waited is taken",
+        design=conservation, depth=_UART_CONSERVATION_DEPTH, port="o", defects=defects)
 
     bridge = (f"UARTBridge, divisor {_UART_DIVISOR}, MacArray {_BRIDGE_CONFIG.rows}×"
               f"{_BRIDGE_CONFIG.cols} behind it, any rx waveform")
 
     def bridge_tx():
         return BridgeTxCheck(UARTBridge(_BRIDGE_CONFIG, divisor=_UART_DIVISOR))
-    yield Proof(name="stream_uart_bridge_tx_protocol", widths=bridge,
-                prop="the bridge's beats toward UARTTx (tx.i, internal): valid holds until "
-                     "ready, payload stable while waiting (k-induction)",
-                design=bridge_tx, mode="prove", depth=2, solver="boolector")
-    yield Proof(name="stream_uart_bridge_tx_protocol_cover", widths=bridge,
-                prop="cover: a reply byte waits for the transmitter, then is taken",
-                design=bridge_tx, mode="cover", depth=_BRIDGE_COVER_DEPTH, solver="boolector")
+    yield from _family(
+        "stream_uart_bridge_tx_protocol", widths=bridge, mode="prove",
+        prop="the bridge's beats toward UARTTx (tx.i, internal): valid holds until ready, "
+             "payload stable while waiting (k-induction)",
+        cover="a reply byte waits for the transmitter, then is taken", design=bridge_tx,
+        depth=_BRIDGE_COVER_DEPTH, port="tx.i", defects=())
 
 
 def _legal_command(config, command):
@@ -308,7 +312,6 @@ _ENGINE_CONSERVATION_DEPTH = 32
 
 def _engine_conservation_proofs():
     config = _ENGINE_CONFIG
-    widths = _PROTOCOL_ONLY["gemm_engine"][2]
     limits = shape_limits(config)
 
     def conservation(defect=None):
@@ -318,22 +321,15 @@ def _engine_conservation_proofs():
                           drained="busy")
         return StreamCheck(Glitched(dut, "results", defect) if defect else dut,
                            check="conservation", balance=balance)
-    yield Proof(name="stream_gemm_engine_conservation", widths=widths,
-                prop="results: rows sent never exceed what the commands taken ask (rows · "
-                     "m_tiles · n_tiles a legal command, 0 a dropped one), and equal it "
-                     "whenever busy is low (BMC)",
-                design=conservation, mode="bmc", depth=_ENGINE_CONSERVATION_DEPTH,
-                solver="boolector")
-    yield Proof(name="stream_gemm_engine_conservation_cover", widths=widths,
-                prop="cover: two result rows due at once (a command of 2 M tiles), then "
-                     "every row sent and busy low",
-                design=conservation, mode="cover", depth=_ENGINE_CONSERVATION_DEPTH,
-                solver="boolector")
-    for defect in ("lose_beat", "duplicate_beat"):
-        yield Proof(name=f"stream_gemm_engine_conservation_mutant_{defect}", widths=widths,
-                    prop=f"mutant: {defect} on results must fail",
-                    design=functools.partial(conservation, defect), mode="bmc",
-                    depth=_ENGINE_CONSERVATION_DEPTH, solver="boolector", expect="FAIL")
+    yield from _family(
+        "stream_gemm_engine_conservation", widths=_PROTOCOL_ONLY["gemm_engine"][2],
+        prop="results: rows sent never exceed what the commands taken ask (rows · m_tiles · "
+             "n_tiles a legal command, 0 a dropped one), and equal it whenever busy is low "
+             "(BMC)",
+        cover="two result rows due at once (a command of 2 M tiles), then every row sent "
+              "and busy low",
+        design=conservation, depth=_ENGINE_CONSERVATION_DEPTH, port="results",
+        defects=("lose_beat", "duplicate_beat"))
 
 
 def _stream_proofs():
