@@ -352,10 +352,20 @@ def _plan_dict(plan, config, budget):
             "inferred_by": "yosys" if budget else None}
 
 
-def _synth_opts(family, budget):
-    """ECP5 maps DSPs in qmac's plan only; Gowin and Nexus infer them unless told not to."""
-    if family == "ecp5" or (family not in DSP_FAMILIES and budget == 0):
+#: ``synth_ice40 -device`` by iCE40 part-number prefix: ABC9 maps for the part's own delays
+#: (Yosys assumes the HX's by default; the UP5K's LUTs and routing are slower: the 4×4
+#: engine on the iCEBreaker closes 27–29 MHz over three seeds with ``u``, 23.5–24.1 without).
+ICE40_SYNTH_DEVICES = {"iCE40UP": "u", "iCE40LP": "lp", "iCE40HX": "hx"}
+
+
+def _synth_opts(board, budget):
+    """ECP5 maps DSPs in qmac's plan only; Gowin and Nexus infer them unless told not to;
+    iCE40 maps for its device's timing."""
+    if board.family == "ecp5" or (board.family not in DSP_FAMILIES and budget == 0):
         return "-nodsp"
+    if board.family == "ice40":
+        return next((f"-device {device}" for prefix, device in ICE40_SYNTH_DEVICES.items()
+                     if board.device.startswith(prefix)), "")
     return ""
 
 
@@ -423,7 +433,7 @@ def build(board, config, out_dir, *, tools="yowasp", clock_mhz=None, dsp="auto",
     else:
         top = BoardTop(board, vectors, clock=pll)
     overrides = {
-        "synth_opts": _synth_opts(board.family, budget),
+        "synth_opts": _synth_opts(board, budget),
         "script_after_read": "\n".join(
             [HIDE_ELEMENT_WIRES]
             + ([block_ram_script(ARRAY_PATHS[link])] if board.family in BLOCK_RAM_FAMILIES

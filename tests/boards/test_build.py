@@ -31,6 +31,8 @@ def test_icebreaker_bitstream_and_report(tmp_path):
         assert 0 < used["used"] <= used["available"]
     assert report["resources"]["dsp"] == {"used": 8, "available": 8}
     assert report["timing_pass"] == (report["fmax_mhz"]["sync"] >= 12.0)
+    # ABC9 mapped for the UltraPlus' delays (Yosys' default is the HX's)
+    assert "synth_ice40 -device u " in (tmp_path / "top.ys").read_text()
 
 
 def test_asic_synthesis_has_no_fpga_primitives(tmp_path):
