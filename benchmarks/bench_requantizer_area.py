@@ -53,12 +53,12 @@ def synthesize(source, top, family, directory):
     return counts
 
 
-def new_lane(rounding, requant):
+def new_lane(rounding, requant, **options):
     from hw.config import ArrayConfig
     from hw.requantizer import RequantizerLanes
 
     config = ArrayConfig(rows=1, cols=1, kmax=64, per_channel=True, rounding=rounding,
-                         requant=requant, accumulator_width=32)
+                         requant=requant, accumulator_width=32, **options)
     lane = RequantizerLanes(config, lanes=1, addr_width=1)
     return verilog.convert(lane, name="lane_new", ports=_ports(lane), emit_src=False)
 
@@ -89,8 +89,12 @@ def main():
         try:
             for rounding, requant in ROUNDINGS:
                 for family in KINDS:
-                    for design, source in (("before", old_lane(worktree, rounding, requant)),
-                                           ("after", new_lane(rounding, requant))):
+                    designs = [("before", old_lane(worktree, rounding, requant)),
+                               ("after", new_lane(rounding, requant))]
+                    if rounding == "double":   # the cost of the default left-shift stage
+                        designs.append(("after, max_left_shift 0",
+                                        new_lane(rounding, requant, max_left_shift=0)))
+                    for design, source in designs:
                         top = f"lane_{'old' if design == 'before' else 'new'}"
                         counts = synthesize(source, top, family, directory)
                         print(f"| {rounding} ({requant}) | {family} | {design} | " +
