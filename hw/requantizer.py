@@ -18,7 +18,7 @@ shift) through a read port one cycle ahead, from registers (:class:`ParameterReg
 a channel table in block RAM (:class:`ChannelTable`).
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -457,10 +457,20 @@ class RequantizerLanes(wiring.Component):
             return value
         bits = self._config.max_left_shift
         amount = Mux(shift > 0, shift, 0)[:bits.bit_length()]
-        shifted = (value << amount)[:len(value) + bits].as_signed()
-        if saturate:
-            return _saturate(shifted, INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed()
-        return shifted
+        if not saturate:
+            return (value << amount)[:len(value) + bits].as_signed()
+        # value · 2^amount fits int32 when value's top amount + 1 bits are all equal: one
+        # flag per amount from a chain of bit compares, chosen by the amount in parallel
+        # with the shift (no wide compare after it).
+        width = len(value)
+        sign = value[width - 1]
+        fits = [Const(1)]
+        for j in range(1, bits + 1):
+            fits.append(fits[-1] & (value[width - 1 - j] == sign))
+        fits += [Const(0)] * ((1 << len(amount)) - len(fits))   # beyond max_left_shift
+        overflow = ~Array(fits)[amount]
+        shifted = (value << amount)[:width]
+        return Mux(overflow, Mux(sign, INT32_MIN, INT32_MAX), shifted)[:ACC_BITS].as_signed()
 
     @staticmethod
     def _decode(value, shift, *, right_only):

@@ -1,6 +1,6 @@
 """The engine's command register: a command's shape and output parameters, held for its run."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,9 +12,9 @@ __all__ = ["ERROR_LATENCY", "MAX_M_TILES", "OUTPUT_FIELDS", "START_LATENCY", "Co
 #: Largest number of M tiles one output-stationary command may stream (the counters' width).
 MAX_M_TILES = 1 << 16
 
-#: Cycles from a command taken to ``active``: the command is registered, checked, ``start``
-#: registered, then ``active``.
-START_LATENCY = 3
+#: Cycles from a command taken to ``active``: the command is registered, its checks
+#: registered, their conjunction registered as ``start``, then ``active``.
+START_LATENCY = 4
 
 #: Cycles from an invalid command taken to ``error`` (raised when ``start`` would have been).
 ERROR_LATENCY = START_LATENCY - 1
@@ -55,7 +55,7 @@ class CommandRegister(wiring.Component):
         ``act_min > act_max``, or ``table_loads`` above the table's entries, sets ``error``
         and the command is dropped.
     start : ``Out(1)``
-        Two cycles after a valid command is taken: per-command state clears
+        Three cycles after a valid command is taken: per-command state clears
         (``ResetInserter``).
     active : ``Out(1)``
         From the cycle after ``start`` until ``done``.
@@ -72,11 +72,12 @@ class CommandRegister(wiring.Component):
     busy : ``Out(1)``
         ``start``, ``active`` or not ``idle``.
     error : ``Out(1)``
-        Sticky: an invalid command was dropped; set two cycles after it is taken.
+        Sticky: an invalid command was dropped; set three cycles after it is taken
+        (:data:`ERROR_LATENCY`).
 
-    Timing: a command taken in cycle t is held from t + 1 and checked from that register;
-    ``start`` (a register: it drives every per-command reset) rises in t + 2, ``active``
-    in t + 3 (:data:`START_LATENCY`).
+    Timing: a command taken in cycle t is held from t + 1, each of its checks registered in
+    t + 2; ``start`` (a register: it drives every per-command reset) rises in t + 3,
+    ``active`` in t + 4 (:data:`START_LATENCY`).
     """
 
     def __init__(self, config, layout):
@@ -103,14 +104,18 @@ class CommandRegister(wiring.Component):
         # command port's routing.
         held = Signal(self.command.p.shape(), name="held")
         pending = Signal()
-        valid = held.act_min <= held.act_max
+        checked = Signal()     # pending, a cycle on: `passed` holds its checks' results
+        checks = [held.act_min <= held.act_max]
         for name, limit in shape_limits(self._config).items():
             field = getattr(held, name)
-            valid &= (field != 0) & (field <= limit)
+            checks.append((field != 0) & (field <= limit))
         if self._table_fields:
-            valid &= held.table_loads <= table_entries(self._config.array)
+            checks.append(held.table_loads <= table_entries(self._config.array))
+        passed = Signal(len(checks), name="passed")
+        m.d.sync += passed.eq(Cat(checks))
+        valid = passed.all()
         m.d.comb += [
-            self.busy.eq(pending | self.start | self.active | ~self.idle),
+            self.busy.eq(pending | checked | self.start | self.active | ~self.idle),
             self.command.ready.eq(~self.busy),
         ]
         m.d.comb += [getattr(self.shape, name).eq(getattr(held, name))
@@ -118,10 +123,11 @@ class CommandRegister(wiring.Component):
         m.d.comb += [getattr(self, name).eq(getattr(held, name))
                      for name in (*OUTPUT_FIELDS, *self._table_fields)]
         m.d.sync += [pending.eq(self.command.valid & self.command.ready),
-                     self.start.eq(pending & valid)]
+                     checked.eq(pending),
+                     self.start.eq(checked & valid)]
         with m.If(self.command.valid & self.command.ready):
             m.d.sync += held.eq(self.command.p)
-        with m.If(pending & ~valid):
+        with m.If(checked & ~valid):
             m.d.sync += self.error.eq(1)
         with m.If(self.start):
             m.d.sync += self.active.eq(1)

@@ -108,8 +108,9 @@ def test_an_invalid_command_is_flagged_and_dropped(dataflow, field, value):
     # set once the held command is checked, the cycle start would have risen
     assert _column(first, "error") == [0] * (START_LATENCY - 1) + [1] * (CYCLES -
                                                                           START_LATENCY + 1)
-    # dropped: the engine is free again once the check has refused it
-    assert _column(first, "ready")[:DONE_CYCLE] == [1, 0] + [1] * (DONE_CYCLE - 2)
+    # dropped: the engine is free again once the check has refused it (held, then checked)
+    assert _column(first, "ready")[:DONE_CYCLE] == [1] + [0] * (START_LATENCY - 2) + [1] * (
+        DONE_CYCLE - START_LATENCY + 1)
     # the next valid command still runs, and the flag stays up
     assert _column(second, "start")[START_LATENCY - 1] == 1 and second[1]["held"] == good
     assert all(_column(second, "error"))
