@@ -14,7 +14,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..activation import LATENCY, ActivationLanes, load_layout
+from ..activation import LATENCY, MAX_ENTRIES, ActivationLanes, load_layout
 from ..pe import operand_shape
 
 __all__ = ["TABLE_FIELDS", "TABLE_LATENCY", "TableLoader", "activation_lanes", "table_entries",
@@ -63,7 +63,7 @@ class TableLoader(wiring.Component):
     layout : data.StructLayout
         The beats' payload (:func:`table_load_layout`).
     entries : int
-        Most beats one command may load.
+        Most beats one command may load, 1..:data:`hw.activation.MAX_ENTRIES`.
 
     Members
     -------
@@ -78,6 +78,10 @@ class TableLoader(wiring.Component):
     """
 
     def __init__(self, layout, entries):
+        if isinstance(entries, bool) or not isinstance(entries, int):
+            raise TypeError(f"entries must be an integer, not {entries!r}")
+        if not 1 <= entries <= MAX_ENTRIES:
+            raise ValueError(f"entries must be in [1, {MAX_ENTRIES}], not {entries}")
         super().__init__({
             "i": In(stream.Signature(layout)),
             "o": Out(stream.Signature(layout)),

@@ -16,6 +16,7 @@ from golden.layers import fully_connected
 from hw.activation import LATENCY, ActivationLanes
 from hw.config import ArrayConfig, EngineConfig
 from hw.engine import CommandRegister, GemmEngine, engine_layouts, engine_timing
+from hw.engine.activation import TableLoader, table_load_layout
 from hw.engine.command import ERROR_LATENCY
 from hw.host import LayerParams, engine_job, table_beats
 from sim.amaranth_sim import run_engine
@@ -217,6 +218,16 @@ def test_host_refuses_bad_tables(kwargs, error, match):
 def test_lanes_refuse_bad_parameters(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         ActivationLanes(*args, **kwargs)
+
+
+@pytest.mark.parametrize("entries,error,match", [
+    (0, ValueError, r"entries must be in \[1, 65536\], not 0"),
+    (1 << 17, ValueError, r"entries must be in \[1, 65536\], not 131072"),
+    (2.0, TypeError, r"entries must be an integer, not 2.0"),
+])
+def test_table_loader_refuses_bad_entries(entries, error, match):
+    with pytest.raises(error, match=match):
+        TableLoader(table_load_layout(_array("output_stationary")), entries)
 
 
 def test_engine_config_refuses_non_bool():
