@@ -38,7 +38,7 @@ from amaranth.lib.wiring import In, Out
 from hw.config import ArrayConfig, EngineConfig
 from hw.engine import GemmEngine, engine_layouts
 from hw.requantizer import parameter_members
-from hw.top import MacArray, _raw_act_shape, _raw_weight_shape, stream_layouts
+from hw.top import MacArray, raw_act_shape, raw_weight_shape, stream_layouts
 
 __all__ = ["COMMANDS", "CRC_INIT", "CRC_POLY", "FRAME_GAP_BITS", "REPLIES", "STATUS", "SYNC",
            "UARTBoardTop", "UARTBridge", "UARTRx", "UARTTx", "crc16_update", "frame_sizes",
@@ -100,9 +100,9 @@ def param_shapes(config):
         return []
     members = parameter_members(config)
     if config.input_zero_point_in_hw:
-        members["input_zero_point"] = In(_raw_act_shape(config))
+        members["input_zero_point"] = In(raw_act_shape(config))
     if config.weight_zero_point_in_hw:
-        members["weight_zero_point"] = In(_raw_weight_shape(config))
+        members["weight_zero_point"] = In(raw_weight_shape(config))
     return [(name, member.shape) for name, member in members.items()]
 
 

@@ -38,14 +38,16 @@ from .systolic import (
     readout_latency,
 )
 
-__all__ = ["CreditFIFO", "MacArray", "stream_layouts"]
+__all__ = ["CreditFIFO", "MacArray", "raw_act_shape", "raw_weight_shape", "stream_layouts"]
 
 
-def _raw_act_shape(config):
+def raw_act_shape(config):
+    """Shape of an activation as it enters the array (before any zero point is taken off)."""
     return signed(config.act_bits) if config.act_signed else unsigned(config.act_bits)
 
 
-def _raw_weight_shape(config):
+def raw_weight_shape(config):
+    """Shape of a weight as it enters the array: one bit for binary weights (1 is +1)."""
     if config.weight_kind == "binary":
         return unsigned(1)
     return signed(config.weight_bits) if config.weight_signed else unsigned(config.weight_bits)
@@ -56,7 +58,7 @@ def stream_layouts(config):
 
     Test benches and host drivers pack and unpack beats with these (``data.Const``).
     """
-    act, weight = _raw_act_shape(config), _raw_weight_shape(config)
+    act, weight = raw_act_shape(config), raw_weight_shape(config)
     layouts = {}
     if config.weight_stationary:
         layouts["weights"] = data.StructLayout({"w": data.ArrayLayout(weight, config.cols)})
@@ -174,9 +176,9 @@ class MacArray(wiring.Component):
                    for name, layout in stream_layouts(config).items()}
         members.update(parameter_members(config))
         if config.input_zero_point_in_hw:
-            members["input_zero_point"] = In(_raw_act_shape(config))
+            members["input_zero_point"] = In(raw_act_shape(config))
         if config.weight_zero_point_in_hw:
-            members["weight_zero_point"] = In(_raw_weight_shape(config))
+            members["weight_zero_point"] = In(raw_weight_shape(config))
         members["busy"] = Out(1)
         if not config.weight_stationary:
             members["depth_error"] = Out(1)

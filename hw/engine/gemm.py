@@ -47,7 +47,7 @@ from ..systolic import (
     grid_latency,
     readout_latency,
 )
-from ..top import CreditFIFO, _raw_act_shape, _raw_weight_shape, accumulator_fifo_depth
+from ..top import CreditFIFO, accumulator_fifo_depth, raw_act_shape, raw_weight_shape
 from .activation import (
     TABLE_LATENCY,
     TableLoader,
@@ -82,9 +82,9 @@ def engine_layouts(config):
             **table_fields(config),
         }),
         "activations": data.StructLayout({
-            "x": data.ArrayLayout(_raw_act_shape(array), array.rows)}),
+            "x": data.ArrayLayout(raw_act_shape(array), array.rows)}),
         "weights": data.StructLayout({
-            "w": data.ArrayLayout(_raw_weight_shape(array), array.cols)}),
+            "w": data.ArrayLayout(raw_weight_shape(array), array.cols)}),
         "channels": data.StructLayout(channel_params(array, array.cols)),
         "results": ResultRow(out_shape, array.cols),
     }

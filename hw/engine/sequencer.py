@@ -14,7 +14,7 @@ from amaranth.utils import ceil_log2
 from ..pe import PassFlags, TileFlags
 from ..requantizer import FIFO_LATENCY
 from ..systolic import BANK_ISSUE_SIGNATURE, pass_interval, readout_latency
-from ..top import _raw_act_shape, _raw_weight_shape
+from ..top import raw_act_shape, raw_weight_shape
 from .command import MAX_M_TILES, shape_layout
 
 __all__ = ["ACT_BANKS", "GRID_FEED_LATENCY", "OutputStationarySequencer",
@@ -56,8 +56,8 @@ def pass_tag_layout(config):
 def operand_lanes(config):
     """Layouts of a beat's activations (``x``, rows) and weights (``w``, cols) as they enter."""
     array = config.array
-    return (data.ArrayLayout(_raw_act_shape(array), array.rows),
-            data.ArrayLayout(_raw_weight_shape(array), array.cols))
+    return (data.ArrayLayout(raw_act_shape(array), array.rows),
+            data.ArrayLayout(raw_weight_shape(array), array.cols))
 
 
 def buffer_read_signature(layout, depth):
