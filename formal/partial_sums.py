@@ -134,7 +134,7 @@ class PartialSumCheck(wiring.Component):
             later = Signal(wide)
             m.d.sync += later.eq(sent)
             sent = later
-        m.d.comb += Assert(sums.o.valid.implies(sums.o.p.acc[0] == sent))
+        m.d.comb += Assert(~sums.o.valid | (sums.o.p.acc[0] == sent))
         narrow = cfg.partial_sum_bits - 1
         m.d.comb += Cover(sums.o.valid & ((sent < -(1 << (narrow - 1))) |
                                           (sent >= (1 << (narrow - 1)))))
@@ -243,8 +243,8 @@ class RowSumCheck(wiring.Component):
             m.d.sync += sent.eq(sent + 1)
         m.d.comb += [
             Assert(sums.o.valid == valid),
-            Assert(sums.o.valid.implies((sums.o.p.acc[0] == expected) & (sums.o.p.last == last)
-                                        & (sums.o.p.n == n))),
+            Assert(~sums.o.valid | ((sums.o.p.acc[0] == expected) & (sums.o.p.last == last)
+                                    & (sums.o.p.n == n))),
             Assert(sent <= rows_m * n_tiles),
         ]
         narrow = cfg.partial_sum_bits - 1
