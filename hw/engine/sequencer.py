@@ -6,7 +6,7 @@ has credits for them; it feeds the grid through a register, :data:`GRID_FEED_LAT
 after issuing.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -177,9 +177,11 @@ class OutputStationarySequencer(wiring.Component):
         # values k and pass_k take next), so that `issue` waits for no counter compare:
         # k == last_k, pass_k == kmax − 1, k == pass_k, and since_last == interval.
         tile_end = Signal()
-        pass_full = Signal(init=kmax == 1)
+        # One-beat passes (kmax 1) end every beat: a constant, not a register (held at 1
+        # only by its reset value, which a Verilog flow is free to drop).
+        pass_full = Const(1) if kmax == 1 else Signal()
         first_pass = Signal(init=1)
-        spaced = Signal(init=1)
+        spaced = Const(1) if interval == 1 else Signal(init=1)
         with m.If(self.active & ~primed):
             m.d.sync += tile_end.eq(depth == 1)
         pass_end = pass_full | tile_end
@@ -208,13 +210,19 @@ class OutputStationarySequencer(wiring.Component):
         next_remaining = Signal.like(remaining)
         m.d.comb += next_remaining.eq(Mux(first_pass, depth, remaining) - kmax)
         with m.If(since_last != interval):
-            m.d.sync += [since_last.eq(since_last + 1), spaced.eq(since_last + 1 == interval)]
+            m.d.sync += since_last.eq(since_last + 1)
+            if interval > 1:
+                m.d.sync += spaced.eq(since_last + 1 == interval)
         with m.If(issue):
-            m.d.sync += [k.eq(k + 1), pass_k.eq(pass_k + 1),
-                         tile_end.eq(k + 1 == last_k), pass_full.eq(pass_k + 1 == kmax - 1)]
+            m.d.sync += [k.eq(k + 1), pass_k.eq(pass_k + 1), tile_end.eq(k + 1 == last_k)]
+            if kmax > 1:
+                m.d.sync += pass_full.eq(pass_k + 1 == kmax - 1)
             with m.If(pass_end):
-                m.d.sync += [pass_k.eq(0), since_last.eq(1), spaced.eq(interval == 1),
-                             pass_full.eq(kmax == 1), first_pass.eq(0),
+                if kmax > 1:
+                    m.d.sync += pass_full.eq(0)
+                if interval > 1:
+                    m.d.sync += spaced.eq(0)
+                m.d.sync += [pass_k.eq(0), since_last.eq(1), first_pass.eq(0),
                              remaining.eq(next_remaining),
                              remaining_fits.eq(next_remaining <= kmax)]
                 with m.If(final_pass):
