@@ -47,7 +47,10 @@ def _distinguishable(mode, requant="multiplier"):
 @pytest.mark.parametrize("per_channel", [False, True], ids=["per-tensor", "per-channel"])
 @pytest.mark.parametrize("rounding", REQUANT_ROUNDINGS)
 def test_requantizer_every_rounding(rounding, per_channel):
-    config = ArrayConfig(rows=2, cols=4, kmax=256, rounding=rounding, per_channel=per_channel)
+    # max_left_shift 0: right shifts only, so that the outputs are not clamped (the left
+    # shifts have tests of their own)
+    config = ArrayConfig(rows=2, cols=4, kmax=256, rounding=rounding, per_channel=per_channel,
+                         max_left_shift=0)
     report = _run(requantizer_design(config), "sim.tb_requantizer", rows=100, ties=True,
                   seed=REQUANT_ROUNDINGS.index(rounding), **STALLS)
     assert report["rows"] == 100
@@ -77,7 +80,8 @@ def test_requantizer_variants(options):
 
 def test_requantizer_int32_edges():
     """A 32-bit accumulator: acc + bias reaches INT32_MIN and INT32_MAX exactly."""
-    config = ArrayConfig(rows=2, cols=4, kmax=256, accumulator_width=32, per_channel=True)
+    config = ArrayConfig(rows=2, cols=4, kmax=256, accumulator_width=32, per_channel=True,
+                         max_left_shift=0)
     report = _run(requantizer_design(config), "sim.tb_requantizer", rows=60, seed=4, **STALLS)
     assert report["int32_edges"] >= config.cols  # one extreme of every lane at least
 
@@ -85,8 +89,11 @@ def test_requantizer_int32_edges():
 def test_requantizer_unstalled_latency_is_the_documented_one():
     # docs/architecture.md: 12 pipeline stages with the multiplier (accumulator, parameter
     # fetch, bias, saturation, partial products, three adder levels, floor, increment, zero
-    # point, clamp), 9 shift-only; + the output FIFO's 2.
-    for options, stages in ((dict(rounding="double"), 12), (dict(rounding="single"), 12),
+    # point, clamp), one more for the "double" build's left shift (max_left_shift > 0, the
+    # default), 9 shift-only; + the output FIFO's 2.
+    for options, stages in ((dict(rounding="double"), 13),
+                            (dict(rounding="double", max_left_shift=0), 12),
+                            (dict(rounding="single"), 12),
                             (dict(rounding="floor", requant="shift"), 9)):
         config = ArrayConfig(rows=1, cols=2, kmax=16, **options)
         report = _run(requantizer_design(config), "sim.tb_requantizer", rows=10)
