@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The DSP PE variants (hw.dsp_pe) against the portable PEs, cycle by cycle, in Icarus.
 
 Each case converts the portable PE (or grid) and the variant to Verilog, drives both with the

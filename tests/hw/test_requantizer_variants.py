@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """The requantizer's ECP5 build (partial products in MULT18X18D with their output registers)
 against its portable build, cycle by cycle in Icarus with the MULT18X18D model; the portable
 build is compared with golden/ by tests/hw/test_array_amaranth.py and tests/sim."""
