@@ -24,9 +24,9 @@ from .pe import PECheck
 from .requantizer import RequantizerCheck, SrdhmFloorCheck, requantizer_config
 from .rounding import RoundShiftCheck, hardware_shift_widths, wrong_tie_rule
 from .streams import Balance, Glitched, StreamCheck
-from .uart import BridgeTxCheck, UARTRxCheck
+from .uart import BRIDGE_DEFECTS, BridgeTxCheck, DefectiveBridge, UARTRxCheck
 
-__all__ = ["COVER_ONLY", "FAST_WIDTHS", "PARTIAL_SUM_CONFIG", "PE_CONFIGS", "REQUANT_CASES",
+__all__ = ["FAST_WIDTHS", "PARTIAL_SUM_CONFIG", "PE_CONFIGS", "REQUANT_CASES",
            "ROW_SUM_CONFIG", "STREAM_CONFIG", "proofs"]
 
 #: Width of the round_shift mutants and of the out-of-domain check (the requantizer's int32).
@@ -217,9 +217,6 @@ _UART_CONSERVATION_DEPTH = 2 * _UART_BYTE_DEPTH + 4
 #: byte waiting for it.
 _BRIDGE_CONFIG = _ARRAY_CONFIG.replace(rows=1)
 _BRIDGE_COVER_DEPTH = 4 * _UART_BYTE_DEPTH + 8
-#: Proofs shown non-vacuous by a cover alone: the bridge's tx stream is internal, so no
-#: mutant can be put on it without editing the bridge.
-COVER_ONLY = ("stream_uart_bridge_tx_protocol",)
 
 
 def _family(name, *, widths, prop, cover, design, depth, port, defects, mode="bmc",
@@ -275,14 +272,17 @@ def _uart_proofs():
     bridge = (f"UARTBridge, divisor {_UART_DIVISOR}, MacArray {_BRIDGE_CONFIG.rows}×"
               f"{_BRIDGE_CONFIG.cols} behind it, any rx waveform")
 
-    def bridge_tx():
-        return BridgeTxCheck(UARTBridge(_BRIDGE_CONFIG, divisor=_UART_DIVISOR))
+    def bridge_tx(defect=None):
+        if defect is None:
+            return BridgeTxCheck(UARTBridge(_BRIDGE_CONFIG, divisor=_UART_DIVISOR))
+        return BridgeTxCheck(DefectiveBridge(_BRIDGE_CONFIG, divisor=_UART_DIVISOR,
+                                             defect=defect))
     yield from _family(
         "stream_uart_bridge_tx_protocol", widths=bridge, mode="prove",
         prop="the bridge's beats toward UARTTx (tx.i, internal): valid holds until ready, "
              "payload stable while waiting (k-induction)",
         cover="a reply byte waits for the transmitter, then is taken", design=bridge_tx,
-        depth=_BRIDGE_COVER_DEPTH, port="tx.i", defects=())
+        depth=_BRIDGE_COVER_DEPTH, port="tx.i", defects=BRIDGE_DEFECTS)
 
 
 def _legal_command(config, command):

@@ -14,22 +14,26 @@ the line carried and asserts
 :class:`BridgeTxCheck` asserts the stream rule ("valid holds until ready, payload stable while
 waiting") on the beats :class:`boards.uart.UARTBridge` offers its transmitter, which are
 internal: the wrapper finds the bridge's :class:`boards.uart.UARTTx` among the elaborated
-bridge's submodules (:func:`formal.harness.submodule`) and reads its ``i`` port.
+bridge's submodules (:func:`formal.harness.submodule`) and reads its ``i`` port. Its mutants
+(:class:`DefectiveBridge`) override, inside the elaborated bridge, what it drives onto that
+port.
 """
 
 from amaranth.hdl import Assert, Cat, Const, Cover, Fragment, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from boards.uart import CHAR_BITS, UARTTx
+from boards.uart import CHAR_BITS, UARTBridge, UARTTx
 
 from .harness import hold_reset_low, submodule
 from .streams import protocol
 
-__all__ = ["MUTANTS", "BridgeTxCheck", "UARTRxCheck"]
+__all__ = ["BRIDGE_DEFECTS", "MUTANTS", "BridgeTxCheck", "DefectiveBridge", "UARTRxCheck"]
 
 #: Mutants of :class:`UARTRxCheck`: a receiver whose ``overrun`` output is stuck at 0.
 MUTANTS = ("silent_overrun",)
+#: Defects :class:`DefectiveBridge` puts on the bridge's beats toward its transmitter.
+BRIDGE_DEFECTS = ("drop_valid", "unstable_payload")
 
 
 class UARTRxCheck(wiring.Component):
@@ -111,18 +115,75 @@ class UARTRxCheck(wiring.Component):
         return m
 
 
+class DefectiveBridge(UARTBridge):
+    """A broken copy of :class:`boards.uart.UARTBridge`: ``defect`` on the beats it offers its
+    :class:`boards.uart.UARTTx`, struck whenever ``glitch`` is high.
+
+    The beats are internal, so the copy overrides, in the bridge's own elaborated module, what
+    it drives onto the transmitter's ``i`` port.
+
+    Parameters
+    ----------
+    config, divisor
+        As for :class:`boards.uart.UARTBridge`.
+    defect : str
+        One of :data:`BRIDGE_DEFECTS`. ``"drop_valid"``: ``valid`` falls (a waiting beat is
+        withdrawn). ``"unstable_payload"``: the payload is ``byte`` instead (it changes while
+        the beat waits).
+
+    Attributes
+    ----------
+    glitch : Signal(1)
+        Strike the defect this cycle (free in a proof).
+    byte : Signal(8)
+        The payload offered while struck, with ``"unstable_payload"`` (free in a proof).
+    """
+
+    def __init__(self, config, *, divisor, defect):
+        if defect not in BRIDGE_DEFECTS:
+            raise ValueError(f"defect must be one of {', '.join(BRIDGE_DEFECTS)}, "
+                             f"not {defect!r}")
+        super().__init__(config, divisor=divisor)
+        self._defect = defect
+        self.glitch = Signal()
+        self.byte = Signal(CHAR_BITS)
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        beats = m.submodules.uart_tx.i
+        with m.If(self.glitch):
+            if self._defect == "drop_valid":
+                m.d.comb += beats.valid.eq(0)
+            else:
+                m.d.comb += beats.payload.eq(self.byte)
+        return m
+
+
 class BridgeTxCheck(wiring.Component):
     """Stream protocol on the beats :class:`boards.uart.UARTBridge` offers its transmitter.
 
     Parameters
     ----------
     bridge : boards.uart.UARTBridge
-        Built but not elaborated. Its ``rx`` pin is free (any waveform).
+        Built but not elaborated. Its ``rx`` pin is free (any waveform); so are a
+        :class:`DefectiveBridge`'s ``glitch`` and ``byte``.
+
+    Members
+    -------
+    rx : In(1)
+        The bridge's receive pin.
+    glitch : In(1)
+        Only for a :class:`DefectiveBridge`: strike its defect.
+    byte : In(8)
+        Only for a :class:`DefectiveBridge`: the payload it offers while struck.
     """
 
     def __init__(self, bridge):
         self._bridge = bridge
-        super().__init__({"rx": In(1, init=1)})
+        members = {"rx": In(1, init=1)}
+        if isinstance(bridge, DefectiveBridge):
+            members.update(glitch=In(1), byte=In(CHAR_BITS))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -130,5 +191,7 @@ class BridgeTxCheck(wiring.Component):
         fragment = Fragment.get(self._bridge, platform)
         m.submodules.bridge = fragment
         m.d.comb += self._bridge.rx.eq(self.rx)
+        if isinstance(self._bridge, DefectiveBridge):
+            m.d.comb += [self._bridge.glitch.eq(self.glitch), self._bridge.byte.eq(self.byte)]
         protocol(m, submodule(fragment, UARTTx).i, Assert, "tx_i")
         return m
