@@ -33,7 +33,8 @@ from .systolic import AccumulatorRow
 
 __all__ = [
     "ChannelTable", "ParameterRegisters", "Requantizer", "RequantizerLanes", "ResultRow",
-    "FIFO_LATENCY", "channel_params", "parameter_members", "pipeline_stages",
+    "FIFO_LATENCY", "TABLE_LOADED_LATENCY", "channel_params", "parameter_members",
+    "pipeline_stages",
     "requantizer_fifo_depth", "requantizer_latency", "round_shift", "shift_decode",
 ]
 
@@ -741,6 +742,9 @@ class ParameterRegisters(wiring.Component):
 
 #: Largest channel table (words) kept in LUT RAM on ECP5 rather than in a block RAM.
 DISTRIBUTED_TABLE_DEPTH = 64
+#: Cycles from a tile's last channel beat being taken to :class:`ChannelTable`'s ``loaded``
+#: counting it: the registered write, then the count.
+TABLE_LOADED_LATENCY = 2
 
 
 class ChannelTable(wiring.Component):
@@ -756,10 +760,13 @@ class ChannelTable(wiring.Component):
     Members
     -------
     channels : ``In(stream.Signature(channel_params(config, cols)))``
-        One beat per tile, tile 0 first; taken while ``loaded < limit``, one beat every
+        One beat per tile, tile 0 first; taken while fewer than ``limit`` are, one beat every
         ``requant_groups`` cycles (each lane group is a write).
     limit : ``In(range(depth + 1))``
-        Tiles to take; ``loaded`` counts the tiles completely written. Reset clears the count.
+        Tiles to take. Reset clears the count.
+    loaded : ``Out(range(depth + 1))``
+        Tiles completely written: a tile counts :data:`TABLE_LOADED_LATENCY` cycles after its
+        last beat is taken (the writes are registered), and is readable from then on.
     bias_read, multiplier_read, shift_read : ``Out(memory.ReadPort.Signature(...))``
         Address ``tile · 2^⌈log2 groups⌉ + group``: :meth:`address`.
     """
@@ -792,31 +799,41 @@ class ChannelTable(wiring.Component):
         groups = cfg.requant_groups
         group = Signal(range(groups)) if groups > 1 else Const(0, 1)
         last_group = group == groups - 1
-        room = self.loaded < self.limit
+        # Writes are registered (address, data, enable), so that no compare or mux sits in
+        # front of the LUT RAM's write decode; a tile counts as loaded once its last write
+        # has reached the table (``loaded`` lags the internal count by that cycle).
+        taken = Signal.like(self.loaded)
+        room = taken < self.limit
         write = self.channels.valid & room
         m.d.comb += self.channels.ready.eq(room & last_group)
+        m.d.sync += self.loaded.eq(taken)
         with m.If(write):
             if groups > 1:
                 m.d.sync += group.eq(Mux(last_group, 0, group + 1))
             with m.If(last_group):
-                m.d.sync += self.loaded.eq(self.loaded + 1)
+                m.d.sync += taken.eq(taken + 1)
         depth = max(2, self._depth << self._group_bits)
         # On ECP5 a small table goes in LUT RAM: a DP16KD's 5.8 ns clock-to-output would
         # limit the stage that registers the parameters (120 MHz on the 8×8 engine).
         attrs = ({"ram_style": "distributed"}
                  if platform_family(platform) == "ecp5" and depth <= DISTRIBUTED_TABLE_DEPTH
                  else None)
+        write_en = Signal()
+        write_addr = Signal(self.addr_width, reset_less=True)
+        m.d.sync += [write_en.eq(write), write_addr.eq(self.address(taken, group))]
         for name, shape in _field_shapes(cfg).items():
+            lanes = data.ArrayLayout(shape, cfg.lanes)
             m.submodules[f"{name}_table"] = table = memory.Memory(
-                shape=data.ArrayLayout(shape, cfg.lanes), depth=depth, init=[], attrs=attrs)
+                shape=lanes, depth=depth, init=[], attrs=attrs)
             write_port = table.write_port()
             values = getattr(self.channels.p, name)
             groups = _lane_groups([values[j] for j in range(cfg.cols)], cfg.lanes,
                                   cfg.requant_groups)
-            m.d.comb += [write_port.addr.eq(self.address(self.loaded, group)),
-                         write_port.en.eq(write)]
-            m.d.comb += [write_port.data[lane].eq(_select(group, [g[lane] for g in groups]))
+            write_data = Signal(lanes, reset_less=True, name=f"{name}_write")
+            m.d.sync += [write_data[lane].eq(_select(group, [g[lane] for g in groups]))
                          for lane in range(cfg.lanes)]
+            m.d.comb += [write_port.addr.eq(write_addr), write_port.en.eq(write_en),
+                         write_port.data.eq(write_data)]
             wiring.connect(m, wiring.flipped(getattr(self, f"{name}_read")), table.read_port())
         return m
 

@@ -266,12 +266,16 @@ class WeightBanks(wiring.Component):
 
     A bank is full after ``rows`` load beats, in use by the activations of its tile, and
     draining after the tile's last activation until no PE reads it
-    (:attr:`WeightStationaryArray.drain_cycles`); then it may load again.
+    (``feed_latency`` + :attr:`WeightStationaryArray.drain_cycles` cycles after it issues);
+    then it may load again.
 
     Parameters
     ----------
     config : :class:`hw.config.ArrayConfig`
         A weight-stationary configuration.
+    feed_latency : int
+        Cycles from an activation issuing (``issue.tile_done``) to it being presented to the
+        grid: 0 when the issuer drives the grid directly.
 
     Members
     -------
@@ -290,9 +294,13 @@ class WeightBanks(wiring.Component):
         A bank is still read by activations in flight.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, feed_latency=0):
+        if not isinstance(feed_latency, int):
+            raise TypeError(f"feed_latency must be an integer, not {feed_latency!r}")
+        if feed_latency < 0:
+            raise ValueError(f"feed_latency must be in [0, ∞), not {feed_latency!r}")
         self._config = config
-        self._drain_cycles = drain_cycles(config)
+        self._drain_cycles = feed_latency + drain_cycles(config)
         super().__init__({
             "loader": In(weight_load_signature(config)),
             "issue": In(BANK_ISSUE_SIGNATURE),

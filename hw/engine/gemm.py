@@ -278,7 +278,7 @@ class GemmEngine(wiring.Component):
         acts = TileLoader(layouts["activations"], tile_depth=cfg.max_m, slots=cfg.max_k_tiles,
                           max_tiles=cfg.max_k_tiles)
         gate = WeightTileGate(cfg, layouts["weights"])
-        banks = WeightBanks(cfg.array)
+        banks = WeightBanks(cfg.array, feed_latency=GRID_FEED_LATENCY)
         sequencer = WeightStationarySequencer(cfg, layouts["activations"],
                                               credits_depth=self._timing.fifo_depth)
         return acts, gate, banks, sequencer
