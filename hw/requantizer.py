@@ -821,19 +821,30 @@ class ChannelTable(wiring.Component):
         write_en = Signal()
         write_addr = Signal(self.addr_width, reset_less=True)
         m.d.sync += [write_en.eq(write), write_addr.eq(self.address(taken, group))]
+        # The beat's lane groups are staged whole at its first write, then shifted down one
+        # group per write: the table's write data is always stage 0, no mux by `group`.
+        first_group = Signal(init=1)
+        with m.If(write):
+            m.d.sync += first_group.eq(last_group)
         for name, shape in _field_shapes(cfg).items():
             lanes = data.ArrayLayout(shape, cfg.lanes)
             m.submodules[f"{name}_table"] = table = memory.Memory(
                 shape=lanes, depth=depth, init=[], attrs=attrs)
             write_port = table.write_port()
             values = getattr(self.channels.p, name)
-            groups = _lane_groups([values[j] for j in range(cfg.cols)], cfg.lanes,
-                                  cfg.requant_groups)
-            write_data = Signal(lanes, reset_less=True, name=f"{name}_write")
-            m.d.sync += [write_data[lane].eq(_select(group, [g[lane] for g in groups]))
-                         for lane in range(cfg.lanes)]
+            beat = _lane_groups([values[j] for j in range(cfg.cols)], cfg.lanes, groups)
+            staged = [Signal(lanes, reset_less=True, name=f"{name}_group{index}")
+                      for index in range(groups)]
+            with m.If(write):
+                with m.If(first_group):
+                    m.d.sync += [stage[lane].eq(value)
+                                 for stage, lane_values in zip(staged, beat, strict=True)
+                                 for lane, value in enumerate(lane_values)]
+                with m.Else():
+                    m.d.sync += [stage.eq(above)
+                                 for stage, above in zip(staged[:-1], staged[1:], strict=True)]
             m.d.comb += [write_port.addr.eq(write_addr), write_port.en.eq(write_en),
-                         write_port.data.eq(write_data)]
+                         write_port.data.eq(staged[0])]
             wiring.connect(m, wiring.flipped(getattr(self, f"{name}_read")), table.read_port())
         return m
 
