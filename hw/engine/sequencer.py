@@ -185,8 +185,11 @@ class OutputStationarySequencer(wiring.Component):
         # command starts, updated as compute_m advances), so that neither `issue` nor `done`
         # waits for a compare of the wide M counters.
         last_m = Signal()
+        # M tiles after compute_m, counted down: `last_m` is then a compare with a constant,
+        # not `compute_m + 2 == m_tiles` (a carry chain and a wide compare).
+        m_after = Signal.like(compute_m, name="m_after")
         with m.If(self.active & ~primed):
-            m.d.sync += last_m.eq(m_tiles == 1)
+            m.d.sync += [last_m.eq(m_tiles == 1), m_after.eq(m_tiles - 1)]
         # Where k and pass_k stand, kept in registers beside them (each updated from the
         # values k and pass_k take next), so that `issue` waits for no counter compare:
         # k == last_k, pass_k == kmax − 1, k == pass_k, and since_last == interval.
@@ -247,8 +250,8 @@ class OutputStationarySequencer(wiring.Component):
                 with m.If(compute_n == last_n):
                     m.d.comb += self.act_release.eq(1)
                     m.d.sync += [compute_n.eq(0), weight_base.eq(0),
-                                 compute_m.eq(compute_m + 1),
-                                 last_m.eq(compute_m + 2 == m_tiles)]
+                                 compute_m.eq(compute_m + 1), m_after.eq(m_after - 1),
+                                 last_m.eq(m_after == 1)]
                     with m.If(last_m):
                         m.d.sync += self.done.eq(1)
         return m
