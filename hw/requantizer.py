@@ -946,8 +946,15 @@ class Requantizer(wiring.Component):
         # Serialiser: one lane group of the row on i per cycle (no counter for one group:
         # zero-width signals would be [-1:0] vectors in the Verilog).
         group = Signal(range(groups)) if groups > 1 else Const(0, 1)
-        first, last_group = group == 0, group == groups - 1
-        issue = self.i.valid & (~first | credits.any())
+        # Whether the group is the row's first or last, and whether a credit is left, are
+        # registers beside what they describe: `i.ready` (which the accumulator FIFO's read
+        # logic waits for) is one gate of registers.
+        if groups > 1:
+            first, last_group = Signal(init=1), Signal()
+        else:
+            first, last_group = Const(1), Const(1)
+        has_credit = Signal(init=1)
+        issue = self.i.valid & (~first | has_credit)
         interval = cfg.requant_beat_interval
         if interval > 1:
             # A serial multiply (RequantizerLanes._serial_multiply) takes a beat every
@@ -973,9 +980,12 @@ class Requantizer(wiring.Component):
                      for lane in range(cfg.lanes)]
         if groups > 1:
             with m.If(issue):
-                m.d.sync += group.eq(Mux(last_group, 0, group + 1))
+                m.d.sync += [group.eq(Mux(last_group, 0, group + 1)), first.eq(last_group),
+                             last_group.eq(group == groups - 2)]
         reserve = issue & first
-        m.d.sync += credits.eq(credits - reserve + (self.o.valid & self.o.ready))
+        next_credits = Signal.like(credits)
+        m.d.comb += next_credits.eq(credits - reserve + (self.o.valid & self.o.ready))
+        m.d.sync += [credits.eq(next_credits), has_credit.eq(next_credits.any())]
 
         # Gather: lane groups back into a row, written into the FIFO with its last group.
         gathered = Signal(range(groups)) if groups > 1 else Const(0, 1)
