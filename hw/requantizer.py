@@ -33,7 +33,8 @@ from .systolic import AccumulatorRow
 
 __all__ = [
     "ChannelTable", "ParameterRegisters", "Requantizer", "RequantizerLanes", "ResultRow",
-    "FIFO_LATENCY", "TABLE_LOADED_LATENCY", "channel_params", "parameter_members",
+    "FIFO_LATENCY", "TABLE_LOADED_LATENCY", "TABLE_TAKE_LATENCY", "channel_params",
+    "parameter_members",
     "pipeline_stages",
     "requantizer_fifo_depth", "requantizer_latency", "round_shift", "shift_decode",
 ]
@@ -745,6 +746,9 @@ DISTRIBUTED_TABLE_DEPTH = 64
 #: Cycles from a tile's last channel beat being taken to :class:`ChannelTable`'s ``loaded``
 #: counting it: the registered write, then the count.
 TABLE_LOADED_LATENCY = 2
+#: Cycles from :class:`ChannelTable`'s ``limit`` rising above the tiles taken to a beat being
+#: taken: whether there is room is a register.
+TABLE_TAKE_LATENCY = 1
 
 
 class ChannelTable(wiring.Component):
@@ -763,7 +767,8 @@ class ChannelTable(wiring.Component):
         One beat per tile, tile 0 first; taken while fewer than ``limit`` are, one beat every
         ``requant_groups`` cycles (each lane group is a write).
     limit : ``In(range(depth + 1))``
-        Tiles to take. Reset clears the count.
+        Tiles to take: beats are taken from :data:`TABLE_TAKE_LATENCY` cycles after it rises
+        above the count. Reset clears the count.
     loaded : ``Out(range(depth + 1))``
         Tiles completely written: a tile counts :data:`TABLE_LOADED_LATENCY` cycles after its
         last beat is taken (the writes are registered), and is readable from then on.
@@ -803,10 +808,13 @@ class ChannelTable(wiring.Component):
         # front of the LUT RAM's write decode; a tile counts as loaded once its last write
         # has reached the table (``loaded`` lags the internal count by that cycle).
         taken = Signal.like(self.loaded)
-        room = taken < self.limit
+        # taken < limit, in a register (so the compare is not in front of every write
+        # enable): the limit is stable while a command runs, and a tile is taken only here.
+        room = Signal()
         write = self.channels.valid & room
         m.d.comb += self.channels.ready.eq(room & last_group)
-        m.d.sync += self.loaded.eq(taken)
+        m.d.sync += [self.loaded.eq(taken),
+                     room.eq(Mux(write & last_group, taken + 1, taken) < self.limit)]
         with m.If(write):
             if groups > 1:
                 m.d.sync += group.eq(Mux(last_group, 0, group + 1))
@@ -821,8 +829,12 @@ class ChannelTable(wiring.Component):
         write_en = Signal()
         write_addr = Signal(self.addr_width, reset_less=True)
         m.d.sync += [write_en.eq(write), write_addr.eq(self.address(taken, group))]
-        # The beat's lane groups are staged whole at its first write, then shifted down one
-        # group per write: the table's write data is always stage 0, no mux by `group`.
+        # The beat's lane groups are staged whole while its first group is next (every cycle
+        # until it is written), then shifted down one group a cycle: the table's write data
+        # is always stage 0, with no mux by `group` and no write enable on the stages. The
+        # groups after the first are written on consecutive cycles: the beat stays valid
+        # until it is taken with its last group (the stream rule), and `room` cannot fall
+        # within a beat.
         first_group = Signal(init=1)
         with m.If(write):
             m.d.sync += first_group.eq(last_group)
@@ -835,14 +847,13 @@ class ChannelTable(wiring.Component):
             beat = _lane_groups([values[j] for j in range(cfg.cols)], cfg.lanes, groups)
             staged = [Signal(lanes, reset_less=True, name=f"{name}_group{index}")
                       for index in range(groups)]
-            with m.If(write):
-                with m.If(first_group):
-                    m.d.sync += [stage[lane].eq(value)
-                                 for stage, lane_values in zip(staged, beat, strict=True)
-                                 for lane, value in enumerate(lane_values)]
-                with m.Else():
-                    m.d.sync += [stage.eq(above)
-                                 for stage, above in zip(staged[:-1], staged[1:], strict=True)]
+            with m.If(first_group):
+                m.d.sync += [stage[lane].eq(value)
+                             for stage, lane_values in zip(staged, beat, strict=True)
+                             for lane, value in enumerate(lane_values)]
+            with m.Else():
+                m.d.sync += [stage.eq(above)
+                             for stage, above in zip(staged[:-1], staged[1:], strict=True)]
             m.d.comb += [write_port.addr.eq(write_addr), write_port.en.eq(write_en),
                          write_port.data.eq(staged[0])]
             wiring.connect(m, wiring.flipped(getattr(self, f"{name}_read")), table.read_port())

@@ -14,7 +14,7 @@ from hw.config import ArrayConfig
 from hw.engine import EngineConfig, GemmEngine, engine_layouts, engine_timing
 from hw.engine.command import ERROR_LATENCY, START_LATENCY
 from hw.host import LayerParams, engine_job
-from hw.requantizer import TABLE_LOADED_LATENCY
+from hw.requantizer import TABLE_LOADED_LATENCY, TABLE_TAKE_LATENCY
 from sim.amaranth_sim import run_engine
 from sim.workload import random_operand
 
@@ -539,9 +539,10 @@ def test_latency_is_exact(rows, cols, dataflow):
     latency = engine.latency
     if dataflow == "weight_stationary":
         # loads k = rows beats, then its row issues once the weight tile (k beats, full a
-        # cycle later) and the channel table (loaded TABLE_LOADED_LATENCY cycles after its
-        # one beat) are both in
-        assert run.cycles == max(k, TABLE_LOADED_LATENCY) + latency + 1
+        # cycle later) and the channel table (its one beat taken TABLE_TAKE_LATENCY cycles
+        # after the command starts, loaded TABLE_LOADED_LATENCY cycles later) are both in
+        table = TABLE_TAKE_LATENCY + TABLE_LOADED_LATENCY
+        assert run.cycles == max(k, table) + latency + 1
     else:                                 # loads k beats, issues k, then rows 0 … R−1
         assert run.cycles == 2 * k + latency + (rows - 1) * engine.row_interval
 
