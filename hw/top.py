@@ -13,7 +13,7 @@ requantizer takes rows from it as fast as its lanes allow and holds them back un
 backpressure on ``results``, so no row is ever dropped or duplicated.
 """
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out, connect
@@ -103,7 +103,10 @@ class CreditFIFO(wiring.Component):
     i : ``In(stream.Signature(layout, always_ready=True))``
         Beats in; every valid beat is written.
     o : ``Out(stream.Signature(layout))``
-        Beats out, :data:`hw.requantizer.FIFO_LATENCY` cycles after they were written.
+        Beats out, :data:`hw.requantizer.FIFO_LATENCY` cycles after they were written. The
+        FIFO is read through a one-beat skid register: a beat the consumer does not take
+        as it leaves the FIFO waits there, so the FIFO's read enable is a register and
+        never waits for ``o.ready``.
     reserve : ``In(range(max_reserve + 1))``
         Places the producer claims this cycle for beats it is about to create.
     credits : ``Out(range(depth + 1))``
@@ -126,14 +129,23 @@ class CreditFIFO(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(self.o.payload.as_value()),
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=len(Value.cast(self.o.payload)),
                                                     depth=self._depth)
+        # The skid: empty, the FIFO's beat passes straight to `o` (and is read whether `o`
+        # takes it or not); a beat not taken waits in `held` until it is. The skid's
+        # register loads whenever it is empty (no enable from `o.ready`).
+        full = Signal()
+        held = Signal.like(fifo.r_data, reset_less=True)
+        with m.If(~full):
+            m.d.sync += [held.eq(fifo.r_data), full.eq(fifo.r_rdy & ~self.o.ready)]
+        with m.Elif(self.o.ready):
+            m.d.sync += full.eq(0)
         m.d.comb += [
             fifo.w_en.eq(self.i.valid),
             fifo.w_data.eq(self.i.payload),
-            self.o.valid.eq(fifo.r_rdy),
-            self.o.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.o.ready),
+            fifo.r_en.eq(~full),
+            self.o.valid.eq(full | fifo.r_rdy),
+            self.o.payload.eq(Mux(full, held, fifo.r_data)),
         ]
         m.d.sync += self.credits.eq(self.credits - self.reserve + (self.o.valid & self.o.ready))
         return m

@@ -168,6 +168,8 @@ class OutputStationarySequencer(wiring.Component):
         k = Signal(range(max_k))                         # within the tile
         pass_k = Signal(range(kmax))                     # within the pass
         weight_base = Signal(range(cfg.max_n_tiles * max_k))   # compute_n · max_k
+        # weight_base + k, counted beside k: the read address waits for no adder.
+        weight_addr = Signal.like(weight_base, name="weight_addr")
         since_last = Signal(range(interval + 1), init=interval)
 
         # Kept in registers, so that no subtraction sits in front of `issue`: the tile's last
@@ -215,7 +217,7 @@ class OutputStationarySequencer(wiring.Component):
             self.tags.p.final.eq(final_pass),
             self.tags.p.n.eq(compute_n),
             self.act_read.addr.eq(compute_m[:ceil_log2(ACT_BANKS)] * max_k + k),
-            self.weight_read.addr.eq(weight_base + k),
+            self.weight_read.addr.eq(weight_addr),
         ]
         flags = Signal(PassFlags)
         m.d.comb += [flags.valid.eq(issue), flags.first.eq(~pass_k.any()),
@@ -231,7 +233,8 @@ class OutputStationarySequencer(wiring.Component):
             if interval > 1:
                 m.d.sync += spaced.eq(since_last + 1 == interval)
         with m.If(issue):
-            m.d.sync += [k.eq(k + 1), pass_k.eq(pass_k + 1), tile_end.eq(k + 1 == last_k)]
+            m.d.sync += [k.eq(k + 1), pass_k.eq(pass_k + 1), tile_end.eq(k + 1 == last_k),
+                         weight_addr.eq(weight_addr + 1)]
             if kmax > 1:
                 m.d.sync += pass_full.eq(pass_k + 1 == kmax - 1)
             with m.If(pass_end):
@@ -246,10 +249,11 @@ class OutputStationarySequencer(wiring.Component):
                     m.d.comb += self.reserve.eq(rows)
             with m.If(tile_end):
                 m.d.sync += [k.eq(0), compute_n.eq(compute_n + 1), tile_end.eq(last_k == 0),
-                             first_pass.eq(1), weight_base.eq(weight_base + max_k)]
+                             first_pass.eq(1), weight_base.eq(weight_base + max_k),
+                             weight_addr.eq(weight_base + max_k)]
                 with m.If(compute_n == last_n):
                     m.d.comb += self.act_release.eq(1)
-                    m.d.sync += [compute_n.eq(0), weight_base.eq(0),
+                    m.d.sync += [compute_n.eq(0), weight_base.eq(0), weight_addr.eq(0),
                                  compute_m.eq(compute_m + 1), m_after.eq(m_after - 1),
                                  last_m.eq(m_after == 1)]
                     with m.If(last_m):
