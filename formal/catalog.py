@@ -181,7 +181,7 @@ _UART_DIVISOR = 4
 _PROTOCOL_ONLY = {
     "gemm_engine": (functools.partial(GemmEngine, _ENGINE_CONFIG), "results",
                     "GemmEngine, 1×1 output-stationary, 2-bit operands, max_k 2, one N tile",
-                    28),
+                    32),
     "mac_array_ws": (functools.partial(MacArray, _WS_ARRAY_CONFIG), "results",
                      "MacArray 2×1 weight-stationary, 2-bit operands, requant shift", 26),
 }
@@ -305,9 +305,9 @@ def _engine_rows(config, command):
     return Mux(_legal_command(config, command), rows, 0)
 
 
-#: BMC depth of GemmEngine's conservation: a command of one M tile is answered by step 24
+#: BMC depth of GemmEngine's conservation: a command of one M tile is answered by step 28
 #: (the protocol cover), so a command of two M tiles, or two commands, fit.
-_ENGINE_CONSERVATION_DEPTH = 32
+_ENGINE_CONSERVATION_DEPTH = 36
 
 
 def _engine_conservation_proofs():
