@@ -829,15 +829,9 @@ class ChannelTable(wiring.Component):
         write_en = Signal()
         write_addr = Signal(self.addr_width, reset_less=True)
         m.d.sync += [write_en.eq(write), write_addr.eq(self.address(taken, group))]
-        # The beat's lane groups are staged whole while its first group is next (every cycle
-        # until it is written), then shifted down one group a cycle: the table's write data
-        # is always stage 0, with no mux by `group` and no write enable on the stages. The
-        # groups after the first are written on consecutive cycles: the beat stays valid
-        # until it is taken with its last group (the stream rule), and `room` cannot fall
-        # within a beat.
-        first_group = Signal(init=1)
-        with m.If(write):
-            m.d.sync += first_group.eq(last_group)
+        # The write data is selected by `group` into a register. Staging the whole beat in a
+        # shift register instead (no mux) measured worse on the 8×8 engine (120.0 against
+        # 124.5 MHz, median of three seeds): its 552 registers crowd the placement.
         for name, shape in _field_shapes(cfg).items():
             lanes = data.ArrayLayout(shape, cfg.lanes)
             m.submodules[f"{name}_table"] = table = memory.Memory(
@@ -845,17 +839,11 @@ class ChannelTable(wiring.Component):
             write_port = table.write_port()
             values = getattr(self.channels.p, name)
             beat = _lane_groups([values[j] for j in range(cfg.cols)], cfg.lanes, groups)
-            staged = [Signal(lanes, reset_less=True, name=f"{name}_group{index}")
-                      for index in range(groups)]
-            with m.If(first_group):
-                m.d.sync += [stage[lane].eq(value)
-                             for stage, lane_values in zip(staged, beat, strict=True)
-                             for lane, value in enumerate(lane_values)]
-            with m.Else():
-                m.d.sync += [stage.eq(above)
-                             for stage, above in zip(staged[:-1], staged[1:], strict=True)]
+            write_data = Signal(lanes, reset_less=True, name=f"{name}_write")
+            m.d.sync += [write_data[lane].eq(_select(group, [g[lane] for g in beat]))
+                         for lane in range(cfg.lanes)]
             m.d.comb += [write_port.addr.eq(write_addr), write_port.en.eq(write_en),
-                         write_port.data.eq(staged[0])]
+                         write_port.data.eq(write_data)]
             wiring.connect(m, wiring.flipped(getattr(self, f"{name}_read")), table.read_port())
         return m
 
