@@ -34,8 +34,7 @@ from .systolic import AccumulatorRow
 __all__ = [
     "ChannelTable", "ParameterRegisters", "Requantizer", "RequantizerLanes", "ResultRow",
     "FIFO_LATENCY", "TABLE_LOADED_LATENCY", "TABLE_TAKE_LATENCY", "channel_params",
-    "parameter_members",
-    "pipeline_stages",
+    "parameter_members", "pipeline_stages",
     "requantizer_fifo_depth", "requantizer_latency", "round_shift", "shift_decode",
 ]
 

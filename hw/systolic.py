@@ -13,7 +13,7 @@ from .dsp_pe import pe_chooser
 from .pe import OutputStationaryPE, PassFlags, TileFlags, WeightStationaryPE, operand_shape
 
 __all__ = ["OutputStationaryArray", "WeightStationaryArray", "WeightBanks", "AccumulatorRow",
-           "BANK_ISSUE_SIGNATURE", "weight_load_signature", "weight_lanes"]
+           "BANK_ISSUE_SIGNATURE", "delay", "weight_load_signature", "weight_lanes"]
 
 
 def AccumulatorRow(acc_bits, cols):
@@ -50,10 +50,10 @@ def drain_cycles(config):
     return pe_latency(config) * config.rows + config.cols
 
 
-def _delay(m, value, cycles, name):
-    """``value`` delayed by ``cycles`` registers."""
+def delay(m, value, cycles, name, *, reset_less=False):
+    """``value`` delayed by ``cycles`` registers (``reset_less``: registers no reset clears)."""
     for stage in range(cycles):
-        delayed = Signal.like(value, name=f"{name}_d{stage + 1}")
+        delayed = Signal.like(value, name=f"{name}_d{stage + 1}", reset_less=reset_less)
         m.d.sync += delayed.eq(value)
         value = delayed
     return value
@@ -121,7 +121,7 @@ class OutputStationaryArray(wiring.Component):
         for i in range(cfg.rows):
             # Flags ripple down the left edge, so row i sees them i cycles late, like its x.
             m.d.comb += [
-                pes[i][0].x_in.eq(_delay(m, self.x[i], i, f"x_skew{i}")),
+                pes[i][0].x_in.eq(delay(m, self.x[i], i, f"x_skew{i}")),
                 pes[i][0].flags_in.eq(flags),
             ]
             if i + 1 < cfg.rows:
@@ -129,7 +129,7 @@ class OutputStationaryArray(wiring.Component):
                 m.d.sync += next_flags.eq(flags)
                 flags = next_flags
         for j in range(cfg.cols):
-            m.d.comb += pes[0][j].w_in.eq(_delay(m, self.w[j], j, f"w_skew{j}"))
+            m.d.comb += pes[0][j].w_in.eq(delay(m, self.w[j], j, f"w_skew{j}"))
         for i in range(cfg.rows):
             for j in range(cfg.cols):
                 if j + 1 < cfg.cols:
@@ -215,11 +215,11 @@ class WeightStationaryArray(wiring.Component):
             k = cfg.rows - 1 - r
             # A partial sum takes `lat` cycles per row, so row r starts r·lat cycles late.
             m.d.comb += [
-                pes[r][0].x_in.eq(_delay(m, self.x[k], r * lat, f"x_skew{r}")),
+                pes[r][0].x_in.eq(delay(m, self.x[k], r * lat, f"x_skew{r}")),
                 pes[r][0].flags_in.eq(flags),
             ]
             if r + 1 < cfg.rows:
-                flags = _delay(m, flags, lat, f"flags_skew{r + 1}")
+                flags = delay(m, flags, lat, f"flags_skew{r + 1}")
         for r in range(cfg.rows):
             for j in range(cfg.cols):
                 if j + 1 < cfg.cols:
@@ -237,10 +237,10 @@ class WeightStationaryArray(wiring.Component):
 
         # Column j's sum leaves the bottom j cycles after column 0's: delay the left columns.
         bottom = pes[-1]
-        out_flags = _delay(m, bottom[-1].flags_out, lat - 1, "out_flags")
+        out_flags = delay(m, bottom[-1].flags_out, lat - 1, "out_flags")
         for j in range(cfg.cols):
             m.d.sync += self.rows.acc[j].eq(
-                _delay(m, bottom[j].psum_out, cfg.cols - 1 - j, f"deskew{j}"))
+                delay(m, bottom[j].psum_out, cfg.cols - 1 - j, f"deskew{j}"))
         m.d.sync += [self.rows_valid.eq(out_flags.valid), self.rows.last.eq(out_flags.last)]
         return m
 

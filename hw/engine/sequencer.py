@@ -13,7 +13,7 @@ from amaranth.utils import ceil_log2
 
 from ..pe import PassFlags, TileFlags
 from ..requantizer import FIFO_LATENCY
-from ..systolic import BANK_ISSUE_SIGNATURE, pass_interval, readout_latency
+from ..systolic import BANK_ISSUE_SIGNATURE, delay, pass_interval, readout_latency
 from ..top import raw_act_shape, raw_weight_shape
 from .command import MAX_M_TILES, shape_layout
 
@@ -72,21 +72,13 @@ def _feed_data(m, port, data):
     :data:`GRID_FEED_LATENCY` after the read, which no reset clears (``reset_less``: a
     per-command ``ResetInserter`` would put a LUT between the block RAM's slow output and
     the register)."""
-    for stage in range(GRID_FEED_LATENCY - 1):
-        register = Signal(port.shape(), reset_less=True, name=f"feed{stage}")
-        m.d.sync += register.eq(data)
-        data = register
-    m.d.comb += port.eq(data)
+    m.d.comb += port.eq(delay(m, data, GRID_FEED_LATENCY - 1, "feed", reset_less=True))
 
 
 def _feed_flags(m, port, flags):
     """Drive ``port`` from ``flags`` of a beat issuing now, :data:`GRID_FEED_LATENCY` cycles
     later (aligned with :func:`_feed_data`)."""
-    for stage in range(GRID_FEED_LATENCY):
-        register = Signal.like(port, name=f"flags{stage}")
-        m.d.sync += register.eq(flags)
-        flags = register
-    m.d.comb += port.eq(flags)
+    m.d.comb += port.eq(delay(m, flags, GRID_FEED_LATENCY, "flags"))
 
 
 class OutputStationarySequencer(wiring.Component):
