@@ -28,7 +28,7 @@ _MAX_LEFT_SHIFTS = range(31)
 #: builds (the pipeline registers the steps of round_shift: decode, floor and increment).
 _PROBES = {
     "round_shift": lambda value, amount, mode: (len(value), mode),
-    "_round_increment": lambda value, floor, amount, mask, half, mode: (len(value), mode),
+    "_round_addend": lambda value, amount, mask, mode: (len(value), mode),
 }
 
 

@@ -38,6 +38,8 @@ __all__ = [
     "requantizer_fifo_depth", "requantizer_latency", "round_shift", "shift_decode",
 ]
 
+#: Bits of a rounding shift's amount left to the last of its two steps (:func:`shift_window`).
+FINE_SHIFT_BITS = 2
 #: Cycles from a row written into SyncFIFOBuffered to it being visible at its read port.
 FIFO_LATENCY = 2
 #: Width of one DSP multiply of the requantizer's product (SB_MAC16, MULT18X18D).
@@ -105,31 +107,93 @@ def requantizer_fifo_depth(config):
 
 
 def shift_decode(amount, width):
-    """``(mask, half)`` of a right shift of a ``width``-bit value by ``amount``: the bits that
-    the shift discards, and the weight of one half unit of the last bit it keeps (0 when
-    ``amount`` is 0). Registering them splits a rounding shift's decode from its compare."""
-    mask = ~(Const((1 << width) - 1, width) << amount)[:width]
-    half = (Const(1, width + 1) << amount)[1:width + 1]
-    return mask, half
+    """``mask`` of a rounding right shift of a ``width``-bit value by ``amount``: the bits the
+    shift discards (2^amount − 1). Registering it splits a rounding shift's decode from its
+    add; the rounding addends are slices of it (:func:`_round_addend`)."""
+    return ~(Const((1 << width) - 1, width) << amount)[:width]
 
 
-def _round_increment(value, floor, amount, mask, half, mode):
-    """Whether ``floor`` (= ``value`` >> ``amount``) rounds up under ``mode``."""
-    remainder = value.as_unsigned() & mask
-    negative = value[-1]
-    above = remainder > half
-    tie = (remainder == half) & (amount != 0)
+def _round_addend(value, amount, mask, mode):
+    """``(addend, carry)`` that make ``(value + addend + carry) >> amount`` the quotient
+    ``value`` / 2^``amount`` rounded under ``mode``, with ``mask`` = :func:`shift_decode`:
+    one add ahead of a plain arithmetic shift instead of a compare of the discarded bits.
+    ``mask >> 1`` is 2^(amount−1) − 1, one below the half; a carry completes it to the half
+    when the mode rounds a tie up (for ``half_to_even``: when the floor is odd, bit ``amount``
+    of ``value``), and ``toward_zero`` adds the whole mask to a negative value."""
+    negative, nonzero, below = value[-1], mask[0], mask[1:]
     if mode == "floor":
-        return Const(0)
+        return Const(0), Const(0)
     if mode == "toward_zero":
-        return negative & (remainder != 0)
+        return Mux(negative, mask, 0), Const(0)
     if mode == "half_up":
-        return above | tie
+        return below, nonzero
     if mode == "half_away_from_zero":
-        return above | (tie & ~negative)
+        return below, nonzero & ~negative
     if mode == "half_to_even":
-        return above | (tie & floor[0])
+        # The floor's lowest bit; from amount = width on it is the sign (the floor is 0 or −1).
+        reach = 1 << len(amount)
+        bits = [*value, *[negative] * max(reach - len(value), 0)][:reach]
+        return below, nonzero & Array(bits)[amount]
     raise ValueError(f"mode must be a golden.rounding mode, not {mode!r}")
+
+
+def _add_carry(value, addend, carry):
+    """``value + addend + carry`` (signed, one bit wider than ``value``) as one adder: the
+    carry enters below the lowest bit."""
+    width = len(value) + 1
+    total = Cat(carry, value).as_signed() + Cat(Const(1, 1), addend).as_unsigned()
+    return total[1:width + 1].as_signed()
+
+
+def coarse_window(value, amount, width):
+    r"""First half of :func:`shift_window`: ``value >> (amount`` rounded down to a multiple of
+    2^:data:`FINE_SHIFT_BITS`\ ``)``, only the bits the fine shift reaches
+    (``width + 2^FINE_SHIFT_BITS − 1``), whether the coarse quotient's bits above them all
+    equal its sign, the fine amount and ``value``'s sign. Two steps with a register between
+    them cost half the LUTs of one: ABC (Yosys) flattens a shifter without a register inside
+    into one wide multiplexer per bit."""
+    step = 1 << FINE_SHIFT_BITS
+    keep = width + step - 1
+    coarse, fine = amount[FINE_SHIFT_BITS:], amount[:FINE_SHIFT_BITS]
+    negative = value[-1]
+
+    def bit(index):
+        return value[index] if index < len(value) else negative
+
+    offsets = range(1 << len(coarse))
+    bits = Cat(*(Array(bit(step * k + i) for k in offsets)[coarse] for i in range(keep)))
+    # Whether the bits above the kept ones all equal the sign (the kept bits' top one is the
+    # fine step's to check), for each coarse offset: the offsets share their groups of bits,
+    # from the top down.
+    fits, above = [], Const(1)
+    for k in reversed(offsets):
+        group = [value[i] for i in range(step * k + keep, min(step * (k + 1) + keep,
+                                                                 len(value)))]
+        same = Cat(*(g ^ negative for g in group)).any() if group else Const(0)
+        above = above & ~same
+        fits.insert(0, above)
+    return bits, Array(fits)[coarse], fine, negative
+
+
+def fine_window(bits, fits, fine, negative, width):
+    """Second half of :func:`shift_window`, on :func:`coarse_window`'s registered results:
+    ``(low, inside, negative)``."""
+    step = 1 << FINE_SHIFT_BITS
+    low = Cat(*(Array(bits[i + j] for j in range(step))[fine] for i in range(width)))
+    # The kept bits above the window, for each fine amount, all equal the sign.
+    clear = [~Cat(*(bits[i] ^ negative for i in range(width - 1 + j, len(bits)))).any()
+             for j in range(step)]
+    return low, fits & Array(clear)[fine], negative
+
+
+def shift_window(value, amount, width):
+    """``(low, inside, negative)`` of the arithmetic shift ``value >> amount``: its low
+    ``width`` bits, whether it fits ``width`` signed bits, and its sign. Only the bits the
+    window needs are shifted, in two steps (:func:`coarse_window` then :func:`fine_window`,
+    one register apart in :class:`RequantizerLanes`), and the fit comes from the bits above
+    the window (all equal to the sign) instead of a shift of the whole value and a compare
+    of its top."""
+    return fine_window(*coarse_window(value, amount, width), width)
 
 
 def round_shift(value, amount, mode):
@@ -137,13 +201,13 @@ def round_shift(value, amount, mode):
 
     ``value`` is signed, ``amount`` an unsigned run-time shift of at most ``len(value)``
     (beyond it the mask wraps: ``formal/`` found 0 >> 48 rounding to 1 at 32 bits; every
-    shift the requantizer builds stays within its value's width). The floor comes from an
-    arithmetic shift; the discarded bits decide the increment. (:class:`RequantizerLanes`
-    builds the same arithmetic in three registered steps: decode, floor and increment, add.)
+    shift the requantizer builds stays within its value's width). The rounding is one add
+    (:func:`_round_addend`) ahead of an arithmetic shift. (:class:`RequantizerLanes` builds
+    the same arithmetic in three registered steps: decode, add, and a shift of the window
+    the output needs, :func:`shift_window`.)
     """
-    mask, half = shift_decode(amount, len(value))
-    floor = value >> amount
-    return floor + _round_increment(value, floor, amount, mask, half, mode)
+    mask = shift_decode(amount, len(value))
+    return _add_carry(value, *_round_addend(value, amount, mask, mode)) >> amount
 
 
 def _fits(value, width):
@@ -155,8 +219,13 @@ def _fits(value, width):
     return ~top.any() | top.all()
 
 
-def _saturate(value, lo, hi):
-    return Mux(value < lo, lo, Mux(value > hi, hi, value))
+def _saturate(value, width):
+    """Signed ``value`` saturated to ``width`` signed bits: where its top bits are not all
+    equal (:func:`_fits`), the bound of its sign. No compare, one LUT per bit."""
+    negative = value[-1]
+    return Mux(_fits(value, width), value[:width],
+               Mux(negative, Const(-(1 << (width - 1)), signed(width)),
+                   Const((1 << (width - 1)) - 1, signed(width))))[:width].as_signed()
 
 
 def _offset(value):
@@ -206,12 +275,13 @@ def _adder_levels(count):
 def pipeline_stages(config):
     """Names of :class:`RequantizerLanes`' registered stages for ``config``, in order."""
     names = ["acc", "fetched", "biased", "saturated"]
-    left_shifts = config.max_left_shift > 0
     if config.requant == "shift":
-        names.append("scaled" if left_shifts else "decoded")
+        names.append("decoded")
     else:
-        double = config.rounding == "double"
-        if double and left_shifts:
+        # Only a serial multiply shifts its operand left (saturated); the parallel one
+        # shifts its product right by that much less instead.
+        if config.rounding == "double" and config.max_left_shift > 0 and \
+                config.requant_serial_bits is not None:
             names.append("left_shifted")
         if config.requant_serial_bits == 1:
             names += [f"serial{step}" for step in range(config.requant_beat_interval)]
@@ -223,7 +293,7 @@ def pipeline_stages(config):
             names.append("partial")
             terms = ceil_div(ACC_BITS, DSP_CHUNK) * ceil_div(MULTIPLIER_BITS, DSP_CHUNK) + 1
             names += [f"sum{level}" for level in range(_adder_levels(terms))]
-    return names + ["floor", "rounded", "zero_point", "out"]
+    return names + ["round_add", "coarse_shift", "round_shift", "zero_point", "out"]
 
 
 class _Pipeline:
@@ -369,8 +439,11 @@ class RequantizerLanes(wiring.Component):
         pipe = _Pipeline(m, self.i.valid, self.i.p.last, self.i.p.addr)
         multiply = cfg.requant == "multiplier"
         double = multiply and cfg.rounding == "double"
-        # The shift is needed right after the bias (shift-only, or the left shift of the
-        # "double" build) or only once the product is complete.
+        serial = cfg.requant_serial_bits is not None
+        # A serial "double" multiply shifts its operand left first (stage left_shifted).
+        left_stage = double and self._left_shifts and serial
+        # The shift is needed right after the bias (shift-only, the left shift of a serial
+        # "double" build, the parallel one's nudge) or only once the product is complete.
         early_shift = not multiply or (double and self._left_shifts)
 
         def read(name):
@@ -387,57 +460,59 @@ class RequantizerLanes(wiring.Component):
         # The bit-serial lane (requant_serial_bits = 1) needs the shift when its product starts.
         bit_serial = multiply and cfg.requant_serial_bits == 1
         shift = read("shift") if early_shift or bit_serial else None
-        multiplier = read("multiplier") if multiply and not early_shift else None
+        multiplier = read("multiplier") if multiply and not left_stage else None
         summed = pipe.stage("biased", [acc[j] + bias[j] for j in lanes])
-        if multiply and early_shift:
+        if left_stage:
             multiplier = read("multiplier")     # used after the left shift
-        biased = [_saturate(s, INT32_MIN, INT32_MAX)[:ACC_BITS].as_signed() for s in summed]
-        serial = cfg.requant_serial_bits is not None
-        if multiply and not (double and self._left_shifts) and not serial:
+        biased = [_saturate(s, ACC_BITS) for s in summed]
+        if multiply and not serial:
             biased = [_offset(b) for b in biased]   # the multiply's operand, ready for a DSP
         biased = pipe.stage("saturated", biased)
 
         if multiply:
             decoded, mode = self._multiply(m, platform, pipe, read, biased, shift, multiplier)
         else:
+            # x·2^shift rounded once: x·2^max_left_shift (wiring only) shifted right by
+            # max_left_shift − shift, so a left shift is exact and needs no stage of its own.
             mode = "half_up" if cfg.rounding == "single" else cfg.rounding
-            value = [self._left_shift(b, s) for b, s in zip(biased, shift, strict=True)]
-            decoded = pipe.stage("scaled" if self._left_shifts else "decoded",
-                                 [self._decode(v, s, right_only=True)
-                                  for v, s in zip(value, shift, strict=True)])
+            decoded = pipe.stage("decoded", [
+                self._decode(Cat(Const(0, self._fold), b).as_signed(), s)
+                for b, s in zip(biased, shift, strict=True)])
 
-        if mode is None:     # the bit-serial lane has rounded already
-            rounded = decoded
-        else:
-            # Rounding: floor and increment from the registered decode, then their sum.
-            rounded = []
-            for value, amount, mask, half in decoded:
-                floor = value >> amount
-                rounded.append([floor, _round_increment(value, floor, amount, mask, half, mode)])
-            rounded = pipe.stage("floor", rounded)
-            rounded = pipe.stage("rounded", [floor + increment for floor, increment in rounded])
-
-        # Output zero point and the clamp (fused ReLU/ReLU6 are clamps). The zero point is
-        # added to the low `narrow` bits only, while the top bits are checked in parallel: a
-        # value beyond `narrow` signed bits is 2^(narrow−1) beyond any zero point of an
-        # output `narrow − 2` bits wide, so beyond either clamp bound by its sign. In the
-        # same stage the value is compared with the bounds moved by the zero point
-        # (registered copies of act_min − Z and act_max − Z, which hold still while rows
-        # pass), so the last stage only selects.
         out_bits = len(self.o.p.y[0])
         narrow = out_bits + 2
+        if mode is None:     # the bit-serial lane has rounded already
+            windows = [[r[:narrow], _fits(r, narrow), r[-1]] for r in decoded]
+        else:
+            # Rounding: the rounding addend and carry from the registered decode added to the
+            # value at its rounding point, then the output's window of the arithmetic shift
+            # (its low `narrow` bits and whether the whole quotient fits them).
+            added = pipe.stage("round_add", [
+                [self._round_add(value, amount, mask, mode), window]
+                for value, amount, mask, window in decoded])
+            coarse = pipe.stage("coarse_shift", [list(coarse_window(total, amount, narrow))
+                                                 for total, amount in added])
+            windows = pipe.stage("round_shift", [list(fine_window(*c, narrow)) for c in coarse])
+
+        # Output zero point and the clamp (fused ReLU/ReLU6 are clamps). The zero point is
+        # added to the low `narrow` bits only, while whether the quotient fits them comes
+        # from the window: a value beyond `narrow` signed bits is 2^(narrow−1) beyond any
+        # zero point of an output `narrow − 2` bits wide, so beyond either clamp bound by
+        # its sign. In the same stage the value is compared with the bounds moved by the
+        # zero point (registered copies of act_min − Z and act_max − Z, which hold still
+        # while rows pass), so the last stage only selects.
         below_bound = Signal(signed(out_bits + 1), name="clamp_below")
         above_bound = Signal(signed(out_bits + 1), name="clamp_above")
         m.d.sync += [below_bound.eq(self.act_min - self.output_zero_point),
                      above_bound.eq(self.act_max - self.output_zero_point)]
 
-        def compared(r):
-            low, inside, negative = r[:narrow].as_signed(), _fits(r, narrow), r[-1]
+        def compared(low, inside, negative):
+            low = low.as_signed()
             return [(low + self.output_zero_point)[:out_bits],
                     Mux(inside, low < below_bound, negative),
                     Mux(inside, low > above_bound, ~negative)]
 
-        shifted = pipe.stage("zero_point", [compared(r) for r in rounded])
+        shifted = pipe.stage("zero_point", [compared(*w) for w in windows])
         out = pipe.stage("out", [
             Mux(below, self.act_min, Mux(above, self.act_max, total))[:out_bits]
             for total, below, above in shifted])
@@ -473,15 +548,59 @@ class RequantizerLanes(wiring.Component):
         shifted = (value << amount)[:width]
         return Mux(overflow, Mux(sign, INT32_MIN, INT32_MAX), shifted)[:ACC_BITS].as_signed()
 
-    @staticmethod
-    def _decode(value, shift, *, right_only):
-        """``[value, amount, mask, half]`` of the rounding right shift: by −shift (when
-        negative) or, for a single rounding of the product, by 31 − shift."""
-        if right_only:
-            amount = Mux(shift < 0, -shift, 0)[:SHIFT_BITS - 1]
+    @property
+    def _fold(self):
+        """Left-shift bits the rounding shift takes over: the value is read ``_fold`` bits
+        further up and shifted right by ``_fold`` − shift, so that x·2^shift needs no shifter
+        and no stage of its own (0 for a serial "double" multiply: its operand is shifted
+        left first, saturated, as TFLite computes it)."""
+        cfg = self._config
+        serial_double = (cfg.requant == "multiplier" and cfg.rounding == "double" and
+                         cfg.requant_serial_bits is not None)
+        return 0 if serial_double else cfg.max_left_shift
+
+    @property
+    def _rounding_points(self):
+        """``(add_at, window_from)``: the bit of the decoded value where the rounding addend
+        is added, and the bit where the rounded value's right shift (``window``) starts."""
+        cfg = self._config
+        if cfg.requant == "shift":
+            return 0, 0
+        if cfg.rounding == "double":     # the product from bit 31 − fold on: SRDHM at fold
+            return self._fold, 0
+        return 0, FRACTION_BITS - self._fold
+
+    def _decode(self, value, shift):
+        """``[value, amount, mask, window]``: the value to round, the right shift its
+        rounding addend is for (decoded into ``mask``, :func:`shift_decode`) and the right
+        shift of the rounded value that the output window takes.
+
+        "double": ``value`` is x·M0 + nudge from bit 31 − fold, rounded a second time (by
+        −shift) at bit fold; other multiplier builds round x·M0 once, by 31 − shift;
+        shift-only builds round x·2^fold by fold − shift."""
+        cfg = self._config
+        fold = self._fold
+        right = Mux(shift < 0, -shift, 0)
+        # shift ≤ max_left_shift: fold − shift ≥ 0 (with no fold, shift ≤ 0 here).
+        window = (fold - shift if fold else right).as_unsigned()[
+            :(fold + FRACTION_BITS).bit_length()]
+        if cfg.requant == "shift":
+            amount = window
+        elif cfg.rounding == "double":
+            value = value[FRACTION_BITS - fold:]
+            amount = right[:SHIFT_BITS - 1]
         else:
             amount = (FRACTION_BITS - shift).as_unsigned()[:SHIFT_BITS]
-        return [value, amount, *shift_decode(amount, len(value))]
+        add_at, _ = self._rounding_points
+        return [value, amount, shift_decode(amount, len(value) - add_at), window]
+
+    def _round_add(self, value, amount, mask, mode):
+        """The decoded ``value`` with its rounding addend and carry (:func:`_round_addend`)
+        added at its rounding point, from the bit where the output window starts."""
+        add_at, window_from = self._rounding_points
+        upper = value[add_at:].as_signed()
+        total = Cat(value[:add_at], _add_carry(upper, *_round_addend(upper, amount, mask, mode)))
+        return total[window_from:]
 
     def _multiply(self, m, platform, pipe, read, biased, shift, multiplier):
         """× M0 as registered DSP partial products and adder levels. Returns the decoded
@@ -495,21 +614,20 @@ class RequantizerLanes(wiring.Component):
         double = cfg.rounding == "double"
         value = biased
         serial = cfg.requant_serial_bits is not None
-        operand = (lambda v: v) if serial else _offset
-        if double and self._left_shifts:
-            staged = pipe.stage("left_shifted", [[operand(self._left_shift(v, s, saturate=True)), s]
+        if double and self._left_shifts and serial:
+            staged = pipe.stage("left_shifted", [[self._left_shift(v, s, saturate=True), s]
                                                  for v, s in zip(value, shift, strict=True)])
             value, shift = [v for v, _ in staged], [s for _, s in staged]
         width = len(value[0])
         # The offset's share, −M0 · 2^(w−1), and (double) SRDHM's nudge 2^30 join the sum as
         # one more term, so that floor((x·M0 + 2^30) / 2^31) is a bit slice of the total.
         product_shape = signed(width + MULTIPLIER_BITS + 1)
-        nudge = Const(1 << (FRACTION_BITS - 1) if double else 0, product_shape)
+        nudge = 1 << (FRACTION_BITS - 1) if double else 0
         if cfg.requant_serial_bits == 1:
-            return self._bit_serial(m, pipe, value, shift, multiplier, nudge.value), None
+            return self._bit_serial(m, pipe, value, shift, multiplier, nudge), None
         if serial:
             product, shift = self._serial_multiply(m, pipe, read, value, shift, multiplier,
-                                                   nudge.value)
+                                                   nudge)
             return self._decode_product(pipe, "product", product, shift, product_shape)
         in_dsp = platform_family(platform) == "ecp5"
         products, corrections, exponents = [], [], None
@@ -523,7 +641,12 @@ class RequantizerLanes(wiring.Component):
                                  for k, (a, b) in enumerate(operands)])
             else:
                 products.append([p for p, _ in partials])
-            corrections.append(nudge - (multiplier[j] << (width - 1)))
+            # Below bit w − 1 the term is the nudge alone: 2^(30 − left shift), the rounding
+            # bit of x·2^shift·M0 / 2^31 read at bit 31 − shift (:meth:`_decode`).
+            lane_nudge = Const(nudge, width - 1)
+            if double and self._fold:
+                lane_nudge = lane_nudge >> Mux(shift[j] > 0, shift[j], 0).as_unsigned()
+            corrections.append(Cat(lane_nudge[:width - 1], -multiplier[j]).as_signed())
         levels = _adder_levels(len(exponents))
         assert levels >= 2, levels   # ≥ 2 × 2 partial products and the correction
         # Registers hold the terms of each lane, then (when read early) its shift.
@@ -554,18 +677,12 @@ class RequantizerLanes(wiring.Component):
                                         product_shape)
 
     def _decode_product(self, pipe, name, product, shift, product_shape):
-        """Stage ``name``: the rounding right shift of each lane's x·M0 (+ nudge) decoded.
-        Returns it and the rounding mode."""
+        """Stage ``name``: the rounding of each lane's x·M0 (+ nudge) decoded
+        (:meth:`_decode`). Returns it and the rounding mode."""
         cfg = self._config
         double = cfg.rounding == "double"
-        product = [p[:product_shape.width].as_signed() for p in product]
-        if double:
-            decoded = [self._decode(p[FRACTION_BITS:].as_signed(), s, right_only=True)
-                       for p, s in zip(product, shift, strict=True)]
-        else:
-            decoded = [self._decode(p, s, right_only=False)
-                       for p, s in zip(product, shift, strict=True)]
-        decoded = pipe.stage(name, decoded)
+        decoded = pipe.stage(name, [self._decode(p[:product_shape.width].as_signed(), s)
+                                    for p, s in zip(product, shift, strict=True)])
         mode = "half_away_from_zero" if double else (
             "half_up" if cfg.rounding == "single" else cfg.rounding)
         return decoded, mode

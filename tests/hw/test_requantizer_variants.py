@@ -214,12 +214,14 @@ def test_serial_requantizer_timing(lanes, bits):
 
 
 @pytest.mark.parametrize("bits", [None, 1])
-def test_left_shift_beyond_int32_saturates(bits):
+def test_left_shift_beyond_int32_never_wraps(bits):
     """The "double" build's x · 2^shift is int32 in TFLite (undefined beyond it, where golden
-    refuses): the hardware saturates it, as it does the bias sum, rather than wrap or widen.
-    Small multipliers keep the outputs inside the clamp, so saturating (about ±M0),
-    wrapping (the opposite sign) and the exact wide product (up to 1.5 times more) differ.
-    Expected: golden at shift 0 on the saturated value, which is computed here."""
+    refuses). The serial lane shifts its operand and saturates it, as it does the bias sum;
+    the parallel lane reads its product ``shift`` bits further up instead of shifting the
+    operand, so it keeps the exact wide product. Neither wraps. Small multipliers keep the
+    outputs inside the clamp, so saturating (about ±M0), wrapping (the opposite sign) and
+    the exact wide product (up to 1.5 times more) differ. Expected, in Python integers:
+    SRDHM, floor((x·2^shift·M0 + 2^30) / 2^31), of the saturated or the exact value."""
     config = ArrayConfig(rows=1, cols=2, kmax=64, rounding="double", accumulator_width=32,
                          max_left_shift=7, requant_serial_bits=bits, requant_lanes=1)
     rng = random.Random(11)
@@ -232,9 +234,13 @@ def test_left_shift_beyond_int32_saturates(bits):
     results, out = _run_requantizer(config, cases, seed=3)
     expected = []
     for rows, _, m0, shift in cases:
-        saturated = np.clip(np.array(rows, dtype=np.int64) << shift, INT32_MIN, INT32_MAX)
-        expected += requantize(saturated, bias=np.zeros(2, np.int64), multiplier=m0, shift=0,
-                               rounding="double", **out).tolist()
+        for row in rows:
+            scaled = [x << shift for x in row]
+            if bits is not None:
+                scaled = [min(max(x, INT32_MIN), INT32_MAX) for x in scaled]
+            expected.append([
+                min(max(((x * m0 + (1 << 30)) >> 31) + out["output_zero_point"],
+                        out["act_min"]), out["act_max"]) for x in scaled])
     assert results == expected
     # inside the clamp: positive overflow stays positive, negative stays negative
     assert all(out["act_min"] < row[1] < out["output_zero_point"] < row[0] < out["act_max"]

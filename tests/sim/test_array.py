@@ -136,13 +136,11 @@ def test_worst_case_operands_do_not_overflow(config):
 
 
 def _documented_latency(config):
-    """docs/architecture.md, Timing: requantizer pipeline stages 12 (multiplier modes; 13 in
-    the "double" build with a left shift, max_left_shift > 0, the default) or 9 (shift-only);
+    """docs/architecture.md, Timing: requantizer pipeline stages 13 (multiplier modes, every
+    max_left_shift) or 10 (shift-only);
     PE latency L = 2 with the product register, else 1; the accumulator FIFO 2; a row's lane
     groups G − 1; the requantizer's output FIFO 2."""
-    left_shift_stage = (config.requant == "multiplier" and config.rounding == "double" and
-                        config.max_left_shift > 0)
-    stages = 9 if config.requant == "shift" else 12 + left_shift_stage
+    stages = 10 if config.requant == "shift" else 13
     pe = 2 if config.register_product else 1
     queues = 2 + (config.requant_groups - 1) + 2
     if config.weight_stationary:

@@ -87,14 +87,14 @@ def test_requantizer_int32_edges():
 
 
 def test_requantizer_unstalled_latency_is_the_documented_one():
-    # docs/architecture.md: 12 pipeline stages with the multiplier (accumulator, parameter
-    # fetch, bias, saturation, partial products, three adder levels, floor, increment, zero
-    # point, clamp), one more for the "double" build's left shift (max_left_shift > 0, the
-    # default), 9 shift-only; + the output FIFO's 2.
+    # docs/architecture.md: 13 pipeline stages with the multiplier (accumulator, parameter
+    # fetch, bias, saturation, partial products, three adder levels, rounding addend, coarse
+    # and fine window shift, zero point, clamp) whatever max_left_shift is (a left shift is a
+    # shorter right shift), 10 shift-only; + the output FIFO's 2.
     for options, stages in ((dict(rounding="double"), 13),
-                            (dict(rounding="double", max_left_shift=0), 12),
-                            (dict(rounding="single"), 12),
-                            (dict(rounding="floor", requant="shift"), 9)):
+                            (dict(rounding="double", max_left_shift=0), 13),
+                            (dict(rounding="single"), 13),
+                            (dict(rounding="floor", requant="shift"), 10)):
         config = ArrayConfig(rows=1, cols=2, kmax=16, **options)
         report = _run(requantizer_design(config), "sim.tb_requantizer", rows=10)
         assert report["latency"] == stages + 2
