@@ -394,10 +394,12 @@ class RequantizerLanes(wiring.Component):
     output_zero_point, act_min, act_max : ``In(out)``
         Run-time output parameters; hold them while beats are in flight.
 
-    Stages (one register each; :attr:`stage_names`): bias add saturated to int32 → (left shift
-    of the "double" build when ``max_left_shift``) → 16×16 partial products of × M0 → adder
-    levels → rounding floor and increment (the shift decoded a stage earlier) → increment →
-    zero point → clamp. No stage holds a variable shift, a compare and a wide add in series.
+    Stages (one register each; :attr:`stage_names`): bias add saturated to int32 → 16×16
+    partial products of × M0 (the left shift of x·2^shift is the same product read further
+    up; a serial "double" lane shifts its operand in a stage of its own) → adder levels (the
+    rounding shift decoded beside the last) → the rounding addend added → coarse, then fine
+    shift of the output's window → zero point → clamp. No stage holds a variable shift, a
+    compare and a wide add in series.
     """
 
     def __init__(self, config, *, lanes, addr_width):
@@ -522,19 +524,14 @@ class RequantizerLanes(wiring.Component):
         assert not pipe._fetches, "a parameter was read and never used"
         return m
 
-    def _left_shift(self, value, shift, *, saturate=False):
-        """``value`` · 2^max(shift, 0); ``shift`` never exceeds ``max_left_shift``.
-
-        With ``saturate`` (the "double" build's operand of SRDHM) the result is clamped to
-        int32: TFLite computes ``x · 2^shift`` in int32 (undefined beyond it, where golden
-        raises), so the product keeps its 32-bit operand and its DSP count whatever
-        ``max_left_shift`` is."""
-        if not self._left_shifts:
-            return value
+    def _left_shift(self, value, shift):
+        """``value`` · 2^max(shift, 0) saturated to int32, the serial "double" multiply's
+        operand; ``shift`` never exceeds ``max_left_shift``. TFLite computes ``x · 2^shift``
+        in int32 (undefined beyond it, where golden raises), so the product keeps its 32-bit
+        operand whatever ``max_left_shift`` is. (The parallel multiply shifts nothing: see
+        :attr:`_fold`.)"""
         bits = self._config.max_left_shift
         amount = Mux(shift > 0, shift, 0)[:bits.bit_length()]
-        if not saturate:
-            return (value << amount)[:len(value) + bits].as_signed()
         # value · 2^amount fits int32 when value's top amount + 1 bits are all equal: one
         # flag per amount from a chain of bit compares, chosen by the amount in parallel
         # with the shift (no wide compare after it).
@@ -615,7 +612,7 @@ class RequantizerLanes(wiring.Component):
         value = biased
         serial = cfg.requant_serial_bits is not None
         if double and self._left_shifts and serial:
-            staged = pipe.stage("left_shifted", [[self._left_shift(v, s, saturate=True), s]
+            staged = pipe.stage("left_shifted", [[self._left_shift(v, s), s]
                                                  for v, s in zip(value, shift, strict=True)])
             value, shift = [v for v, _ in staged], [s for _, s in staged]
         width = len(value[0])
