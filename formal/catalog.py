@@ -22,11 +22,17 @@ from .harness import Proof
 from .partial_sums import PartialSumCheck, RowSumCheck, narrower
 from .pe import PECheck
 from .requantizer import RequantizerCheck, SrdhmFloorCheck, requantizer_config
-from .rounding import RoundShiftCheck, hardware_shift_widths, wrong_tie_rule
+from .rounding import (
+    RoundShiftCheck,
+    ShiftWindowCheck,
+    hardware_shift_widths,
+    wrong_fit_window,
+    wrong_tie_rule,
+)
 from .streams import Balance, Glitched, StreamCheck
 from .uart import BRIDGE_DEFECTS, BridgeTxCheck, DefectiveBridge, UARTRxCheck
 
-__all__ = ["FAST_WIDTHS", "PARTIAL_SUM_CONFIG", "PE_CONFIGS", "REQUANT_CASES",
+__all__ = ["FAST_WIDTHS", "PARTIAL_SUM_CONFIG", "PE_CONFIGS", "REQUANT_CASES", "WINDOW_SIZES",
            "ROW_SUM_CONFIG", "STREAM_CONFIG", "proofs"]
 
 #: Width of the round_shift mutants and of the out-of-domain check (the requantizer's int32).
@@ -66,6 +72,33 @@ _ARRAY_CONFIG = ArrayConfig(rows=2, cols=1, act_bits=2, weight_bits=2, kmax=2, r
                             rounding="floor")
 _STREAM_SHIFT_CONFIG = ArrayConfig(rows=2, cols=2, kmax=4, requant="shift",
                                    rounding="half_to_even", per_channel=True, max_left_shift=3)
+
+
+#: (value bits, amount bits) of the requantizer's output window in its int8 builds: the
+#: default "double" and "single" lanes (max_left_shift 7: 41 bits from bit 24 of the product,
+#: shifted by 0..38) and "double" without a left shift (34 bits, 0..31); the window is int8's
+#: N + 2 bits.
+WINDOW_SIZES = ((41, 6), (34, 5))
+_WINDOW_BITS = 10
+
+
+def _shift_window_proofs():
+    for value_bits, amount_bits in WINDOW_SIZES:
+        yield Proof(
+            name=f"shift_window_v{value_bits}_a{amount_bits}",
+            prop="shift_window(value, amount, 10) = low 10 bits of floor(value / 2^amount), "
+                 "whether it fits 10 signed bits, and the sign, for all inputs",
+            widths=f"value {value_bits} bits, amount {amount_bits} bits",
+            design=functools.partial(ShiftWindowCheck, value_bits, amount_bits, _WINDOW_BITS),
+            mode="bmc", depth=1, solver="z3", fast=True)
+    value_bits, amount_bits = WINDOW_SIZES[0]
+    yield Proof(
+        name="shift_window_mutant_fit",
+        prop="mutant: a fit flag one bit too lenient must differ from spec",
+        widths=f"value {value_bits} bits, amount {amount_bits} bits",
+        design=functools.partial(ShiftWindowCheck, value_bits, amount_bits, _WINDOW_BITS,
+                                 implementation=wrong_fit_window),
+        mode="bmc", depth=1, solver="z3", expect="FAIL", fast=True)
 
 
 def _round_shift_proofs(fast):
@@ -514,6 +547,6 @@ def _row_sum_proofs():
 def proofs(fast=False):
     """Every proof, cover and mutant, in a stable order; only the fast ones with ``fast``
     (without elaborating every requantizer configuration to find its rounding shifts)."""
-    every = (*_round_shift_proofs(fast), *_requantizer_proofs(), *_pe_proofs(),
-             *_partial_sum_proofs(), *_row_sum_proofs(), *_stream_proofs())
+    every = (*_round_shift_proofs(fast), *_shift_window_proofs(), *_requantizer_proofs(),
+             *_pe_proofs(), *_partial_sum_proofs(), *_row_sum_proofs(), *_stream_proofs())
     return tuple(p for p in every if p.fast or not fast)

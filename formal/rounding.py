@@ -17,7 +17,8 @@ from hw.config import REQUANT_ROUNDINGS, ArrayConfig
 
 from .harness import hold_reset_low
 
-__all__ = ["RoundShiftCheck", "hardware_shift_widths", "spec_round_shift", "wrong_tie_rule"]
+__all__ = ["RoundShiftCheck", "ShiftWindowCheck", "hardware_shift_widths", "spec_round_shift",
+           "wrong_fit_window", "wrong_tie_rule"]
 
 #: Width of the run-time shift amount the requantizer hands to its rounding shifts.
 AMOUNT_BITS = 6
@@ -113,6 +114,69 @@ def wrong_tie_rule(value, amount, mode):
     differs on some input: ties, or negative values with a remainder)."""
     neighbour = dict(zip(ROUNDING_MODES, ROUNDING_MODES[1:] + ROUNDING_MODES[:1], strict=True))
     return hw.requantizer.round_shift(value, amount, neighbour[mode])
+
+
+class ShiftWindowCheck(wiring.Component):
+    """Asserts ``implementation(value, amount, width)`` (default
+    :func:`hw.requantizer.shift_window`) equals the low ``width`` bits of ⌊value / 2^amount⌋,
+    whether that quotient fits ``width`` signed bits, and the sign, for every signed value of
+    ``value_bits`` and every amount of ``amount_bits`` (beyond the value's width too). The
+    quotient is a free variable constrained to floor division, as in
+    :func:`spec_round_shift`: the specification does not shift.
+
+    Parameters
+    ----------
+    value_bits : int
+        Width of the signed value, 2..96.
+    amount_bits : int
+        Width of the unsigned shift amount, 1..6.
+    width : int
+        Width of the window, 1..``value_bits``.
+    implementation : callable
+        ``shift_window(value, amount, width)``; a mutant passes a broken copy.
+    """
+
+    def __init__(self, value_bits, amount_bits, width, *, implementation=None):
+        if not isinstance(value_bits, int) or not 2 <= value_bits <= 96:
+            raise ValueError(f"value_bits must be in [2, 96], not {value_bits!r}")
+        if not isinstance(amount_bits, int) or not 1 <= amount_bits <= AMOUNT_BITS:
+            raise ValueError(f"amount_bits must be in [1, {AMOUNT_BITS}], not {amount_bits!r}")
+        if not isinstance(width, int) or not 1 <= width <= value_bits:
+            raise ValueError(f"width must be in [1, {value_bits}], not {width!r}")
+        self._width = width
+        self._implementation = implementation or hw.requantizer.shift_window
+        limit = value_bits + (1 << amount_bits)
+        super().__init__({
+            "value": In(signed(value_bits)),
+            "amount": In(unsigned(amount_bits)),
+            # Free quotient and remainder of the floor division (wider than they can be).
+            "quotient": In(signed(value_bits + 1)),
+            "remainder": In(unsigned(limit)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        hold_reset_low(m)
+        width = self._width
+        m.d.comb += [
+            Assume((self.quotient << self.amount) + self.remainder == self.value),
+            Assume(self.remainder < (Const(1, 1) << self.amount)),
+        ]
+        low, inside, negative = self._implementation(self.value, self.amount, width)
+        fits = (self.quotient >= -(1 << (width - 1))) & (self.quotient < (1 << (width - 1)))
+        m.d.comb += [
+            Assert(low == self.quotient[:width]),
+            Assert(inside == fits),
+            Assert(negative == (self.value < 0)),
+        ]
+        return m
+
+
+def wrong_fit_window(value, amount, width):
+    """Mutant: :func:`hw.requantizer.shift_window` whose fit flag ignores the window's top
+    bit (a quotient one bit too wide passes as fitting)."""
+    low, inside, negative = hw.requantizer.shift_window(value, amount, width + 1)
+    return low[:width], inside, negative
 
 
 def _configs():

@@ -8,9 +8,10 @@ FAIL for its mutant (a deliberately broken copy), so that no proof passes vacuou
 import pytest
 from amaranth.hdl import Fragment, Module, signed
 
+import hw.requantizer
 from boards.uart import MIN_DIVISOR, UARTBridge, UARTRx, UARTTx
 from formal import catalog
-from formal.catalog import FAST_WIDTHS, proofs
+from formal.catalog import FAST_WIDTHS, WINDOW_SIZES, proofs
 from formal.harness import Proof, internal_signal, run, submodule
 from formal.partial_sums import PartialSumCheck, RowSumCheck
 from formal.pe import PECheck
@@ -20,7 +21,7 @@ from formal.streams import Glitched, StreamCheck
 from formal.uart import UARTRxCheck
 from hw.config import ArrayConfig, EngineConfig
 from hw.pe import OutputStationaryPE
-from hw.requantizer import DSP_CHUNK
+from hw.requantizer import DSP_CHUNK, Requantizer
 
 pytestmark = pytest.mark.formal
 
@@ -37,15 +38,17 @@ def test_fast_proof(proof, build_dir):
 
 
 def test_every_claim_has_a_failing_mutant_and_a_cover():
-    # Families: a proof's name up to its variant; round_shift's are combinational (no cover).
+    # Families: a proof's name up to its variant; round_shift's and shift_window's are
+    # combinational (no cover).
     every = [*catalog._pe_proofs(), *catalog._stream_proofs(), *catalog._requantizer_proofs(),
              *catalog._partial_sum_proofs(), *catalog._row_sum_proofs(),
+             *catalog._shift_window_proofs(),
              *(p for p in proofs(fast=True) if p.name.startswith("round_shift"))]
     for proof in every:
         if proof.expect != "PASS" or proof.mode == "cover":
             continue
-        family = ("round_shift" if proof.name.startswith("round_shift")
-                  else "pe" if proof.name.startswith("pe_") else proof.name)
+        family = next((name for name in ("round_shift", "shift_window", "pe_")
+                       if proof.name.startswith(name)), proof.name)
         assert any(
             p.name.startswith(family) and "_mutant" in p.name and p.expect == "FAIL"
             for p in every), proof.name
@@ -62,6 +65,23 @@ def test_every_proof(build_dir):
     wrong = {name: status for name, status in wrong.items()
              if status != next(p for p in slow if p.name == name).expect}
     assert not wrong
+
+
+def test_window_proofs_cover_the_int8_lanes(monkeypatch):
+    """The shift_window proofs are at the sizes the default int8 lanes build (found by
+    instrumenting coarse_window while they elaborate): "double" with and without a left
+    shift, "single"."""
+    built = set()
+    original = hw.requantizer.coarse_window
+
+    def recorder(value, amount, width):
+        built.add((len(value), len(amount), width))
+        return original(value, amount, width)
+
+    monkeypatch.setattr(hw.requantizer, "coarse_window", recorder)
+    for options in ({}, {"max_left_shift": 0}, {"rounding": "single"}):
+        Fragment.get(Requantizer(ArrayConfig(rows=1, cols=1, **options)), None)
+    assert built == {(value, amount, catalog._WINDOW_BITS) for value, amount in WINDOW_SIZES}
 
 
 @pytest.mark.slow
