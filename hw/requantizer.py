@@ -33,9 +33,10 @@ from .systolic import AccumulatorRow
 
 __all__ = [
     "ChannelTable", "ParameterRegisters", "Requantizer", "RequantizerLanes", "ResultRow",
-    "FIFO_LATENCY", "TABLE_LOADED_LATENCY", "TABLE_TAKE_LATENCY", "channel_params",
-    "parameter_members", "pipeline_stages",
+    "FIFO_LATENCY", "FINE_SHIFT_BITS", "TABLE_LOADED_LATENCY", "TABLE_TAKE_LATENCY",
+    "channel_params", "coarse_window", "fine_window", "parameter_members", "pipeline_stages",
     "requantizer_fifo_depth", "requantizer_latency", "round_shift", "shift_decode",
+    "shift_window",
 ]
 
 #: Bits of a rounding shift's amount left to the last of its two steps (:func:`shift_window`).
@@ -203,8 +204,8 @@ def round_shift(value, amount, mode):
     (beyond it the mask wraps: ``formal/`` found 0 >> 48 rounding to 1 at 32 bits; every
     shift the requantizer builds stays within its value's width). The rounding is one add
     (:func:`_round_addend`) ahead of an arithmetic shift. (:class:`RequantizerLanes` builds
-    the same arithmetic in three registered steps: decode, add, and a shift of the window
-    the output needs, :func:`shift_window`.)
+    the same arithmetic in registered steps: the decode, the add, and the two steps of a
+    shift of only the window the output needs, :func:`shift_window`.)
     """
     mask = shift_decode(amount, len(value))
     return _add_carry(value, *_round_addend(value, amount, mask, mode)) >> amount
