@@ -33,12 +33,19 @@ from .systolic import (
     OutputStationaryArray,
     WeightBanks,
     WeightStationaryArray,
+    delay,
     grid_latency,
     pass_interval,
     readout_latency,
 )
 
-__all__ = ["CreditFIFO", "MacArray", "raw_act_shape", "raw_weight_shape", "stream_layouts"]
+__all__ = ["OPERAND_REGISTER_LATENCY", "CreditFIFO", "MacArray", "raw_act_shape",
+           "raw_weight_shape", "stream_layouts"]
+
+#: Cycles from a beat accepted on an input stream to the grid: its operands (zero points
+#: subtracted) and flags are registered first, so no combinational path runs from a stream
+#: handshake into a PE.
+OPERAND_REGISTER_LATENCY = 1
 
 
 def raw_act_shape(config):
@@ -177,7 +184,10 @@ class MacArray(wiring.Component):
     :attr:`ArrayConfig.shift_range`), ``output_zero_point``, ``act_min``, ``act_max``, and
     ``input_zero_point`` / ``weight_zero_point`` when subtracted in hardware.
 
-    :attr:`latency` and :attr:`pass_interval` give the timing.
+    Timing: a beat accepted on ``operands`` or ``activations`` enters the grid
+    :data:`OPERAND_REGISTER_LATENCY` cycles later (its operands, zero points subtracted, and
+    its flags are registered first); :attr:`latency` and :attr:`pass_interval` give the
+    timing at the ports.
     """
 
     def __init__(self, config):
@@ -204,8 +214,8 @@ class MacArray(wiring.Component):
     def _core_latency(self):
         """Cycles from accepting the beat that completes a row to the row leaving the grid."""
         if self._config.weight_stationary:
-            return 1 + grid_latency(self._config)  # activations are registered first
-        return readout_latency(self._config)
+            return OPERAND_REGISTER_LATENCY + grid_latency(self._config)
+        return OPERAND_REGISTER_LATENCY + readout_latency(self._config)
 
     @property
     def fifo_depth(self):
@@ -301,15 +311,22 @@ class MacArray(wiring.Component):
             with m.Else():
                 m.d.sync += depth.eq(depth + 1)
 
+        # The grid sees the beat OPERAND_REGISTER_LATENCY cycles later: the flags registers
+        # reset (no valid beat out of reset), the operand registers need not.
         flags = Signal(PassFlags)
+        x, w = Signal.like(core.x), Signal.like(core.w)
         m.d.comb += [
             flags.valid.eq(accept),
             flags.first.eq(~in_pass),
             flags.last.eq(operands.p.last),
-            core.flags.eq(flags),
         ]
-        m.d.comb += [core.x[i].eq(x_operand(operands.p.x[i])) for i in range(cfg.rows)]
-        m.d.comb += [core.w[j].eq(w_operand(operands.p.w[j])) for j in range(cfg.cols)]
+        m.d.comb += [x[i].eq(x_operand(operands.p.x[i])) for i in range(cfg.rows)]
+        m.d.comb += [w[j].eq(w_operand(operands.p.w[j])) for j in range(cfg.cols)]
+        m.d.comb += [
+            core.flags.eq(delay(m, flags, OPERAND_REGISTER_LATENCY, "flags")),
+            core.x.eq(delay(m, x, OPERAND_REGISTER_LATENCY, "x", reset_less=True)),
+            core.w.eq(delay(m, w, OPERAND_REGISTER_LATENCY, "w", reset_less=True)),
+        ]
         m.d.comb += self.busy.eq(in_pass | ~drained)
 
     def _elaborate_ws(self, m, core, credits, reserve, drained, x_operand, w_operand):
@@ -326,13 +343,18 @@ class MacArray(wiring.Component):
         m.d.comb += [banks.loader.lanes[j].eq(w_operand(weights.p.w[j])) for j in range(cfg.cols)]
         m.d.comb += activations.ready.eq(banks.issue.can_compute & credits.any())
         accept = activations.valid & activations.ready
+        # As output-stationary: the grid sees the activation OPERAND_REGISTER_LATENCY later.
         flags = Signal(TileFlags)
-        m.d.sync += [
+        x = Signal.like(core.x)
+        m.d.comb += [
             flags.valid.eq(accept),
             flags.last.eq(activations.p.last),
             flags.bank.eq(banks.issue.bank),
         ]
-        m.d.sync += [core.x[k].eq(x_operand(activations.p.x[k])) for k in range(cfg.rows)]
-        m.d.comb += [core.flags.eq(flags), reserve.eq(accept),
-                     banks.issue.tile_done.eq(accept & activations.p.last)]
+        m.d.comb += [x[k].eq(x_operand(activations.p.x[k])) for k in range(cfg.rows)]
+        m.d.comb += [
+            core.flags.eq(delay(m, flags, OPERAND_REGISTER_LATENCY, "flags")),
+            core.x.eq(delay(m, x, OPERAND_REGISTER_LATENCY, "x", reset_less=True)),
+        ]
+        m.d.comb += [reserve.eq(accept), banks.issue.tile_done.eq(accept & activations.p.last)]
         m.d.comb += self.busy.eq(~drained | banks.draining)

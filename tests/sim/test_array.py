@@ -13,6 +13,7 @@ import pytest
 
 from golden.layers import fully_connected
 from hw.config import REQUANT_ROUNDINGS, ArrayConfig
+from hw.top import OPERAND_REGISTER_LATENCY
 from sim.runner import array_design, default_simulator, run, simulator_available
 from sim.tb_array import _workload
 
@@ -139,13 +140,16 @@ def _documented_latency(config):
     """docs/architecture.md, Timing: requantizer pipeline stages 13 (multiplier modes, every
     max_left_shift) or 10 (shift-only);
     PE latency L = 2 with the product register, else 1; the accumulator FIFO 2; a row's lane
-    groups G − 1; the requantizer's output FIFO 2."""
+    groups G − 1; the requantizer's output FIFO 2; before the grid, the operand registers
+    (hw.top.OPERAND_REGISTER_LATENCY)."""
     stages = 10 if config.requant == "shift" else 13
     pe = 2 if config.register_product else 1
     queues = 2 + (config.requant_groups - 1) + 2
     if config.weight_stationary:
-        return 1 + config.rows * pe + config.cols + queues + stages, stages
-    return (config.cols - 1) + pe + 1 + queues + stages, stages
+        grid = config.rows * pe + config.cols
+    else:
+        grid = (config.cols - 1) + pe + 1
+    return OPERAND_REGISTER_LATENCY + grid + queues + stages, stages
 
 
 def _mac_array_latency(config):
@@ -176,11 +180,12 @@ def test_latency_and_throughput_output_stationary(rows, cols, depth, options):
         # unstalled: one result row per cycle, one input beat per cycle (K ≥ pass interval)
         assert np.diff(outputs).tolist() == [1] * (rows - 1)
         assert np.diff(beats).tolist() == [1] * (depth - 1)
-    # First input to last output of a pass: K + R + C + requantizer stages, plus the PE
-    # product register (when there is one), the result copy and the two FIFOs.
+    # First input to last output of a pass: K + R + C + requantizer stages, plus the operand
+    # registers, the PE product register (when there is one), the result copy and the two
+    # FIFOs.
     span = delivered[rows - 1] - accepted[0] + 1
     pe = 2 if config.register_product else 1
-    assert span == depth + rows + cols + stages + pe + 3
+    assert span == depth + rows + cols + stages + OPERAND_REGISTER_LATENCY + pe + 3
 
 
 def test_rows_leave_one_lane_group_per_cycle():
