@@ -579,7 +579,8 @@ class RequantizerLanes(wiring.Component):
         cfg = self._config
         fold = self._fold
         right = Mux(shift < 0, -shift, 0)
-        # shift ≤ max_left_shift: fold − shift ≥ 0 (with no fold, shift ≤ 0 here).
+        # shift ≤ max_left_shift, so fold − shift ≥ 0. Without a fold only the right shift
+        # is left (there is no left shift, or the serial lane's operand took it).
         window = (fold - shift if fold else right).as_unsigned()[
             :(fold + FRACTION_BITS).bit_length()]
         if cfg.requant == "shift":
