@@ -134,9 +134,11 @@ class ArrayConfig(_Persistent):
     max_left_shift : int
         Largest positive (left) shift supported, 0..30: multipliers M up to 2^max_left_shift.
         Real models have a few layers with M ≥ 1, so the default 7 accepts M < 128. It costs
-        one stage of the "double" build (x · 2^shift saturated to int32, as TFLite computes
-        it in int32: the product keeps its 32-bit operand) and nothing in the "single" one
-        (its one rounding shift is 31 − shift).
+        no stage: the requantizer reads its product ``max_left_shift`` bits further up (and
+        moves the "double" build's rounding nudge down as far), so the product keeps its
+        32-bit operand; only its output window's shift grows by that many places. A serial
+        "double" lane (``requant_serial_bits``) shifts its operand in a stage of its own,
+        saturated to int32 as TFLite computes it.
     out_bits, out_signed :
         Output width (2..16) and signedness; the run-time clamp [act_min, act_max] lies inside.
     requant_lanes : int or None
