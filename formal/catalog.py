@@ -126,10 +126,11 @@ def _round_shift_proofs(fast):
             mode="bmc", depth=1, solver="z3", expect="FAIL", fast=True)
     yield Proof(
         name="round_shift_beyond_width",
-        prop="domain: amounts above the value's width are wrong (0 >> 48 rounds to 1); "
+        prop="domain: amounts above the value's width are wrong (the rounding addend stops "
+             "at the value's width: −2^31 / 2^48 rounds to −1 with ties away from zero); "
              "the hardware never shifts a value by more than its width",
         widths=f"value {_MUTANT_WIDTH} bits, amount 0..{_AMOUNT_LIMIT}",
-        design=functools.partial(RoundShiftCheck, _MUTANT_WIDTH, "half_up",
+        design=functools.partial(RoundShiftCheck, _MUTANT_WIDTH, "half_away_from_zero",
                                  max_amount=_AMOUNT_LIMIT),
         mode="bmc", depth=1, solver="z3", expect="FAIL", fast=True)
 

@@ -201,8 +201,9 @@ def round_shift(value, amount, mode):
     """``value`` / 2^``amount`` rounded with a :data:`golden.rounding.ROUNDING_MODES` rule.
 
     ``value`` is signed, ``amount`` an unsigned run-time shift of at most ``len(value)``
-    (beyond it the mask wraps: ``formal/`` found 0 >> 48 rounding to 1 at 32 bits; every
-    shift the requantizer builds stays within its value's width). The rounding is one add
+    (beyond it the rounding addend stops at the value's width: ``formal/`` finds −2^31 / 2^48
+    rounding to −1 at 32 bits with ties away from zero; every shift the requantizer builds
+    stays within its value's width). The rounding is one add
     (:func:`_round_addend`) ahead of an arithmetic shift. (:class:`RequantizerLanes` builds
     the same arithmetic in registered steps: the decode, the add, and the two steps of a
     shift of only the window the output needs, :func:`shift_window`.)
