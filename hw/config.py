@@ -156,6 +156,11 @@ class ArrayConfig(_Persistent):
     register_product : bool
         Register the product inside each PE before accumulating (one more cycle of latency,
         shorter critical path; maps onto DSP output registers).
+    pipeline_product : bool
+        A second product register in each PE (needs ``register_product``; one more cycle of
+        PE latency): the DSP's input registers (MULT18X18D, SB_MAC16), or in logic the PE's
+        forwarded operands, so that no route from a neighbouring PE and no multiplier share
+        a cycle. For Fmax on ECP5 (docs/pe.md); off by default.
     fifo_depth : int or None
         Result rows buffered at the output; default is enough to run at full rate.
     accumulator_width : int or None
@@ -187,6 +192,7 @@ class ArrayConfig(_Persistent):
     requant_lanes: int | None = None
     requant_serial_bits: int | None = None
     register_product: bool = True
+    pipeline_product: bool = False
     fifo_depth: int | None = None
     accumulator_width: int | None = None
     dsp_pes: int | None = None
@@ -246,6 +252,10 @@ class ArrayConfig(_Persistent):
             _check_int("requant_serial_bits", self.requant_serial_bits, 1,
                        MAX_REQUANT_SERIAL_BITS)
         _check_bool("register_product", self.register_product)
+        _check_bool("pipeline_product", self.pipeline_product)
+        if self.pipeline_product and not self.register_product:
+            raise ValueError("pipeline_product=True needs register_product=True: the second "
+                             "product register follows the first; not register_product=False")
         if self.fifo_depth is not None:
             _check_int("fifo_depth", self.fifo_depth, self.min_fifo_depth, 1 << 16)
         if self.dsp_pes is not None:
@@ -377,7 +387,10 @@ class ArrayConfig(_Persistent):
     # -- persistence (to_dict, from_dict; the rest in _Persistent) -----------------------------
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if not self.pipeline_product:   # absent when off: the same digest as before the option
+            del values["pipeline_product"]
+        return values
 
     @classmethod
     def from_dict(cls, values):

@@ -59,7 +59,8 @@ def array_configs(draw, *, engine=False):
         out_bits=draw(st.integers(3, 10)), out_signed=draw(st.booleans()),
         requant_lanes=draw(st.none() | st.integers(1, cols)),
         requant_serial_bits=draw(st.none() | st.integers(1, MAX_REQUANT_SERIAL_BITS)),
-        register_product=draw(st.booleans()),
+        register_product=(registered := draw(st.booleans())),
+        pipeline_product=registered and draw(st.booleans()),
     )
     config = ArrayConfig(**values)
     if not ws and draw(st.booleans()):
@@ -174,7 +175,7 @@ def test_array_runs_with_its_smallest_fifo():
 INT_RANGES = {"rows": (1, 256), "cols": (1, 256), "act_bits": (2, 16), "out_bits": (2, 16),
               "max_left_shift": (0, 30)}
 BOOLS = ["act_signed", "weight_signed", "input_zero_point_in_hw", "weight_zero_point_in_hw",
-         "per_channel", "out_signed", "register_product"]
+         "per_channel", "out_signed", "register_product", "pipeline_product"]
 CHOICES = ["weight_kind", "dataflow", "requant", "rounding"]
 ENGINE_RANGES = {"max_k": (1, 1 << 16), "max_n": (1, 1 << 14), "max_m": (1, 1 << 16)}
 
