@@ -57,7 +57,8 @@ PE_CONFIGS = {
     "binary_k65536": ArrayConfig(weight_kind="binary", weight_bits=1, kmax=1 << 16),
     "ternary_unregistered_k1024": ArrayConfig(weight_kind="ternary", weight_bits=2, kmax=1024,
                                               register_product=False),
-    "int8_two_registers_k16": ArrayConfig(kmax=16, pipeline_product=True),
+    "int8_two_registers_k16": ArrayConfig(kmax=16, product_pipeline=1),
+    "int8_three_registers_k16": ArrayConfig(kmax=16, product_pipeline=2),
 }
 #: Configurations proved in `make test`.
 _PE_FAST = ("int8_k16", "int8_k256")

@@ -51,7 +51,7 @@ class PECheck(wiring.Component):
     ----------
     config : ArrayConfig
         Output-stationary; gives operand shapes and ranges, ``kmax``, ``register_product``,
-        ``pipeline_product``.
+        ``product_pipeline``.
     acc_bits : int or None
         Accumulator width of the PE under test; default ``config.accumulator_bits``. One less
         is the mutant that must fail.
@@ -87,7 +87,7 @@ class PECheck(wiring.Component):
         pe = OutputStationaryPE(act_shape=act_shape, weight_shape=weight_shape,
                                 acc_bits=self._acc_bits, weight_kind=cfg.weight_kind,
                                 register_product=cfg.register_product,
-                                pipeline_product=cfg.pipeline_product)
+                                product_pipeline=cfg.product_pipeline)
         acc = internal_signal(m, pe, platform, ACCUMULATOR)
         m.d.comb += [pe.x_in.eq(self.x), pe.w_in.eq(self.w), pe.flags_in.eq(self.flags)]
 
@@ -111,7 +111,7 @@ class PECheck(wiring.Component):
         p_lo, p_hi = min(p_lo, 0), max(p_hi, 0)
         ref_shape = signed(_signed_bits(kmax * max(-p_lo, p_hi)) + 1)
         product, flags, count = self.x * weight, self.flags, depth
-        for stage in range(int(cfg.register_product) + int(cfg.pipeline_product)):
+        for stage in range(int(cfg.register_product) + int(cfg.product_pipeline)):
             product_reg = Signal(signed(len(product) + 1), name=f"ref_product{stage}")
             flags_reg = Signal(PassFlags, name=f"ref_flags{stage}")
             count_reg = Signal.like(depth, name=f"ref_count{stage}")

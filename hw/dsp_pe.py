@@ -23,8 +23,9 @@ iCE40 UltraPlus, ``SB_MAC16`` (16×16 signed, product register, 32-bit adder)
 ECP5, ``MULT18X18D`` (18×18 signed)
     The product register is the block's output register (``REG_OUTPUT_CLK``), the adder and
     accumulator stay in carry chains, restarted like the iCE40's (no zero mux). The input
-    registers are not used: they would add a cycle, or duplicate the forwarding registers
-    the next PE needs. ``ALU54B`` is not used: Yosys ships no simulation model of it.
+    registers are used with ``ArrayConfig.product_pipeline`` only (a cycle more; they
+    duplicate the forwarding registers the next PE needs), and its second step is a fabric
+    register behind the block. ``ALU54B`` is not used: Yosys ships no simulation model of it.
 """
 
 from functools import partial
@@ -245,11 +246,12 @@ def mult18x18d(m, *, a, b, registered, name, input_registers=False):
 
 
 def _mult18_product(m, activation, weight, registers):
-    """activation·weight from a MULT18X18D behind ``registers`` (0..2) of its registers (the
-    output register, then the input registers too), as exactly as wide as the portable PE's
-    product."""
+    """activation·weight from a MULT18X18D behind ``registers`` registers (its output
+    register, then its input registers too, then fabric registers behind the block), as
+    exactly as wide as the portable PE's product."""
     product = mult18x18d(m, a=activation, b=weight, registered=registers > 0,
                          input_registers=registers > 1, name="mult18")
+    product = delay(m, product, max(registers - 2, 0), "mult18_product")
     return product[:(activation * weight).shape().width].as_signed()
 
 
@@ -261,7 +263,10 @@ class ICE40OutputStationaryPE(OutputStationaryPE):
 
     def _multiply_add(self, m, addend):
         registers = self._product_registers
-        total = _mac16(m, a=self.x_in, b=self.w_in, cd=addend,
+        # Beyond the block's two registers, the operands wait in fabric registers.
+        extra = max(registers - 2, 0)
+        total = _mac16(m, a=delay(m, self.x_in, extra, "mac16_a"),
+                       b=delay(m, self.w_in, extra, "mac16_b"), cd=addend,
                        product_reg=registers > 0, cd_reg=False, registered_sum=False,
                        input_reg=registers > 1, name="mac16")
         return total.as_signed()
@@ -270,14 +275,18 @@ class ICE40OutputStationaryPE(OutputStationaryPE):
 class ICE40WeightStationaryPE(WeightStationaryPE):
     """:class:`hw.pe.WeightStationaryPE` whose partial-sum step (psum_in + x·w, registered)
     is one SB_MAC16: with ``register_product`` its C:D input registers delay the partial sum
-    and its product register the product (with ``pipeline_product`` also its A and B input
-    registers, and a fabric register in front of C:D); its output register is
+    and its product register the product (with ``product_pipeline`` also its A and B input
+    registers, and fabric registers in front of C:D, and from a third on in front of A and
+    B); its output register is
     ``psum_out``."""
 
     def _multiply_add(self, m, weight):
         registers = self._product_registers
         psum_in = delay(m, self.psum_in, max(registers - 1, 0), "psum_delayed")
-        total = _mac16(m, a=self.x_in, b=weight, cd=psum_in,
+        # Beyond the block's two registers, the operands wait in fabric registers.
+        extra = max(registers - 2, 0)
+        total = _mac16(m, a=delay(m, self.x_in, extra, "mac16_a"),
+                       b=delay(m, weight, extra, "mac16_b"), cd=psum_in,
                        product_reg=registers > 0, cd_reg=registers > 0,
                        registered_sum=True, input_reg=registers > 1, name="mac16")
         m.d.comb += self.psum_out.eq(total)
@@ -327,9 +336,9 @@ class Mac16Pair:
 
     def product(self, m, half, a, b, *, registers):
         """a·b (signed, each at most 8 bits signed) from multiplier ``half`` behind
-        ``registers`` (0..2) registers of the block (the 8×8 product registers, then the A and
-        B input registers too), as wide as the portable PE's product; the block is built into
-        ``m`` by the half-0 PE. Both PEs of a pair have the same registers."""
+        ``registers`` registers (the block's 8×8 product registers, then its A and B input
+        registers too, then fabric registers), as wide as the portable PE's product; the block
+        is built into ``m`` by the half-0 PE. Both PEs of a pair have the same registers."""
         registered, input_reg = registers > 0, registers > 1
         operand_a, operand_b = self._operands[half]
         m.d.comb += [operand_a.eq(a), operand_b.eq(b)]
@@ -362,7 +371,8 @@ class Mac16Pair:
             )
             m.d.comb += [self._products[0].eq(out[:_MAC16_HALF]),
                          self._products[1].eq(out[_MAC16_HALF:])]
-        return self._products[half][:(a * b).shape().width].as_signed()
+        product = self._products[half][:(a * b).shape().width].as_signed()
+        return delay(m, product, max(registers - 2, 0), "mac8x8_product")
 
 
 class _DualMixin:

@@ -66,13 +66,13 @@ class OutputStationaryPE(wiring.Component):
     (so the next pass may start while the previous one is read out) and ``result_valid`` pulses.
 
     Latency: ``result`` holds the sum 1 cycle after the ``last`` beat arrives, plus one per
-    product register (``register_product``, and ``pipeline_product`` for a second one).
+    product register (``register_product``, and ``product_pipeline`` more).
     """
 
     def __init__(self, *, act_shape, weight_shape, acc_bits, weight_kind="integer",
-                 register_product=True, pipeline_product=False):
+                 register_product=True, product_pipeline=0):
         self._weight_kind = weight_kind
-        self._product_registers = _product_registers(register_product, pipeline_product)
+        self._product_registers = _product_registers(register_product, product_pipeline)
         self._acc_shape = signed(acc_bits)
         super().__init__({
             "x_in": In(act_shape),
@@ -127,12 +127,13 @@ class OutputStationaryPE(wiring.Component):
         return addend + self._product(m, self.w_in)
 
     def _product(self, m, weight):
-        """x_in·``weight`` behind the product registers. With two, the first is the
+        """x_in·``weight`` behind the product registers. From two on, the first is the
         forwarding registers ``x_out`` and ``w_out``: the multiplier starts at this PE's own
         flip-flops, not at a route from its neighbour."""
-        if self._product_registers == 2:
-            return _product(m, self.x_out, self.w_out, self._weight_kind, 1)
-        return _product(m, self.x_in, weight, self._weight_kind, self._product_registers)
+        registers = self._product_registers
+        if registers > 1:
+            return _product(m, self.x_out, self.w_out, self._weight_kind, registers - 1)
+        return _product(m, self.x_in, weight, self._weight_kind, registers)
 
 
 class WeightStationaryPE(wiring.Component):
@@ -143,13 +144,13 @@ class WeightStationaryPE(wiring.Component):
     from the left; the ``bank`` flag travelling with each activation selects its weight, so a
     bank switch ripples through the array in step with the data. The partial sum from above
     plus this PE's product leaves at the bottom one cycle later, plus one per product
-    register (``register_product``, and ``pipeline_product`` for a second one).
+    register (``register_product``, and ``product_pipeline`` more).
     """
 
     def __init__(self, *, act_shape, weight_shape, psum_in_bits, psum_out_bits,
-                 weight_kind="integer", register_product=True, pipeline_product=False):
+                 weight_kind="integer", register_product=True, product_pipeline=0):
         self._weight_kind = weight_kind
-        self._product_registers = _product_registers(register_product, pipeline_product)
+        self._product_registers = _product_registers(register_product, product_pipeline)
         # The top row has no partial sum above it; a constant-zero 1-bit port keeps the
         # Verilog free of zero-width vectors.
         psum_in_shape = signed(max(psum_in_bits, 1))
@@ -187,29 +188,26 @@ class WeightStationaryPE(wiring.Component):
         m.d.sync += self.psum_out.eq(psum_in + self._product(m, weight))
 
     def _product(self, m, weight):
-        """x_in·``weight`` behind the product registers; with two, the first is ``x_out``
+        """x_in·``weight`` behind the product registers; from two on, the first is ``x_out``
         and a register of the selected weight."""
-        if self._product_registers == 2:
+        registers = self._product_registers
+        if registers > 1:
             weight_reg = Signal.like(weight, name="weight_reg")
             m.d.sync += weight_reg.eq(weight)
-            return _product(m, self.x_out, weight_reg, self._weight_kind, 1)
-        return _product(m, self.x_in, weight, self._weight_kind, self._product_registers)
+            return _product(m, self.x_out, weight_reg, self._weight_kind, registers - 1)
+        return _product(m, self.x_in, weight, self._weight_kind, registers)
 
 
-def _product_registers(register_product, pipeline_product):
-    """Registers between a PE's operands and its adder: 0, 1 (``register_product``) or 2
-    (and ``pipeline_product``)."""
-    if pipeline_product and not register_product:
-        raise ValueError("pipeline_product needs register_product=True, not False")
-    return int(register_product) + int(pipeline_product)
+def _product_registers(register_product, product_pipeline):
+    """Registers between a PE's operands and its adder: ``register_product``'s one and
+    ``product_pipeline`` more."""
+    if product_pipeline and not register_product:
+        raise ValueError(f"product_pipeline={product_pipeline} needs register_product=True, "
+                         f"not False")
+    return int(register_product) + product_pipeline
 
 
 def _product(m, activation, weight, weight_kind, registers):
-    """The PEs' product of ``activation`` and ``weight`` behind ``registers`` (0 or 1)
-    registers, the last named ``product``."""
-    product = multiply(activation, weight, weight_kind)
-    if registers:
-        product_reg = Signal.like(product, name="product")
-        m.d.sync += product_reg.eq(product)
-        product = product_reg
-    return product
+    """The PEs' product of ``activation`` and ``weight`` behind ``registers`` registers,
+    named ``product``."""
+    return delay(m, multiply(activation, weight, weight_kind), registers, "product")

@@ -29,9 +29,9 @@ def AccumulatorRow(acc_bits, cols):
 
 
 def pe_latency(config):
-    """Cycles a PE adds: its product registers (``register_product``, ``pipeline_product``)
+    """Cycles a PE adds: its product registers (``register_product``, ``product_pipeline``)
     and its adder."""
-    return 1 + int(config.register_product) + int(config.pipeline_product)
+    return 1 + int(config.register_product) + config.product_pipeline
 
 
 def readout_latency(config):
@@ -112,7 +112,7 @@ class OutputStationaryArray(wiring.Component):
         pes = [[pe_class(i, j)(act_shape=self._act_shape, weight_shape=self._weight_shape,
                                acc_bits=cfg.accumulator_bits, weight_kind=cfg.weight_kind,
                                register_product=cfg.register_product,
-                               pipeline_product=cfg.pipeline_product)
+                               product_pipeline=cfg.product_pipeline)
                 for j in range(cfg.cols)] for i in range(cfg.rows)]
         for i in range(cfg.rows):
             for j in range(cfg.cols):
@@ -205,7 +205,7 @@ class WeightStationaryArray(wiring.Component):
                                psum_out_bits=cfg.partial_sum_bits(r + 1),
                                weight_kind=cfg.weight_kind,
                                register_product=cfg.register_product,
-                               pipeline_product=cfg.pipeline_product)
+                               product_pipeline=cfg.product_pipeline)
                 for j in range(cfg.cols)] for r in range(cfg.rows)]
         for r in range(cfg.rows):
             for j in range(cfg.cols):

@@ -105,7 +105,7 @@ def pe_arguments(config):
     arguments = dict(act_shape=operand_shape(*config.act_range),
                      weight_shape=unsigned(1) if binary else operand_shape(*config.weight_range),
                      weight_kind=config.weight_kind, register_product=config.register_product,
-                     pipeline_product=config.pipeline_product)
+                     product_pipeline=config.product_pipeline)
     if config.weight_stationary:
         rows = config.rows
         return dict(arguments, psum_in_bits=config.partial_sum_bits(rows - 1) if rows > 1 else 0,
