@@ -145,7 +145,9 @@ def _pe_proofs():
             name=f"pe_{name}", widths=widths,
             prop="OutputStationaryPE: accumulator = exact sum of a legal pass (no wrap), "
                  "every result exact; k-induction with the accumulator invariant",
-            design=functools.partial(PECheck, config), mode="prove", depth=3,
+            # k-induction reaches back past every product register.
+            design=functools.partial(PECheck, config), mode="prove",
+            depth=3 + config.product_pipeline,
             solver="boolector", fast=fast)
         yield Proof(
             name=f"pe_{name}_cover_result", widths=widths,
