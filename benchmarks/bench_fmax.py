@@ -126,6 +126,9 @@ def main():
     parser.add_argument("--lanes", type=int, default=None, help="requant_lanes")
     parser.add_argument("--dsp-pes", type=int, default=None,
                         help="PEs built as the MULT18X18D variant (default: all)")
+    parser.add_argument("--product-pipeline", type=int, default=0,
+                        help="product registers per PE beyond the first "
+                             "(ArrayConfig.product_pipeline, 0..2)")
     parser.add_argument("--engine", action="store_true", help="the GemmEngine (max_k 256, "
                         "max_n 64, max_m 64) instead of the bare MacArray")
     parser.add_argument("--freq", type=float, default=135.0, help="nextpnr's target, MHz")
@@ -137,7 +140,7 @@ def main():
         parser.error(f"--seeds must be ≥ 0, not {args.seeds}")
     seeds = tuple(range(1, args.seeds + 1)) or (None,)
     config = ArrayConfig(rows=args.rows, cols=args.cols, kmax=args.kmax, per_channel=True,
-                         requant_lanes=args.lanes)
+                         requant_lanes=args.lanes, product_pipeline=args.product_pipeline)
     # As the board flow plans them: the requantizer lanes' blocks first, then the PEs.
     dsp_pes = args.dsp_pes if args.dsp_pes is not None else \
         min(args.rows * args.cols, DEVICE_DSPS - REQUANT_LANE_DSPS * config.lanes)

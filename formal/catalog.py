@@ -57,6 +57,8 @@ PE_CONFIGS = {
     "binary_k65536": ArrayConfig(weight_kind="binary", weight_bits=1, kmax=1 << 16),
     "ternary_unregistered_k1024": ArrayConfig(weight_kind="ternary", weight_bits=2, kmax=1024,
                                               register_product=False),
+    "int8_two_registers_k16": ArrayConfig(kmax=16, product_pipeline=1),
+    "int8_three_registers_k16": ArrayConfig(kmax=16, product_pipeline=2),
 }
 #: Configurations proved in `make test`.
 _PE_FAST = ("int8_k16", "int8_k256")
@@ -144,7 +146,9 @@ def _pe_proofs():
             name=f"pe_{name}", widths=widths,
             prop="OutputStationaryPE: accumulator = exact sum of a legal pass (no wrap), "
                  "every result exact; k-induction with the accumulator invariant",
-            design=functools.partial(PECheck, config), mode="prove", depth=3,
+            # k-induction reaches back past every product register.
+            design=functools.partial(PECheck, config), mode="prove",
+            depth=3 + config.product_pipeline,
             solver="boolector", fast=fast)
         yield Proof(
             name=f"pe_{name}_cover_result", widths=widths,

@@ -50,7 +50,8 @@ class PECheck(wiring.Component):
     Parameters
     ----------
     config : ArrayConfig
-        Output-stationary; gives operand shapes and ranges, ``kmax``, ``register_product``.
+        Output-stationary; gives operand shapes and ranges, ``kmax``, ``register_product``,
+        ``product_pipeline``.
     acc_bits : int or None
         Accumulator width of the PE under test; default ``config.accumulator_bits``. One less
         is the mutant that must fail.
@@ -85,7 +86,8 @@ class PECheck(wiring.Component):
         act_shape, weight_shape = pe_shapes(cfg)
         pe = OutputStationaryPE(act_shape=act_shape, weight_shape=weight_shape,
                                 acc_bits=self._acc_bits, weight_kind=cfg.weight_kind,
-                                register_product=cfg.register_product)
+                                register_product=cfg.register_product,
+                                product_pipeline=cfg.product_pipeline)
         acc = internal_signal(m, pe, platform, ACCUMULATOR)
         m.d.comb += [pe.x_in.eq(self.x), pe.w_in.eq(self.w), pe.flags_in.eq(self.flags)]
 
@@ -109,11 +111,11 @@ class PECheck(wiring.Component):
         p_lo, p_hi = min(p_lo, 0), max(p_hi, 0)
         ref_shape = signed(_signed_bits(kmax * max(-p_lo, p_hi)) + 1)
         product, flags, count = self.x * weight, self.flags, depth
-        if cfg.register_product:
-            product_reg = Signal(signed(len(product) + 1), name="ref_product")
-            flags_reg = Signal(PassFlags, name="ref_flags")
-            count_reg = Signal.like(depth, name="ref_count")
-            m.d.sync += [product_reg.eq(product), flags_reg.eq(flags), count_reg.eq(depth)]
+        for stage in range(int(cfg.register_product) + int(cfg.product_pipeline)):
+            product_reg = Signal(signed(len(product) + 1), name=f"ref_product{stage}")
+            flags_reg = Signal(PassFlags, name=f"ref_flags{stage}")
+            count_reg = Signal.like(depth, name=f"ref_count{stage}")
+            m.d.sync += [product_reg.eq(product), flags_reg.eq(flags), count_reg.eq(count)]
             product, flags, count = product_reg, flags_reg, count_reg
         ref = Signal(ref_shape)
         ref_result = Signal(ref_shape)

@@ -16,7 +16,8 @@ from golden.accumulator import accumulator_bits, guard_bits, operand_range
 from golden.rounding import ROUNDING_MODES
 
 __all__ = [
-    "ArrayConfig", "DATAFLOWS", "EngineConfig", "MAX_K", "MAX_M", "MAX_N", "REQUANT_ROUNDINGS",
+    "ArrayConfig", "DATAFLOWS", "EngineConfig", "MAX_K", "MAX_M", "MAX_N",
+    "MAX_PRODUCT_PIPELINE", "REQUANT_ROUNDINGS",
     "WEIGHT_KINDS", "ceil_div",
 ]
 
@@ -35,6 +36,8 @@ M0_BITS = 31
 #: Most M0 bits a serial requantizer multiply takes per cycle (three cycles at least, so that
 #: the shift can be read while the product forms).
 MAX_REQUANT_SERIAL_BITS = 15
+#: Most product registers a PE may have beyond ``register_product``'s.
+MAX_PRODUCT_PIPELINE = 2
 
 
 def ceil_div(a, b):
@@ -158,6 +161,14 @@ class ArrayConfig(_Persistent):
     register_product : bool
         Register the product inside each PE before accumulating (one more cycle of latency,
         shorter critical path; maps onto DSP output registers).
+    product_pipeline : int
+        Product registers in each PE beyond ``register_product``'s (needs it), 0..2, one
+        more cycle of PE latency each (docs/pe.md): 1 adds the DSP's input registers
+        (MULT18X18D, SB_MAC16), or in logic uses the PE's forwarded operands as the first
+        register, so that no route from a neighbouring PE runs into a multiplier; 2 also
+        registers the DSP's product once more (in fabric behind a MULT18X18D, so that no
+        route from the block runs into the accumulator's carry chain). For Fmax; 0 by
+        default.
     fifo_depth : int or None
         Result rows buffered at the output; default is enough to run at full rate.
     accumulator_width : int or None
@@ -189,6 +200,7 @@ class ArrayConfig(_Persistent):
     requant_lanes: int | None = None
     requant_serial_bits: int | None = None
     register_product: bool = True
+    product_pipeline: int = 0
     fifo_depth: int | None = None
     accumulator_width: int | None = None
     dsp_pes: int | None = None
@@ -248,6 +260,11 @@ class ArrayConfig(_Persistent):
             _check_int("requant_serial_bits", self.requant_serial_bits, 1,
                        MAX_REQUANT_SERIAL_BITS)
         _check_bool("register_product", self.register_product)
+        _check_int("product_pipeline", self.product_pipeline, 0, MAX_PRODUCT_PIPELINE)
+        if self.product_pipeline and not self.register_product:
+            raise ValueError(f"product_pipeline={self.product_pipeline} needs "
+                             f"register_product=True: its registers follow the product "
+                             f"register; not register_product=False")
         if self.fifo_depth is not None:
             _check_int("fifo_depth", self.fifo_depth, self.min_fifo_depth, 1 << 16)
         if self.dsp_pes is not None:
@@ -379,7 +396,10 @@ class ArrayConfig(_Persistent):
     # -- persistence (to_dict, from_dict; the rest in _Persistent) -----------------------------
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        values = dataclasses.asdict(self)
+        if not self.product_pipeline:   # absent when off: the same digest as before the option
+            del values["product_pipeline"]
+        return values
 
     @classmethod
     def from_dict(cls, values):

@@ -23,8 +23,9 @@ iCE40 UltraPlus, ``SB_MAC16`` (16×16 signed, product register, 32-bit adder)
 ECP5, ``MULT18X18D`` (18×18 signed)
     The product register is the block's output register (``REG_OUTPUT_CLK``), the adder and
     accumulator stay in carry chains, restarted like the iCE40's (no zero mux). The input
-    registers are not used: they would add a cycle, or duplicate the forwarding registers
-    the next PE needs. ``ALU54B`` is not used: Yosys ships no simulation model of it.
+    registers are used with ``ArrayConfig.product_pipeline`` only (a cycle more; they
+    duplicate the forwarding registers the next PE needs), and its second step is a fabric
+    register behind the block. ``ALU54B`` is not used: Yosys ships no simulation model of it.
 """
 
 from functools import partial
@@ -33,7 +34,7 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, ResetSignal, Signal,
 from amaranth.vendor import LatticePlatform, SiliconBluePlatform
 
 from .config import ceil_div
-from .pe import OutputStationaryPE, WeightStationaryPE, operand_shape
+from .pe import OutputStationaryPE, WeightStationaryPE, delay, operand_shape
 
 __all__ = [
     "FAMILIES", "MIN_DSP_OPERAND_BITS", "DSP_PE_ATTRIBUTE",
@@ -172,12 +173,13 @@ def _sign_extended(value, width):
     return extended, extended.eq(value)
 
 
-def _mac16(m, *, a, b, cd, product_reg, cd_reg, registered_sum, name):
+def _mac16(m, *, a, b, cd, product_reg, cd_reg, registered_sum, name, input_reg=False):
     """An SB_MAC16 computing cd + a·b in 16×16 signed mode with its 32-bit adder.
 
     ``product_reg``: the 16×16 product register (PIPELINE_16x16_MULT_REG2); ``cd_reg``: C and D
     input registers; ``registered_sum``: O is the output register instead of the adder's
-    unregistered sum. Returns O (32 bits). The block's registers reset with the domain.
+    unregistered sum; ``input_reg``: A and B input registers (a second product register).
+    Returns O (32 bits). The block's registers reset with the domain.
     """
     signals = {}
     for port, value, width in (("A", a, _MAC16_HALF), ("B", b, _MAC16_HALF),
@@ -188,7 +190,7 @@ def _mac16(m, *, a, b, cd, product_reg, cd_reg, registered_sum, name):
     reset = ResetSignal(allow_reset_less=True)
     m.submodules[name] = Instance(
         "SB_MAC16", **{f"a_{DSP_PE_ATTRIBUTE}": 1},
-        p_NEG_TRIGGER=Const(0, 1), p_A_REG=Const(0, 1), p_B_REG=Const(0, 1),
+        p_NEG_TRIGGER=Const(0, 1), p_A_REG=Const(input_reg, 1), p_B_REG=Const(input_reg, 1),
         p_C_REG=Const(cd_reg, 1), p_D_REG=Const(cd_reg, 1),
         p_TOP_8x8_MULT_REG=Const(0, 1), p_BOT_8x8_MULT_REG=Const(0, 1),
         p_PIPELINE_16x16_MULT_REG1=Const(0, 1),
@@ -214,9 +216,10 @@ def _mac16(m, *, a, b, cd, product_reg, cd_reg, registered_sum, name):
     return out
 
 
-def mult18x18d(m, *, a, b, registered, name):
+def mult18x18d(m, *, a, b, registered, name, input_registers=False):
     """A MULT18X18D computing a·b (signed 18×18), its output register used when
-    ``registered``. Returns the 36-bit product."""
+    ``registered``, its A and B input registers when ``input_registers``. Returns the
+    36-bit product."""
     pins = {}
     for port, value in (("A", a), ("B", b)):
         extended, assignment = _sign_extended(value, _OPERAND_BITS["ecp5"])
@@ -226,7 +229,10 @@ def mult18x18d(m, *, a, b, registered, name):
     pins.update({f"o_P{bit}": product[bit] for bit in range(_MULT18_PRODUCT_BITS)})
     m.submodules[name] = Instance(
         "MULT18X18D", **{f"a_{DSP_PE_ATTRIBUTE}": 1},
-        p_REG_INPUTA_CLK="NONE", p_REG_INPUTB_CLK="NONE", p_REG_INPUTC_CLK="NONE",
+        p_REG_INPUTA_CLK="CLK0" if input_registers else "NONE",
+        p_REG_INPUTB_CLK="CLK0" if input_registers else "NONE", p_REG_INPUTC_CLK="NONE",
+        p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
+        p_REG_INPUTB_CE="CE0", p_REG_INPUTB_RST="RST0",
         p_REG_PIPELINE_CLK="NONE",
         p_REG_OUTPUT_CLK="CLK0" if registered else "NONE",
         p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
@@ -239,9 +245,13 @@ def mult18x18d(m, *, a, b, registered, name):
     return product
 
 
-def _mult18_product(m, activation, weight, registered):
-    """activation·weight from a MULT18X18D, as exactly as wide as the portable PE's product."""
-    product = mult18x18d(m, a=activation, b=weight, registered=registered, name="mult18")
+def _mult18_product(m, activation, weight, registers):
+    """activation·weight from a MULT18X18D behind ``registers`` registers (its output
+    register, then its input registers too, then fabric registers behind the block), as
+    exactly as wide as the portable PE's product."""
+    product = mult18x18d(m, a=activation, b=weight, registered=registers > 0,
+                         input_registers=registers > 1, name="mult18")
+    product = delay(m, product, max(registers - 2, 0), "mult18_product")
     return product[:(activation * weight).shape().width].as_signed()
 
 
@@ -252,21 +262,33 @@ class ICE40OutputStationaryPE(OutputStationaryPE):
     _early_restart = True
 
     def _multiply_add(self, m, addend):
-        total = _mac16(m, a=self.x_in, b=self.w_in, cd=addend,
-                       product_reg=self._register_product, cd_reg=False, registered_sum=False,
-                       name="mac16")
+        registers = self._product_registers
+        # Beyond the block's two registers, the operands wait in fabric registers.
+        extra = max(registers - 2, 0)
+        total = _mac16(m, a=delay(m, self.x_in, extra, "mac16_a"),
+                       b=delay(m, self.w_in, extra, "mac16_b"), cd=addend,
+                       product_reg=registers > 0, cd_reg=False, registered_sum=False,
+                       input_reg=registers > 1, name="mac16")
         return total.as_signed()
 
 
 class ICE40WeightStationaryPE(WeightStationaryPE):
     """:class:`hw.pe.WeightStationaryPE` whose partial-sum step (psum_in + x·w, registered)
     is one SB_MAC16: with ``register_product`` its C:D input registers delay the partial sum
-    and its product register the product; its output register is ``psum_out``."""
+    and its product register the product (with ``product_pipeline`` also its A and B input
+    registers, and fabric registers in front of C:D, and from a third on in front of A and
+    B); its output register is
+    ``psum_out``."""
 
     def _multiply_add(self, m, weight):
-        total = _mac16(m, a=self.x_in, b=weight, cd=self.psum_in,
-                       product_reg=self._register_product, cd_reg=self._register_product,
-                       registered_sum=True, name="mac16")
+        registers = self._product_registers
+        psum_in = delay(m, self.psum_in, max(registers - 1, 0), "psum_delayed")
+        # Beyond the block's two registers, the operands wait in fabric registers.
+        extra = max(registers - 2, 0)
+        total = _mac16(m, a=delay(m, self.x_in, extra, "mac16_a"),
+                       b=delay(m, weight, extra, "mac16_b"), cd=psum_in,
+                       product_reg=registers > 0, cd_reg=registers > 0,
+                       registered_sum=True, input_reg=registers > 1, name="mac16")
         m.d.comb += self.psum_out.eq(total)
 
 
@@ -277,7 +299,7 @@ class ECP5OutputStationaryPE(OutputStationaryPE):
     _early_restart = True
 
     def _product(self, m, weight):
-        return _mult18_product(m, self.x_in, weight, self._register_product)
+        return _mult18_product(m, self.x_in, weight, self._product_registers)
 
 
 class ECP5WeightStationaryPE(WeightStationaryPE):
@@ -285,7 +307,7 @@ class ECP5WeightStationaryPE(WeightStationaryPE):
     MULT18X18D."""
 
     def _product(self, m, weight):
-        return _mult18_product(m, self.x_in, weight, self._register_product)
+        return _mult18_product(m, self.x_in, weight, self._product_registers)
 
 
 class Mac16Pair:
@@ -312,10 +334,12 @@ class Mac16Pair:
         self._products = [Signal(signed(_MAC16_HALF), name=f"mac8x8_p{half}")
                           for half in range(2)]
 
-    def product(self, m, half, a, b, *, registered):
-        """a·b (signed, each at most 8 bits signed) from multiplier ``half``, registered in
-        the block when ``registered``, as wide as the portable PE's product; the block is
-        built into ``m`` by the half-0 PE."""
+    def product(self, m, half, a, b, *, registers):
+        """a·b (signed, each at most 8 bits signed) from multiplier ``half`` behind
+        ``registers`` registers (the block's 8×8 product registers, then its A and B input
+        registers too, then fabric registers), as wide as the portable PE's product; the block
+        is built into ``m`` by the half-0 PE. Both PEs of a pair have the same registers."""
+        registered, input_reg = registers > 0, registers > 1
         operand_a, operand_b = self._operands[half]
         m.d.comb += [operand_a.eq(a), operand_b.eq(b)]
         if half == 0:
@@ -324,8 +348,8 @@ class Mac16Pair:
             (a0, b0), (a1, b1) = self._operands
             m.submodules.mac8x8 = Instance(
                 "SB_MAC16", **{f"a_{DSP_PE_ATTRIBUTE}": 1},
-                p_NEG_TRIGGER=Const(0, 1), p_A_REG=Const(0, 1), p_B_REG=Const(0, 1),
-                p_C_REG=Const(0, 1), p_D_REG=Const(0, 1),
+                p_NEG_TRIGGER=Const(0, 1), p_A_REG=Const(input_reg, 1),
+                p_B_REG=Const(input_reg, 1), p_C_REG=Const(0, 1), p_D_REG=Const(0, 1),
                 p_TOP_8x8_MULT_REG=Const(registered, 1), p_BOT_8x8_MULT_REG=Const(registered, 1),
                 p_PIPELINE_16x16_MULT_REG1=Const(0, 1), p_PIPELINE_16x16_MULT_REG2=Const(0, 1),
                 # Output: the 8×8 products (2), registered or not by the *_8x8_MULT_REG.
@@ -347,7 +371,8 @@ class Mac16Pair:
             )
             m.d.comb += [self._products[0].eq(out[:_MAC16_HALF]),
                          self._products[1].eq(out[_MAC16_HALF:])]
-        return self._products[half][:(a * b).shape().width].as_signed()
+        product = self._products[half][:(a * b).shape().width].as_signed()
+        return delay(m, product, max(registers - 2, 0), "mac8x8_product")
 
 
 class _DualMixin:
@@ -359,7 +384,7 @@ class _DualMixin:
 
     def _product(self, m, weight):
         return self._block.product(m, self._half, self.x_in, weight,
-                                   registered=self._register_product)
+                                   registers=self._product_registers)
 
 
 class ICE40DualOutputStationaryPE(_DualMixin, OutputStationaryPE):

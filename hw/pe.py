@@ -12,7 +12,7 @@ from amaranth.lib.wiring import In, Out
 from golden.accumulator import signed_width
 
 __all__ = [
-    "PassFlags", "TileFlags", "operand_shape", "multiply",
+    "PassFlags", "TileFlags", "delay", "operand_shape", "multiply",
     "OutputStationaryPE", "WeightStationaryPE",
 ]
 
@@ -38,6 +38,15 @@ def operand_shape(lo, hi):
     return signed(signed_width(lo, hi))
 
 
+def delay(m, value, cycles, name, *, reset_less=False):
+    """``value`` delayed by ``cycles`` registers (``reset_less``: registers no reset clears)."""
+    for stage in range(cycles):
+        delayed = Signal.like(value, name=f"{name}_d{stage + 1}", reset_less=reset_less)
+        m.d.sync += delayed.eq(value)
+        value = delayed
+    return value
+
+
 def multiply(activation, weight, weight_kind):
     """Product of an activation and a weight operand.
 
@@ -56,14 +65,14 @@ class OutputStationaryPE(wiring.Component):
     beat the accumulator restarts; on a ``last`` beat the finished sum is copied to ``result``
     (so the next pass may start while the previous one is read out) and ``result_valid`` pulses.
 
-    Latency: ``result`` holds the sum 1 cycle after the ``last`` beat arrives
-    (2 with ``register_product``).
+    Latency: ``result`` holds the sum 1 cycle after the ``last`` beat arrives, plus one per
+    product register (``register_product``, and ``product_pipeline`` more).
     """
 
     def __init__(self, *, act_shape, weight_shape, acc_bits, weight_kind="integer",
-                 register_product=True):
+                 register_product=True, product_pipeline=0):
         self._weight_kind = weight_kind
-        self._register_product = register_product
+        self._product_registers = _product_registers(register_product, product_pipeline)
         self._acc_shape = signed(acc_bits)
         super().__init__({
             "x_in": In(act_shape),
@@ -91,11 +100,11 @@ class OutputStationaryPE(wiring.Component):
             self.flags_out.eq(self.flags_in),
         ]
 
-        flags = self.flags_in
-        if self._register_product:
-            flags = Signal(PassFlags, name="flags_reg")
-            m.d.sync += flags.eq(self.flags_in)
-        early = self._early_restart and self._register_product
+        # The flags travel beside the product, one register per product register.
+        registers = self._product_registers
+        ahead = delay(m, self.flags_in, max(registers - 1, 0), "flags_ahead")
+        flags = delay(m, ahead, min(registers, 1), "flags_reg")
+        early = self._early_restart and registers > 0
         acc = Signal(self._acc_shape, name="acc")
         # The accumulator is exactly wide enough for kmax products (golden.accumulator), so this
         # truncation to acc_bits never drops a significant bit for a legal pass.
@@ -107,9 +116,9 @@ class OutputStationaryPE(wiring.Component):
             with m.If(flags.last):
                 m.d.sync += self.result.eq(total)
         if early:
-            # Cleared here, the accumulator is 0 when this beat's product reaches the adder;
-            # the sum being finished this cycle still leaves through `total`.
-            with m.If(self.flags_in.valid & self.flags_in.first):
+            # Cleared here, the accumulator is 0 when this beat's product reaches the adder
+            # (a cycle later); the sum being finished this cycle still leaves through `total`.
+            with m.If(ahead.valid & ahead.first):
                 m.d.sync += acc.eq(0)
         return m
 
@@ -118,8 +127,13 @@ class OutputStationaryPE(wiring.Component):
         return addend + self._product(m, self.w_in)
 
     def _product(self, m, weight):
-        """x_in·``weight``, registered with ``register_product``."""
-        return _product(m, self.x_in, weight, self._weight_kind, self._register_product)
+        """x_in·``weight`` behind the product registers. From two on, the first is the
+        forwarding registers ``x_out`` and ``w_out``: the multiplier starts at this PE's own
+        flip-flops, not at a route from its neighbour."""
+        registers = self._product_registers
+        if registers > 1:
+            return _product(m, self.x_out, self.w_out, self._weight_kind, registers - 1)
+        return _product(m, self.x_in, weight, self._weight_kind, registers)
 
 
 class WeightStationaryPE(wiring.Component):
@@ -129,13 +143,14 @@ class WeightStationaryPE(wiring.Component):
     ``load_bank``) while the other bank computes. Activations (with :class:`TileFlags`) enter
     from the left; the ``bank`` flag travelling with each activation selects its weight, so a
     bank switch ripples through the array in step with the data. The partial sum from above
-    plus this PE's product leaves at the bottom one cycle later (two with ``register_product``).
+    plus this PE's product leaves at the bottom one cycle later, plus one per product
+    register (``register_product``, and ``product_pipeline`` more).
     """
 
     def __init__(self, *, act_shape, weight_shape, psum_in_bits, psum_out_bits,
-                 weight_kind="integer", register_product=True):
+                 weight_kind="integer", register_product=True, product_pipeline=0):
         self._weight_kind = weight_kind
-        self._register_product = register_product
+        self._product_registers = _product_registers(register_product, product_pipeline)
         # The top row has no partial sum above it; a constant-zero 1-bit port keeps the
         # Verilog free of zero-width vectors.
         psum_in_shape = signed(max(psum_in_bits, 1))
@@ -166,26 +181,33 @@ class WeightStationaryPE(wiring.Component):
         return m
 
     def _multiply_add(self, m, weight):
-        """Drive ``psum_out`` with psum_in + x_in·``weight``, one register later (two with
-        ``register_product``)."""
-        psum_in = self.psum_in
-        if self._register_product:
-            # Keep the partial sum aligned with the extra product register.
-            psum_in = Signal.like(self.psum_in, name="psum_delayed")
-            m.d.sync += psum_in.eq(self.psum_in)
+        """Drive ``psum_out`` with psum_in + x_in·``weight``, one register later, plus one per
+        product register."""
+        # Keep the partial sum aligned with the product registers.
+        psum_in = delay(m, self.psum_in, self._product_registers, "psum_delayed")
         m.d.sync += self.psum_out.eq(psum_in + self._product(m, weight))
 
     def _product(self, m, weight):
-        """x_in·``weight``, registered with ``register_product``."""
-        return _product(m, self.x_in, weight, self._weight_kind, self._register_product)
+        """x_in·``weight`` behind the product registers; from two on, the first is ``x_out``
+        and a register of the selected weight."""
+        registers = self._product_registers
+        if registers > 1:
+            weight_reg = Signal.like(weight, name="weight_reg")
+            m.d.sync += weight_reg.eq(weight)
+            return _product(m, self.x_out, weight_reg, self._weight_kind, registers - 1)
+        return _product(m, self.x_in, weight, self._weight_kind, registers)
 
 
-def _product(m, activation, weight, weight_kind, registered):
-    """The PEs' product of ``activation`` and ``weight``, in a register named ``product``
-    when ``registered``."""
-    product = multiply(activation, weight, weight_kind)
-    if registered:
-        product_reg = Signal.like(product, name="product")
-        m.d.sync += product_reg.eq(product)
-        product = product_reg
-    return product
+def _product_registers(register_product, product_pipeline):
+    """Registers between a PE's operands and its adder: ``register_product``'s one and
+    ``product_pipeline`` more."""
+    if product_pipeline and not register_product:
+        raise ValueError(f"product_pipeline={product_pipeline} needs register_product=True, "
+                         f"not False")
+    return int(register_product) + product_pipeline
+
+
+def _product(m, activation, weight, weight_kind, registers):
+    """The PEs' product of ``activation`` and ``weight`` behind ``registers`` registers,
+    named ``product``."""
+    return delay(m, multiply(activation, weight, weight_kind), registers, "product")

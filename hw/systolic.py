@@ -10,7 +10,14 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .dsp_pe import pe_chooser
-from .pe import OutputStationaryPE, PassFlags, TileFlags, WeightStationaryPE, operand_shape
+from .pe import (
+    OutputStationaryPE,
+    PassFlags,
+    TileFlags,
+    WeightStationaryPE,
+    delay,
+    operand_shape,
+)
 
 __all__ = ["OutputStationaryArray", "WeightStationaryArray", "WeightBanks", "AccumulatorRow",
            "BANK_ISSUE_SIGNATURE", "delay", "weight_load_signature", "weight_lanes"]
@@ -22,8 +29,9 @@ def AccumulatorRow(acc_bits, cols):
 
 
 def pe_latency(config):
-    """Cycles a PE adds: its product register (``register_product``) and its adder."""
-    return 2 if config.register_product else 1
+    """Cycles a PE adds: its product registers (``register_product``, ``product_pipeline``)
+    and its adder."""
+    return 1 + int(config.register_product) + config.product_pipeline
 
 
 def readout_latency(config):
@@ -49,14 +57,6 @@ def drain_cycles(config):
     """Weight-stationary: :attr:`WeightStationaryArray.drain_cycles` of ``config``."""
     return pe_latency(config) * config.rows + config.cols
 
-
-def delay(m, value, cycles, name, *, reset_less=False):
-    """``value`` delayed by ``cycles`` registers (``reset_less``: registers no reset clears)."""
-    for stage in range(cycles):
-        delayed = Signal.like(value, name=f"{name}_d{stage + 1}", reset_less=reset_less)
-        m.d.sync += delayed.eq(value)
-        value = delayed
-    return value
 
 
 class OutputStationaryArray(wiring.Component):
@@ -111,7 +111,8 @@ class OutputStationaryArray(wiring.Component):
         pe_class = pe_chooser(platform, cfg, self._dsp_pes, OutputStationaryPE)
         pes = [[pe_class(i, j)(act_shape=self._act_shape, weight_shape=self._weight_shape,
                                acc_bits=cfg.accumulator_bits, weight_kind=cfg.weight_kind,
-                               register_product=cfg.register_product)
+                               register_product=cfg.register_product,
+                               product_pipeline=cfg.product_pipeline)
                 for j in range(cfg.cols)] for i in range(cfg.rows)]
         for i in range(cfg.rows):
             for j in range(cfg.cols):
@@ -203,7 +204,8 @@ class WeightStationaryArray(wiring.Component):
                                psum_in_bits=cfg.partial_sum_bits(r) if r else 0,
                                psum_out_bits=cfg.partial_sum_bits(r + 1),
                                weight_kind=cfg.weight_kind,
-                               register_product=cfg.register_product)
+                               register_product=cfg.register_product,
+                               product_pipeline=cfg.product_pipeline)
                 for j in range(cfg.cols)] for r in range(cfg.rows)]
         for r in range(cfg.rows):
             for j in range(cfg.cols):

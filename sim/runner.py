@@ -104,7 +104,8 @@ def pe_arguments(config):
     binary = config.weight_kind == "binary"  # one bit: 1 means +1, 0 means −1
     arguments = dict(act_shape=operand_shape(*config.act_range),
                      weight_shape=unsigned(1) if binary else operand_shape(*config.weight_range),
-                     weight_kind=config.weight_kind, register_product=config.register_product)
+                     weight_kind=config.weight_kind, register_product=config.register_product,
+                     product_pipeline=config.product_pipeline)
     if config.weight_stationary:
         rows = config.rows
         return dict(arguments, psum_in_bits=config.partial_sum_bits(rows - 1) if rows > 1 else 0,

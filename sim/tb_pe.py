@@ -103,7 +103,7 @@ async def _output_stationary(dut, config, spec):
 async def _weight_stationary(dut, config, spec):
     rng = np.random.default_rng(spec.get("seed", 0))
     cycles, idle = spec.get("cycles", 200), spec.get("idle", 0.0)
-    latency = 2 if config.register_product else 1
+    latency = 1 + config.register_product + config.product_pipeline   # product registers, adder
     above = config.rows - 1                 # products already in psum_in
     (x_min, w_min), (x_max, w_max) = _peaks(config)
     p_min, p_max = x_min * w_min, x_max * w_max

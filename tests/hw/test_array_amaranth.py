@@ -55,6 +55,8 @@ def test_shift_only_requantizer(rounding):
     ("16-bit activations", dict(act_bits=16, weight_bits=4, out_bits=16)),
     ("left shifts", dict(max_left_shift=4, per_channel=True)),
     ("no product register", dict(register_product=False)),
+    ("two product registers", dict(product_pipeline=1)),
+    ("three product registers", dict(product_pipeline=2)),
 ]))
 def test_precisions(dataflow, kind, options):
     config = ArrayConfig(rows=3, cols=2, dataflow=dataflow,

@@ -17,7 +17,13 @@ from hypothesis import strategies as st
 
 from golden.accumulator import accumulator_bits, operand_range
 from golden.layers import fully_connected
-from hw.config import MAX_REQUANT_SERIAL_BITS, REQUANT_ROUNDINGS, ArrayConfig, EngineConfig
+from hw.config import (
+    MAX_PRODUCT_PIPELINE,
+    MAX_REQUANT_SERIAL_BITS,
+    REQUANT_ROUNDINGS,
+    ArrayConfig,
+    EngineConfig,
+)
 from hw.engine import GemmEngine
 from hw.host import LayerParams, engine_job
 from sim.amaranth_sim import run_array, run_engine
@@ -59,7 +65,8 @@ def array_configs(draw, *, engine=False):
         out_bits=draw(st.integers(3, 10)), out_signed=draw(st.booleans()),
         requant_lanes=draw(st.none() | st.integers(1, cols)),
         requant_serial_bits=draw(st.none() | st.integers(1, MAX_REQUANT_SERIAL_BITS)),
-        register_product=draw(st.booleans()),
+        register_product=(registered := draw(st.booleans())),
+        product_pipeline=draw(st.integers(0, MAX_PRODUCT_PIPELINE)) if registered else 0,
     )
     config = ArrayConfig(**values)
     if not ws and draw(st.booleans()):
@@ -172,7 +179,7 @@ def test_array_runs_with_its_smallest_fifo():
 
 #: Integer parameters and their allowed range (docs of ArrayConfig, independent of its code).
 INT_RANGES = {"rows": (1, 256), "cols": (1, 256), "act_bits": (2, 16), "out_bits": (2, 16),
-              "max_left_shift": (0, 30)}
+              "max_left_shift": (0, 30), "product_pipeline": (0, 2)}
 BOOLS = ["act_signed", "weight_signed", "input_zero_point_in_hw", "weight_zero_point_in_hw",
          "per_channel", "out_signed", "register_product"]
 CHOICES = ["weight_kind", "dataflow", "requant", "rounding"]

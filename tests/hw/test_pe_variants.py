@@ -175,7 +175,9 @@ def os_stimulus(rng, config, cycles):
                               "flags_in": _flags_word(rng.random() < 0.7, rng.random() < 0.2,
                                                       rng.random() < 0.2)})
         elif kind == "reset":
-            beats += [{}, {}, {"rst": 1}, {"rst": 1}]   # nothing in flight across the reset
+            # Nothing in flight across the reset: idle for as long as a beat takes to leave.
+            beats += [{}] * (1 + config.register_product + config.product_pipeline)
+            beats += [{"rst": 1}, {"rst": 1}]
         else:
             depth = config.kmax if kind == "deepest" else rng.randint(1, min(config.kmax, 40))
             for k in range(depth):
@@ -248,7 +250,8 @@ def ws_expected_psums(stimulus, latency, act_shape, weight_shape, psum_in_bits, 
 def _os_pair(config, variant):
     act, weight = operand_shape(*config.act_range), operand_shape(*config.weight_range)
     arguments = dict(act_shape=act, weight_shape=weight, acc_bits=config.accumulator_bits,
-                     weight_kind=config.weight_kind, register_product=config.register_product)
+                     weight_kind=config.weight_kind, register_product=config.register_product,
+                     product_pipeline=config.product_pipeline)
     return OutputStationaryPE(**arguments), variant(**arguments), act, weight
 
 
@@ -267,6 +270,8 @@ def _check_os(tmp_path, family, config, *, seed, cycles, variant=None):
 OS_CONFIGS = {
     "int8 kmax 256": ArrayConfig(rows=1, cols=1, kmax=256),
     "int8 no product register": ArrayConfig(rows=1, cols=1, kmax=64, register_product=False),
+    "int8 two product registers": ArrayConfig(rows=1, cols=1, kmax=64, product_pipeline=1),
+    "int8 three product registers": ArrayConfig(rows=1, cols=1, kmax=64, product_pipeline=2),
     "uint8 x int4": ArrayConfig(rows=1, cols=1, kmax=100, act_signed=False, out_signed=False,
                                 weight_bits=4),
     "int16 x int8 kmax 2": ArrayConfig(rows=1, cols=1, kmax=2, act_bits=16, out_bits=16),
@@ -289,23 +294,25 @@ def _ws_pair(config, variant, psum_in_bits, psum_out_bits):
     act, weight = operand_shape(*config.act_range), operand_shape(*config.weight_range)
     arguments = dict(act_shape=act, weight_shape=weight, psum_in_bits=psum_in_bits,
                      psum_out_bits=psum_out_bits, weight_kind=config.weight_kind,
-                     register_product=config.register_product)
+                     register_product=config.register_product,
+                     product_pipeline=config.product_pipeline)
     return WeightStationaryPE(**arguments), variant(**arguments), act, weight
 
 
 @pytest.mark.parametrize("family", ["ice40", "ecp5"])
-@pytest.mark.parametrize("register_product", [True, False])
+@pytest.mark.parametrize("registers", [1, 0, 2, 3])
 @pytest.mark.parametrize("row", [pytest.param(0, marks=pytest.mark.slow), 3])
-def test_weight_stationary_variant_equals_portable(tmp_path, family, register_product, row):
-    config = ArrayConfig(rows=4, cols=1, dataflow="ws", register_product=register_product)
+def test_weight_stationary_variant_equals_portable(tmp_path, family, registers, row):
+    config = ArrayConfig(rows=4, cols=1, dataflow="ws", register_product=registers > 0,
+                         product_pipeline=max(registers - 1, 0))
     psum_in_bits = config.partial_sum_bits(row) if row else 0
     psum_out_bits = config.partial_sum_bits(row + 1)
     ref, dut, act, weight = _ws_pair(config, dsp_pe.dsp_pe_class(family, "weight_stationary"),
                                      psum_in_bits, psum_out_bits)
-    stimulus = ws_stimulus(random.Random(row * 2 + register_product), config, psum_in_bits,
+    stimulus = ws_stimulus(random.Random(row * 3 + registers), config, psum_in_bits,
                            1000)
     ref_trace, dut_trace = _run_pair(tmp_path, ref, dut, stimulus, family=family)
-    latency = 2 if register_product else 1
+    latency = 1 + registers      # the product registers and the adder's
     expected = ws_expected_psums(stimulus, latency, act, weight, psum_in_bits, psum_out_bits)
     assert len(expected) > 800
     for cycle, value in expected.items():
@@ -336,7 +343,8 @@ def _dual_pe(block_class=dsp_pe.Mac16Pair):
     return functools.partial(dsp_pe.ICE40DualOutputStationaryPE, block=block_class(), half=0)
 
 
-@pytest.mark.parametrize("name", ["int8 kmax 256", "int8 no product register"])
+@pytest.mark.parametrize("name", ["int8 kmax 256", "int8 no product register",
+                                  "int8 two product registers", "int8 three product registers"])
 def test_dual_variant_equals_portable(tmp_path, name):
     config = OS_CONFIGS[name]
     assert dsp_pe.dual_fits(config, "ice40")
@@ -401,9 +409,11 @@ def _grid_stimulus(rng, grid, cycles):
     (OutputStationaryArray, ULX3S_85F_Platform, "ecp5"),
     (WeightStationaryArray, ULX3S_85F_Platform, "ecp5"),
 ])
-def test_mixed_grid_equals_portable_grid(tmp_path, grid_class, platform, family):
+@pytest.mark.parametrize("pipelined", [0, 2], ids=["one product register", "three"])
+def test_mixed_grid_equals_portable_grid(tmp_path, grid_class, platform, family, pipelined):
     config = ArrayConfig(rows=3, cols=3, kmax=None if grid_class is WeightStationaryArray else 16,
-                         dataflow="ws" if grid_class is WeightStationaryArray else "os")
+                         dataflow="ws" if grid_class is WeightStationaryArray else "os",
+                         product_pipeline=pipelined)
     ref, dut = grid_class(config), grid_class(config, dsp_pes=5)   # 5 variants, 4 portable
     assert _variant_count(grid_class(config, dsp_pes=5), platform()) == 5
     stimulus = _grid_stimulus(random.Random(3), ref, 600)

@@ -143,7 +143,7 @@ def _documented_latency(config):
     groups G − 1; the requantizer's output FIFO 2; before the grid, the operand registers
     (hw.top.OPERAND_REGISTER_LATENCY)."""
     stages = 10 if config.requant == "shift" else 13
-    pe = 2 if config.register_product else 1
+    pe = 1 + config.register_product + config.product_pipeline
     queues = 2 + (config.requant_groups - 1) + 2
     if config.weight_stationary:
         grid = config.rows * pe + config.cols
@@ -184,7 +184,7 @@ def test_latency_and_throughput_output_stationary(rows, cols, depth, options):
     # registers, the PE product register (when there is one), the result copy and the two
     # FIFOs.
     span = delivered[rows - 1] - accepted[0] + 1
-    pe = 2 if config.register_product else 1
+    pe = 1 + config.register_product + config.product_pipeline
     assert span == depth + rows + cols + stages + OPERAND_REGISTER_LATENCY + pe + 3
 
 

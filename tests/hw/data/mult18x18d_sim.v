@@ -2,10 +2,11 @@
 //
 // Yosys ships MULT18X18D as a black box (lattice/cells_bb_ecp5.v), so this model is written
 // from Lattice TN1267 (ECP5 and ECP5-5G sysDSP Usage Guide): P = A x B, each operand signed
-// when its SIGNEDx pin is high; the optional output register (REG_OUTPUT_CLK = "CLK0") loads
-// P on the rising edge of CLK0 when CE0 is high and clears synchronously when RST0 is high
-// (RESETMODE = "SYNC"). It models exactly the settings hw/dsp_pe.py uses and stops the
-// simulation on any other (input or pipeline registers, other clocks, shift inputs, bypass).
+// when its SIGNEDx pin is high; the optional input registers (REG_INPUTA/B_CLK = "CLK0") and
+// output register (REG_OUTPUT_CLK = "CLK0") load on the rising edge of CLK0 when CE0 is high
+// and clear synchronously when RST0 is high (RESETMODE = "SYNC"). It models exactly the
+// settings hw/dsp_pe.py uses and stops the simulation on any other (pipeline register, other
+// clocks, shift inputs, bypass).
 `timescale 1ns / 1ps
 `default_nettype none
 module MULT18X18D (
@@ -21,14 +22,25 @@ module MULT18X18D (
     parameter REG_OUTPUT_CLK = "NONE";
     parameter REG_OUTPUT_CE = "CE0";
     parameter REG_OUTPUT_RST = "RST0";
+    parameter REG_INPUTA_CE = "CE0";
+    parameter REG_INPUTA_RST = "RST0";
+    parameter REG_INPUTB_CE = "CE0";
+    parameter REG_INPUTB_RST = "RST0";
     parameter RESETMODE = "SYNC";
     parameter MULT_BYPASS = "DISABLED";
     parameter GSR = "ENABLED";
     parameter SOURCEB_MODE = "B_SHIFT";
     parameter CAS_MATCH_REG = "FALSE";
 
-    wire [17:0] a = {A17, A16, A15, A14, A13, A12, A11, A10, A9, A8, A7, A6, A5, A4, A3, A2, A1, A0};
-    wire [17:0] b = {B17, B16, B15, B14, B13, B12, B11, B10, B9, B8, B7, B6, B5, B4, B3, B2, B1, B0};
+    wire [17:0] a_pin = {A17, A16, A15, A14, A13, A12, A11, A10, A9, A8, A7, A6, A5, A4, A3, A2, A1, A0};
+    wire [17:0] b_pin = {B17, B16, B15, B14, B13, B12, B11, B10, B9, B8, B7, B6, B5, B4, B3, B2, B1, B0};
+    // The optional input registers (REG_INPUTA/B_CLK = "CLK0"): CE0 loads, RST0 clears.
+    reg [17:0] a_reg = 18'd0, b_reg = 18'd0;
+    always @(posedge CLK0)
+        if (RST0) begin a_reg <= 18'd0; b_reg <= 18'd0; end
+        else if (CE0) begin a_reg <= a_pin; b_reg <= b_pin; end
+    wire [17:0] a = REG_INPUTA_CLK == "CLK0" ? a_reg : a_pin;
+    wire [17:0] b = REG_INPUTB_CLK == "CLK0" ? b_reg : b_pin;
     wire signed [18:0] a_ext = {SIGNEDA & a[17], a};
     wire signed [18:0] b_ext = {SIGNEDB & b[17], b};
     wire signed [37:0] product = a_ext * b_ext;
@@ -41,7 +53,10 @@ module MULT18X18D (
         else if (CE0) p_reg <= product[35:0];
 
     initial begin
-        if (REG_INPUTA_CLK != "NONE" || REG_INPUTB_CLK != "NONE" || REG_INPUTC_CLK != "NONE" ||
+        if ((REG_INPUTA_CLK != "NONE" && REG_INPUTA_CLK != "CLK0") ||
+            (REG_INPUTB_CLK != "NONE" && REG_INPUTB_CLK != "CLK0") ||
+            REG_INPUTA_CE != "CE0" || REG_INPUTA_RST != "RST0" ||
+            REG_INPUTB_CE != "CE0" || REG_INPUTB_RST != "RST0" || REG_INPUTC_CLK != "NONE" ||
             REG_PIPELINE_CLK != "NONE" || (REG_OUTPUT_CLK != "NONE" && REG_OUTPUT_CLK != "CLK0") ||
             REG_OUTPUT_CE != "CE0" || REG_OUTPUT_RST != "RST0" || RESETMODE != "SYNC" ||
             MULT_BYPASS != "DISABLED") begin
