@@ -141,6 +141,8 @@ RANDOM_CASES = [
     (12, "ragged", 0.3, True, dict(PER_CHANNEL, rounding="double", requant_serial_bits=1,
                                    requant_lanes=1)),
     (13, "shallow", 0.0, False, dict(rounding="single", requant_serial_bits=4)),
+    # three product registers per PE (ArrayConfig.product_pipeline): the grid's latency grows
+    (14, "ragged", 0.3, True, dict(PER_CHANNEL, rounding="double", product_pipeline=2)),
 ]
 
 
