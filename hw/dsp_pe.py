@@ -276,9 +276,8 @@ class ICE40WeightStationaryPE(WeightStationaryPE):
     """:class:`hw.pe.WeightStationaryPE` whose partial-sum step (psum_in + x·w, registered)
     is one SB_MAC16: with ``register_product`` its C:D input registers delay the partial sum
     and its product register the product (with ``product_pipeline`` also its A and B input
-    registers, and fabric registers in front of C:D, and from a third on in front of A and
-    B); its output register is
-    ``psum_out``."""
+    registers and fabric registers in front of C:D, from a third register on also in front
+    of A and B); its output register is ``psum_out``."""
 
     def _multiply_add(self, m, weight):
         registers = self._product_registers
