@@ -216,6 +216,13 @@ def _mac16(m, *, a, b, cd, product_reg, cd_reg, registered_sum, name, input_reg=
     return out
 
 
+def _fabric_operands(m, a, b, registers):
+    """``a`` and ``b`` behind the product registers beyond the SB_MAC16's own two (its A/B
+    input registers and its product register): those wait in fabric, in front of the block."""
+    extra = max(registers - 2, 0)
+    return delay(m, a, extra, "mac16_a"), delay(m, b, extra, "mac16_b")
+
+
 def mult18x18d(m, *, a, b, registered, name, input_registers=False):
     """A MULT18X18D computing a·b (signed 18×18), its output register used when
     ``registered``, its A and B input registers when ``input_registers``. Returns the
@@ -263,10 +270,8 @@ class ICE40OutputStationaryPE(OutputStationaryPE):
 
     def _multiply_add(self, m, addend):
         registers = self._product_registers
-        # Beyond the block's two registers, the operands wait in fabric registers.
-        extra = max(registers - 2, 0)
-        total = _mac16(m, a=delay(m, self.x_in, extra, "mac16_a"),
-                       b=delay(m, self.w_in, extra, "mac16_b"), cd=addend,
+        a, b = _fabric_operands(m, self.x_in, self.w_in, registers)
+        total = _mac16(m, a=a, b=b, cd=addend,
                        product_reg=registers > 0, cd_reg=False, registered_sum=False,
                        input_reg=registers > 1, name="mac16")
         return total.as_signed()
@@ -282,10 +287,8 @@ class ICE40WeightStationaryPE(WeightStationaryPE):
     def _multiply_add(self, m, weight):
         registers = self._product_registers
         psum_in = delay(m, self.psum_in, max(registers - 1, 0), "psum_delayed")
-        # Beyond the block's two registers, the operands wait in fabric registers.
-        extra = max(registers - 2, 0)
-        total = _mac16(m, a=delay(m, self.x_in, extra, "mac16_a"),
-                       b=delay(m, weight, extra, "mac16_b"), cd=psum_in,
+        a, b = _fabric_operands(m, self.x_in, weight, registers)
+        total = _mac16(m, a=a, b=b, cd=psum_in,
                        product_reg=registers > 0, cd_reg=registers > 0,
                        registered_sum=True, input_reg=registers > 1, name="mac16")
         m.d.comb += self.psum_out.eq(total)
