@@ -13,7 +13,7 @@ from golden.accumulator import signed_width
 
 __all__ = [
     "PassFlags", "TileFlags", "delay", "operand_shape", "multiply",
-    "OutputStationaryPE", "WeightStationaryPE",
+    "MIN_SPLIT_WEIGHT_BITS", "split_multiply", "OutputStationaryPE", "WeightStationaryPE",
 ]
 
 
@@ -207,7 +207,32 @@ def _product_registers(register_product, product_pipeline):
     return int(register_product) + product_pipeline
 
 
+#: Narrowest integer weight whose product :func:`_product` splits in two halves when it has
+#: two registers to spread the multiply across (narrower ones multiply in one step).
+MIN_SPLIT_WEIGHT_BITS = 4
+
+
+def split_multiply(m, activation, weight):
+    """``activation``·``weight`` in two registered steps: the products of the weight's low
+    half (unsigned) and its high half (signed if the weight is) are registered, then added at
+    their offset. Each step is half the partial-product rows of the whole multiply, so a LUT
+    multiplier (a PE beyond the device's DSP blocks) is cut in two. One register of latency;
+    the sum is left combinational for the caller's next register."""
+    low_bits = weight.shape().width // 2
+    high = weight[low_bits:].as_signed() if weight.shape().signed else weight[low_bits:]
+    low, high = activation * weight[:low_bits], activation * high
+    low_product = Signal(low.shape(), name="product_low")
+    high_product = Signal(high.shape(), name="product_high")
+    m.d.sync += [low_product.eq(low), high_product.eq(high)]
+    return low_product + (high_product << low_bits)
+
+
 def _product(m, activation, weight, weight_kind, registers):
     """The PEs' product of ``activation`` and ``weight`` behind ``registers`` registers,
-    named ``product``."""
+    named ``product``. With two registers or more, an integer weight of at least
+    :data:`MIN_SPLIT_WEIGHT_BITS` bits is multiplied in two steps (:func:`split_multiply`)
+    that take the first of them."""
+    if (registers >= 2 and weight_kind == "integer" and
+            weight.shape().width >= MIN_SPLIT_WEIGHT_BITS):
+        return delay(m, split_multiply(m, activation, weight), registers - 1, "product")
     return delay(m, multiply(activation, weight, weight_kind), registers, "product")
