@@ -62,6 +62,7 @@ from .partial_sums import PASS_SUMS_LATENCY, ROW_SUMS_LATENCY, PassSums, RowSums
 from .sequencer import (
     ACT_BANKS,
     GRID_FEED_LATENCY,
+    ISSUE_CHECK_LATENCY,
     OutputStationarySequencer,
     WeightStationarySequencer,
     engine_pass_interval,
@@ -148,8 +149,12 @@ def engine_timing(config):
         latency=(sum_latency + FIFO_LATENCY + row_span(array) +
                  requantizer_latency(requantizer_config(config)) +
                  (TABLE_LATENCY if config.activation_table else 0)),
-        fifo_depth=accumulator_fifo_depth(array, sum_latency + pass_interval,
-                                          rows_per_reserve=rows_per_reserve),
+        # Output-stationary: the sequencer sees credits ISSUE_CHECK_LATENCY cycles late, as
+        # if they came back that much later.
+        fifo_depth=accumulator_fifo_depth(
+            array, sum_latency + pass_interval +
+            (0 if config.weight_stationary else ISSUE_CHECK_LATENCY),
+            rows_per_reserve=rows_per_reserve),
     )
 
 

@@ -17,9 +17,9 @@ from ..systolic import BANK_ISSUE_SIGNATURE, delay, pass_interval, readout_laten
 from ..top import raw_act_shape, raw_weight_shape
 from .command import MAX_M_TILES, shape_layout
 
-__all__ = ["ACT_BANKS", "GRID_FEED_LATENCY", "OutputStationarySequencer",
-           "WeightStationarySequencer", "engine_pass_interval", "pass_tag_layout",
-           "passes_in_flight"]
+__all__ = ["ACT_BANKS", "GRID_FEED_LATENCY", "ISSUE_CHECK_LATENCY",
+           "OutputStationarySequencer", "WeightStationarySequencer", "engine_pass_interval",
+           "pass_tag_layout", "passes_in_flight"]
 
 #: Cycles from issuing a beat to it entering the grid: the buffer read, then two registers, so
 #: that no block RAM output drives a DSP input directly and the first register, next to the
@@ -29,6 +29,12 @@ GRID_FEED_LATENCY = 3
 #: Output-stationary: activation banks, M tile ``t`` in bank ``t mod ACT_BANKS``: one is
 #: computed while the next loads.
 ACT_BANKS = 2
+
+#: Output-stationary: cycles from a tile's operands and channels being loaded (``act_pending``,
+#: ``weight_loaded``, ``channels_loaded``) or the accumulator FIFO's ``credits`` reaching a row
+#: per array row to a beat issuing on them: the compares are registered, so that ``issue``
+#: (which enables every counter of the sequencer) is a function of registers only.
+ISSUE_CHECK_LATENCY = 1
 
 
 def engine_pass_interval(config):
@@ -102,9 +108,12 @@ class OutputStationarySequencer(wiring.Component):
         derived registers). Clear the sequencer between commands with ``ResetInserter``.
     act_pending : ``In(range(ACT_BANKS + 1))``
         M tiles of activations loaded and not yet released (:data:`ACT_BANKS` banks): the tile being
-        computed is loaded when this is not zero.
+        computed is loaded when this is not zero. It falls only by ``act_release``, a cycle
+        later.
     weight_loaded, channels_loaded : ``In(range(max_n_tiles + 1))``
-        N tiles of weights and of channel parameters loaded.
+        N tiles of weights and of channel parameters loaded; they never fall while
+        ``active``. A beat issues on them (and on ``act_pending`` and ``credits``)
+        :data:`ISSUE_CHECK_LATENCY` cycles after they allow it.
     act_release : ``Out(1)``
         The M tile being computed is done with: its activation bank may load again from the
         next cycle.
@@ -113,7 +122,8 @@ class OutputStationarySequencer(wiring.Component):
         words each), N tile ``n`` of weights at ``n · max_k``.
     credits : ``In(range(credits_depth + 1))``
         The accumulator FIFO's free places; a tile's final pass issues its last beat only
-        with ``rows`` of them, which it claims on ``reserve``.
+        with ``rows`` of them, which it claims on ``reserve``. They fall only by ``reserve``,
+        a cycle later.
     reserve : ``Out(range(rows + 1))``
     flags, x, w : ``Out(PassFlags)``, ``Out(rows × act)``, ``Out(cols × weight)``
         The grid's inputs, :data:`GRID_FEED_LATENCY` cycles after a beat issues.
@@ -197,13 +207,39 @@ class OutputStationarySequencer(wiring.Component):
             m.d.sync += tile_end.eq(depth == 1)
         pass_end = pass_full | tile_end
         final_pass = Mux(first_pass, depth_fits, remaining_fits)
-        loaded = ((self.act_pending != 0) & (self.weight_loaded > compute_n) &
-                  (self.channels_loaded > compute_n))
-        may_end = spaced & (~final_pass | (self.credits >= rows))
+        # Whether compute_n is the command's last N tile, and the N tile after it, kept in
+        # registers beside compute_n: no compare waits for `issue`.
+        last_n_tile = Signal()
+        next_n = Signal.like(compute_n, name="next_n")
+        with m.If(self.active & ~primed):
+            m.d.sync += [last_n_tile.eq(n_tiles == 1), next_n.eq(1)]
+        # What lets a beat issue, compared a cycle ahead (ISSUE_CHECK_LATENCY) for the tile
+        # computed next cycle and against credits as `reserve` leaves them: every input only
+        # grows but by this sequencer's own release and reserve, so the registered answers
+        # are at worst a cycle late, never early.
+        loaded, credit = Signal(), Signal()
+        issue_tile_end, reserving, release = Signal(), Signal(), Signal()
+
+        def tile_loaded(pending, n):
+            return ((self.act_pending >= pending) & (self.weight_loaded > n) &
+                    (self.channels_loaded > n))
+
+        m.d.sync += [
+            loaded.eq(Mux(issue_tile_end,
+                          Mux(last_n_tile, tile_loaded(2, 0), tile_loaded(1, next_n)),
+                          tile_loaded(1, compute_n))),
+            credit.eq(Mux(reserving, self.credits >= 2 * rows, self.credits >= rows)),
+        ]
+        may_end = spaced & (~final_pass | credit)
         # `done` is a register (set as the last M tile is released).
         issue = primed & ~self.done & loaded & (~pass_end | may_end)
+        m.d.comb += [issue_tile_end.eq(issue & tile_end),
+                     reserving.eq(issue & pass_end & final_pass),
+                     release.eq(issue_tile_end & last_n_tile)]
 
         m.d.comb += [
+            self.reserve.eq(Mux(reserving, rows, 0)),
+            self.act_release.eq(release),
             self.tags.valid.eq(issue & pass_end),
             self.tags.p.first.eq(first_pass),
             self.tags.p.final.eq(final_pass),
@@ -237,15 +273,14 @@ class OutputStationarySequencer(wiring.Component):
                 m.d.sync += [pass_k.eq(0), since_last.eq(1), first_pass.eq(0),
                              remaining.eq(next_remaining),
                              remaining_fits.eq(next_remaining <= kmax)]
-                with m.If(final_pass):
-                    m.d.comb += self.reserve.eq(rows)
             with m.If(tile_end):
-                m.d.sync += [k.eq(0), compute_n.eq(compute_n + 1), tile_end.eq(last_k == 0),
+                m.d.sync += [k.eq(0), compute_n.eq(next_n), next_n.eq(next_n + 1),
+                             last_n_tile.eq(next_n == last_n), tile_end.eq(last_k == 0),
                              first_pass.eq(1), weight_base.eq(weight_base + max_k),
                              weight_addr.eq(weight_base + max_k)]
-                with m.If(compute_n == last_n):
-                    m.d.comb += self.act_release.eq(1)
-                    m.d.sync += [compute_n.eq(0), weight_base.eq(0), weight_addr.eq(0),
+                with m.If(last_n_tile):
+                    m.d.sync += [compute_n.eq(0), next_n.eq(1), last_n_tile.eq(last_n == 0),
+                                 weight_base.eq(0), weight_addr.eq(0),
                                  compute_m.eq(compute_m + 1), m_after.eq(m_after - 1),
                                  last_m.eq(m_after == 1)]
                     with m.If(last_m):

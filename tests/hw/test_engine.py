@@ -13,6 +13,7 @@ from golden.layers import fully_connected
 from hw.config import ArrayConfig
 from hw.engine import EngineConfig, GemmEngine, engine_layouts, engine_timing
 from hw.engine.command import ERROR_LATENCY, START_LATENCY
+from hw.engine.sequencer import ISSUE_CHECK_LATENCY
 from hw.host import LayerParams, engine_job
 from hw.requantizer import TABLE_LOADED_LATENCY, TABLE_TAKE_LATENCY
 from sim.amaranth_sim import run_engine
@@ -545,8 +546,9 @@ def test_latency_is_exact(rows, cols, dataflow):
         # after the command starts, loaded TABLE_LOADED_LATENCY cycles later) are both in
         table = TABLE_TAKE_LATENCY + TABLE_LOADED_LATENCY
         assert run.cycles == max(k, table) + latency + 1
-    else:                                 # loads k beats, issues k, then rows 0 … R−1
-        assert run.cycles == 2 * k + latency + (rows - 1) * engine.row_interval
+    else:      # loads k beats, sees them ISSUE_CHECK_LATENCY later, issues k, rows 0 … R−1
+        assert run.cycles == (2 * k + ISSUE_CHECK_LATENCY + latency +
+                              (rows - 1) * engine.row_interval)
 
 
 # -- 8. the host layout is the documented beat order ------------------------------------------

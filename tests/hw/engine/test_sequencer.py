@@ -14,7 +14,7 @@ from hw.engine import (
     WeightStationarySequencer,
     engine_layouts,
 )
-from hw.engine.sequencer import ACT_BANKS, engine_pass_interval
+from hw.engine.sequencer import ACT_BANKS, ISSUE_CHECK_LATENCY, engine_pass_interval
 
 ROWS, COLS = 2, 2
 MAX_K, MAX_N, MAX_M = 8, 4, 4
@@ -181,7 +181,9 @@ def test_output_stationary_final_pass_waits_for_credits():
     fed = [t for t in trace if t["flags"]["valid"]]
     # the first pass (2 beats) and nothing of the final pass's last beat before cycle 40
     assert [t["cycle"] < 40 for t in fed] == [True, True, False]
-    assert fed[-1]["flags"]["last"] == 1 and fed[-1]["cycle"] == 40 + GRID_FEED_LATENCY
+    # the credit is seen ISSUE_CHECK_LATENCY cycles later, the beat reaches the grid after that
+    assert fed[-1]["flags"]["last"] == 1 and \
+        fed[-1]["cycle"] == 40 + ISSUE_CHECK_LATENCY + GRID_FEED_LATENCY
 
 
 def test_output_stationary_waits_for_loaded_tiles():
@@ -222,3 +224,17 @@ def test_weight_stationary_issues_only_loaded_rows():
     fed = [t for t in trace if t["flags"]["valid"]]
     assert [t["x"] for t in fed] == [[_act(0, r, i) for i in range(ROWS)] for r in range(2)]
     assert trace[-1]["done"] == 0
+
+
+def test_output_stationary_waits_for_the_next_m_tile():
+    """The next M tile's first beat waits for its activation bank (act_pending counts the
+    tile being released too): with one of two M tiles loaded, only the first M tile issues."""
+    config = _os_config(kmax=8)
+    setup = {"m_tiles": 2, "n_tiles": 2, "depth": 3, "act_loaded": 1, "weight_loaded": 2,
+             "channels_loaded": 2}
+    trace = _simulate(_Harness(config), setup, cycles=60)
+    fed = [t for t in trace if t["flags"]["valid"]]
+    beats, _ = _os_expected(1, 2, 3, 8)
+    assert [{"first": t["flags"]["first"], "last": t["flags"]["last"], "x": t["x"],
+             "w": t["w"]} for t in fed] == beats
+    assert sum(t["release"] for t in trace) == 1 and trace[-1]["done"] == 0
