@@ -219,11 +219,11 @@ def split_multiply(m, activation, weight):
     multiplier (a PE beyond the device's DSP blocks) is cut in two. One register of latency;
     the sum is left combinational for the caller's next register."""
     low_bits = weight.shape().width // 2
-    high = weight[low_bits:].as_signed() if weight.shape().signed else weight[low_bits:]
-    low, high = activation * weight[:low_bits], activation * high
-    low_product = Signal(low.shape(), name="product_low")
-    high_product = Signal(high.shape(), name="product_high")
-    m.d.sync += [low_product.eq(low), high_product.eq(high)]
+    low_half = weight[:low_bits]
+    high_half = weight[low_bits:].as_signed() if weight.shape().signed else weight[low_bits:]
+    low_product = Signal((activation * low_half).shape(), name="product_low")
+    high_product = Signal((activation * high_half).shape(), name="product_high")
+    m.d.sync += [low_product.eq(activation * low_half), high_product.eq(activation * high_half)]
     return low_product + (high_product << low_bits)
 
 

@@ -221,6 +221,8 @@ class OutputStationarySequencer(wiring.Component):
         issue_tile_end, reserving, release = Signal(), Signal(), Signal()
 
         def tile_loaded(pending, n):
+            """N tile ``n``'s weights and channels are in, and ``pending`` M tiles of
+            activations (2 as the M tile turns: the one released still counts a cycle)."""
             return ((self.act_pending >= pending) & (self.weight_loaded > n) &
                     (self.channels_loaded > n))
 
