@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from golden.accumulator import accumulator_bits, guard_bits, operand_range
+from golden.accumulator import WEIGHT_KINDS, accumulator_bits, guard_bits, operand_range
 from golden.rounding import ROUNDING_MODES
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
 
 DATAFLOWS = ("output_stationary", "weight_stationary")
 _DATAFLOW_ALIASES = {"os": "output_stationary", "ws": "weight_stationary"}
-WEIGHT_KINDS = ("integer", "binary", "ternary")
 #: "double" and "single" are TFLite's two MultiplyByQuantizedMultiplier builds; the rest are
 #: single exact roundings of acc·M0 / 2^(31−shift) with the named tie rule (see golden.rounding).
 REQUANT_ROUNDINGS = ("double", "single", *ROUNDING_MODES)
